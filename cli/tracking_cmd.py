@@ -1,0 +1,117 @@
+"""`liefern tracking add` and `liefern tracking import`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.output import Exit, JsonOption, emit, fail, rejected_lines
+from cli.runtime import ensure_database, prepare_prefect
+from connectors.carriers import (
+    TrackingNumberError,
+    UnknownCarrier,
+    get_carrier,
+    normalise_tracking_number,
+)
+from core.clock import business_today
+from core.problems import UnreadableInput
+from core.tracking_csv import PRESETS
+from core.tracking_rows import ParcelRow
+from db.session import session_scope
+from tasks.parcels import attach_parcels
+
+app = typer.Typer(help="Tracking numbers.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    order_no: str = typer.Argument(..., help="Order number or portal order id."),
+    carrier: str = typer.Argument(..., help="dhl, deutsche_post, dpd, ups, gls, hermes, …"),
+    number: str = typer.Argument(..., help="The tracking number as printed on the label."),
+    ship_date: str = typer.Option(None, "--ship-date", help="YYYY-MM-DD, default today."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add one parcel to an order."""
+    try:
+        code = get_carrier(carrier).code
+        normalised = normalise_tracking_number(code, number)
+        day = date.fromisoformat(ship_date) if ship_date else business_today()
+    except (UnknownCarrier, TrackingNumberError, ValueError) as error:
+        fail(str(getattr(error, "message", error)), as_json=as_json)
+    url = ensure_database()
+    with session_scope(url) as session:
+        outcome = attach_parcels(
+            session, rows=[ParcelRow(1, order_no, code, normalised, day)], source="cli"
+        )
+    result: dict[str, Any] = {
+        "order_no": order_no,
+        "carrier": code,
+        "tracking_number": normalised,
+        "imported": outcome.imported,
+        "already_known": outcome.already_known,
+        "rejected": [p.as_dict() for p in outcome.problems],
+    }
+
+    def text() -> str:
+        if outcome.problems:
+            return f"not added: {outcome.problems[0].message}"
+        state = "already known" if outcome.already_known else "added"
+        return f"{code} {normalised} {state} on order {order_no}"
+
+    emit(result, as_json=as_json, text=text)
+    if outcome.problems:
+        raise typer.Exit(int(Exit.ITEMS_FAILED))
+
+
+@app.command("import")
+def import_file(
+    file: Path = typer.Argument(..., help="CSV export of tracking numbers."),
+    file_format: str = typer.Option(
+        None, "--format", help=f"Preset: {', '.join(sorted(PRESETS))} (default: by header)."
+    ),
+    carrier: str = typer.Option(None, "--carrier", help="Carrier for rows without one."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import tracking numbers from a file; re-importing changes nothing."""
+    if not file.is_file():
+        fail(f"no such file: {file}", as_json=as_json)
+    if carrier:
+        try:
+            carrier = get_carrier(carrier).code
+        except UnknownCarrier as error:
+            fail(str(error), as_json=as_json)
+    if file_format and file_format.lower() not in PRESETS:
+        fail(
+            f"unknown --format {file_format!r}; use one of {', '.join(sorted(PRESETS))}",
+            as_json=as_json,
+        )
+    ensure_database()
+    prepare_prefect()
+    from flows.tracking_import import tracking_import
+
+    try:
+        summary = tracking_import(
+            file=str(file.resolve()),
+            file_format=file_format,
+            carrier=carrier,
+            source="cli",
+            file_name=file.name,
+        )
+    except UnreadableInput as error:
+        fail(f"cannot read {file}: {error}", as_json=as_json)
+    report = {k: summary[k] for k in ("import_id", "rows", "imported", "already_known", "rejected")}
+
+    def text() -> str:
+        head = (
+            f"import {report['import_id']}: {report['rows']} rows, {report['imported']} "
+            f"imported, {report['already_known']} already known, "
+            f"{len(report['rejected'])} rejected"
+        )
+        return "\n".join([head, *rejected_lines(report["rejected"])])
+
+    emit(report, as_json=as_json, text=text)
+    if report["rejected"]:
+        raise typer.Exit(int(Exit.ITEMS_FAILED))

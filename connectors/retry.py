@@ -1,0 +1,39 @@
+"""Retry with exponential backoff for the retryable branch of the error tree."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from connectors.errors import ConnectorError, RateLimited
+
+T = TypeVar("T")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.5,
+    max_delay: float = 30.0,
+    on_retry: Callable[[ConnectorError, int, float], None] | None = None,
+) -> T:
+    """Call until success, a non-retryable error, or `attempts` tries; re-raises the last error.
+
+    A RateLimited error with `retry_after` waits exactly that long (never less)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except ConnectorError as error:
+            if not error.retryable or attempt == attempts:
+                raise
+            delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+            delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
+            if isinstance(error, RateLimited) and error.retry_after is not None:
+                delay = max(delay, error.retry_after)
+            if on_retry:
+                on_retry(error, attempt, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,88 @@
+"""Queries about orders and their items."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import Order, OrderItem
+from db.queries._keys import in_keys
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    order_id: int
+    order_no: str
+    portal_order_id: str
+    status: str
+
+
+def find_orders_by_refs(session: Session, *, refs: Sequence[str]) -> dict[str, list[OrderRef]]:
+    """Orders whose order number or portal order id is one of `refs`, keyed by that ref."""
+    found: dict[str, list[OrderRef]] = defaultdict(list)
+    if not refs:
+        return found
+    statement = select(Order.id, Order.order_no, Order.portal_order_id, Order.status).where(
+        or_(in_keys(session, Order.order_no, refs), in_keys(session, Order.portal_order_id, refs))
+    )
+    wanted = set(refs)
+    for order_id, order_no, portal_order_id, status in session.execute(statement):
+        ref = OrderRef(order_id, order_no, portal_order_id, status)
+        if order_no in wanted:
+            found[order_no].append(ref)
+        if portal_order_id in wanted and portal_order_id != order_no:
+            found[portal_order_id].append(ref)
+    return found
+
+
+def existing_order_numbers(session: Session, *, order_nos: Sequence[str]) -> set[str]:
+    if not order_nos:
+        return set()
+    statement = select(Order.order_no).where(in_keys(session, Order.order_no, order_nos))
+    return set(session.scalars(statement))
+
+
+def insert_orders(
+    session: Session, *, orders: Sequence[dict[str, Any]], items: Sequence[dict[str, Any]]
+) -> int:
+    """Bulk-insert orders and their items; items carry `order_no` instead of `order_id`."""
+    if not orders:
+        return 0
+    session.execute(insert(Order), list(orders))
+    statement = select(Order.order_no, Order.id).where(
+        in_keys(session, Order.order_no, [o["order_no"] for o in orders])
+    )
+    ids: dict[str, int] = {no: id_ for no, id_ in session.execute(statement)}
+    rows = [
+        {**{k: v for k, v in i.items() if k != "order_no"}, "order_id": ids[i["order_no"]]}
+        for i in items
+    ]
+    if rows:
+        session.execute(insert(OrderItem), rows)
+    return len(orders)
+
+
+def get_order(session: Session, *, order_no: str) -> Order | None:
+    """One order with items and parcels loaded, by order number or portal order id."""
+    statement = (
+        select(Order)
+        .where(or_(Order.order_no == order_no, Order.portal_order_id == order_no))
+        .options(selectinload(Order.items), selectinload(Order.parcels))
+        .order_by(Order.order_no != order_no)
+        .limit(1)
+    )
+    return session.scalars(statement).first()
+
+
+def get_order_by_id(session: Session, *, order_id: int) -> Order | None:
+    statement = (
+        select(Order)
+        .where(Order.id == order_id)
+        .options(selectinload(Order.items), selectinload(Order.parcels))
+    )
+    return session.scalars(statement).first()

@@ -1,0 +1,121 @@
+"""Flow: import a tracking-number file (CLI, upload, or by hand from the Prefect UI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+
+from core.clock import business_today
+from core.problems import UnreadableInput
+from core.settings import get_settings
+from core.tracking_csv import read_tracking_file
+from db.queries.imports import import_summary
+from db.session import session_scope
+from tasks.parcels import BatchOutcome
+from tasks.tracking_import import close_import, import_batch, register_import
+
+REJECTED_ROWS_IN_ARTIFACT = 1000
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    name = Path(str(params.get("file_name") or params.get("file", "file"))).name
+    return f"tracking-import-{params.get('source', 'cli')}-{name}"
+
+
+@flow(name="tracking-import", flow_run_name=_run_name)
+def tracking_import(
+    file: str,
+    file_format: str | None = None,
+    carrier: str | None = None,
+    source: str = "cli",
+    file_name: str | None = None,
+) -> dict[str, Any]:
+    """Read a CSV of tracking numbers and attach parcels to orders, batch by batch."""
+    logger = get_run_logger()
+    settings = get_settings()
+    db_url = settings.db_url
+    path = Path(file)
+    import_id = register_import(
+        db_url,
+        settings.archive_dir,
+        data_path=path,
+        file_name=file_name or path.name,
+        file_format=file_format,
+        carrier=carrier,
+        source=source,
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
+    )
+    total = BatchOutcome()
+    try:
+        table = read_tracking_file(path.read_bytes(), file_format=file_format, carrier=carrier)
+    except UnreadableInput as error:
+        close_import(db_url, import_id=import_id, rows=0, outcome=total, error=str(error))
+        logger.error("import %s: file not readable: %s", import_id, error)
+        raise
+    frame, rows = table.frame, len(table.frame)
+    logger.info(
+        "import %s: %d rows, encoding %s, delimiter %r, columns %s",
+        import_id,
+        rows,
+        table.encoding,
+        table.delimiter,
+        table.headers,
+    )
+    today = business_today()
+    batch = settings.import_batch_rows
+    for start in range(0, rows, batch):
+        outcome = import_batch(
+            db_url,
+            import_id=import_id,
+            frame=frame.iloc[start : start + batch],
+            headers=table.headers,
+            preset=table.preset,
+            carrier=carrier,
+            today=today,
+            source=source,
+        )
+        total.add(outcome)
+        logger.info(
+            "import %s: %d/%d rows done (%d imported, %d already known, %d rejected)",
+            import_id,
+            min(start + batch, rows),
+            rows,
+            total.imported,
+            total.already_known,
+            len(total.problems),
+        )
+    close_import(db_url, import_id=import_id, rows=rows, outcome=total)
+    _publish(import_id, rows, total)
+    with session_scope(db_url) as session:
+        summary = import_summary(session, import_id=import_id)
+    assert summary is not None
+    return summary
+
+
+def _publish(import_id: int, rows: int, total: BatchOutcome) -> None:
+    shown = total.problems[:REJECTED_ROWS_IN_ARTIFACT]
+    if shown:
+        create_table_artifact(
+            key="tracking-import-rejected-rows",
+            table=[p.as_dict() for p in shown],
+            description=f"Import {import_id}: rejected rows"
+            + (
+                f" (first {len(shown)} of {len(total.problems)})"
+                if len(shown) < len(total.problems)
+                else ""
+            ),
+        )
+    create_markdown_artifact(
+        key="tracking-import-summary",
+        markdown=(
+            f"### Tracking import {import_id}\n\n"
+            f"| rows | imported | already known | rejected |\n|---|---|---|---|\n"
+            f"| {rows} | {total.imported} | {total.already_known} | {len(total.problems)} |\n"
+        ),
+        description=f"Import {import_id}",
+    )

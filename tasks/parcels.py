@@ -1,0 +1,105 @@
+"""Attaching parcels to orders: one batch of rows in one transaction.
+
+Idempotent by design: a parcel already on the same order is "already known", so a Prefect retry
+of a batch, or the same file imported twice, changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from core.problems import RowProblem
+from core.tracking_rows import ParcelRow
+from db.queries.orders import OrderRef, find_orders_by_refs
+from db.queries.parcels import NewParcel, find_parcel_owners, insert_parcels
+
+
+@dataclass
+class BatchOutcome:
+    imported: int = 0
+    already_known: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def add(self, other: BatchOutcome) -> None:
+        self.imported += other.imported
+        self.already_known += other.already_known
+        self.problems.extend(other.problems)
+
+
+def attach_parcels(
+    session: Session,
+    *,
+    rows: Sequence[ParcelRow],
+    source: str,
+    import_id: int | None = None,
+    order_column: str = "order_no",
+    number_column: str = "tracking_number",
+) -> BatchOutcome:
+    """Match rows to orders, skip known parcels, reject conflicts, insert the rest."""
+    outcome = BatchOutcome()
+    refs = {r.order_ref for r in rows} | {r.fallback_ref for r in rows if r.fallback_ref}
+    orders = find_orders_by_refs(session, refs=sorted(refs))
+    owners = find_parcel_owners(session, numbers=sorted({r.tracking_number for r in rows}))
+    new: list[NewParcel] = []
+    for row in rows:
+        order, problem = _match_order(row, orders, order_column)
+        if problem:
+            outcome.problems.append(problem)
+            continue
+        assert order is not None
+        key = (row.carrier, row.tracking_number)
+        owner = owners.get(key)
+        if owner == order.order_id:
+            outcome.already_known += 1
+        elif owner is not None:
+            outcome.problems.append(
+                RowProblem(
+                    row.row,
+                    number_column,
+                    row.tracking_number,
+                    "tracking_on_other_order",
+                    "this tracking number already belongs to another order",
+                )
+            )
+        else:
+            owners[key] = order.order_id
+            new.append(NewParcel(order.order_id, row.carrier, row.tracking_number, row.ship_date))
+    outcome.imported = insert_parcels(session, parcels=new, source=source, import_id=import_id)
+    return outcome
+
+
+def _match_order(
+    row: ParcelRow, orders: dict[str, list[OrderRef]], column: str
+) -> tuple[OrderRef | None, RowProblem | None]:
+    candidates = orders.get(row.order_ref) or (
+        orders.get(row.fallback_ref, []) if row.fallback_ref else []
+    )
+    if not candidates:
+        return None, RowProblem(
+            row.row,
+            column,
+            row.order_ref,
+            "order_not_found",
+            "no order with this order number or portal order id",
+        )
+    if len(candidates) > 1:
+        return None, RowProblem(
+            row.row,
+            column,
+            row.order_ref,
+            "order_ambiguous",
+            "several orders (portals) have this id; use the order number",
+        )
+    order = candidates[0]
+    if order.status == "cancelled":
+        return None, RowProblem(
+            row.row,
+            column,
+            row.order_ref,
+            "order_cancelled",
+            "the order is cancelled; no parcel can be added",
+        )
+    return order, None

@@ -1,0 +1,109 @@
+"""Tasks of the tracking import: register the file, import batches, close the import."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.archive import archive_file
+from core.tracking_csv import Preset
+from core.tracking_rows import RowValidator
+from db.queries.imports import add_rejections, create_import, finish_import
+from db.session import session_scope
+from tasks.parcels import BatchOutcome, attach_parcels
+
+
+@task(name="register-import", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def register_import(
+    db_url: str,
+    archive_dir: Path,
+    *,
+    data_path: Path,
+    file_name: str,
+    file_format: str | None,
+    carrier: str | None,
+    source: str,
+    flow_run_id: str | None,
+) -> int:
+    """Archive the raw file with its sha256 and open an import record."""
+    data = data_path.read_bytes()
+    digest, archived = archive_file(archive_dir, data=data, file_name=file_name)
+    with session_scope(db_url) as session:
+        import_id = create_import(
+            session,
+            file_name=file_name,
+            sha256=digest,
+            archive_path=str(archived),
+            file_format=file_format,
+            carrier=carrier,
+            source=source,
+            flow_run_id=flow_run_id,
+        )
+    get_run_logger().info("import %s: %s (sha256 %s) archived", import_id, file_name, digest)
+    return import_id
+
+
+def import_rows(
+    db_url: str,
+    *,
+    import_id: int,
+    frame: pd.DataFrame,
+    headers: dict[str, str],
+    preset: Preset,
+    carrier: str | None,
+    today: date,
+    source: str,
+) -> BatchOutcome:
+    """Validate, match and insert one batch of rows in one transaction."""
+    suffix = preset.ref_suffix
+
+    def strip_suffix(ref: str) -> str | None:
+        assert suffix is not None
+        stripped = suffix.sub("", ref)
+        return stripped if stripped != ref else None
+
+    validator = RowValidator(
+        headers=headers,
+        default_carrier=carrier or preset.carrier,
+        today=today,
+        ref_suffix=strip_suffix if suffix else None,
+    )
+    good, bad = validator.validate(frame)
+    with session_scope(db_url) as session:
+        outcome = attach_parcels(
+            session,
+            rows=good,
+            source=source,
+            import_id=import_id,
+            order_column=headers["order_ref"],
+            number_column=headers["tracking_number"],
+        )
+        outcome.problems = sorted([*bad, *outcome.problems], key=lambda p: p.row)
+        add_rejections(session, import_id=import_id, problems=outcome.problems)
+    return outcome
+
+
+import_batch = task(name="import-batch", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)(
+    import_rows
+)
+
+
+@task(name="finish-import", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def close_import(
+    db_url: str, *, import_id: int, rows: int, outcome: BatchOutcome, error: str | None = None
+) -> None:
+    with session_scope(db_url) as session:
+        finish_import(
+            session,
+            import_id=import_id,
+            rows=rows,
+            imported=outcome.imported,
+            already_known=outcome.already_known,
+            rejected=len(outcome.problems),
+            status="failed" if error else "done",
+            error=error,
+        )

@@ -1,0 +1,132 @@
+"""Test set-up: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from LIEFERN_TEST_POSTGRES_URL (default: the local server, trust auth); each
+test session creates its own database there, so parallel runs never meet. Without a reachable
+server the PostgreSQL variants skip with the reason, unless LIEFERN_REQUIRE_POSTGRES=1 (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect reads its settings at import: point it at a private home before anything imports it.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="liefern-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.3"
+os.environ.pop("PREFECT_API_URL", None)
+for _name in list(os.environ):
+    if (
+        _name.startswith("LIEFERN_")
+        and not _name.startswith("LIEFERN_TEST_")
+        and (_name != "LIEFERN_REQUIRE_POSTGRES")
+    ):
+        del os.environ[_name]
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from core.settings import Settings, reset_settings  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from db.session import dispose_engines, get_engine  # noqa: E402
+
+SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+POSTGRES_URL = os.environ.get(
+    "LIEFERN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("LIEFERN_REQUIRE_POSTGRES") == "1"
+TABLES_IN_DELETE_ORDER: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "liefern.db"
+    upgrade(f"sqlite:///{path}")
+    dispose_engines()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    name = f"liefern_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}")
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    dispose_engines()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = get_engine(url)
+    with engine.begin() as connection:
+        names = sa.inspect(connection).get_table_names()
+        tables = ", ".join(f'"{t}"' for t in names if t != "alembic_version")
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A migrated, empty database: a copy of the SQLite template, or the PostgreSQL test db."""
+    if request.param == "sqlite":
+        path = tmp_path / "liefern.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        _truncate(url)
+    yield url
+    if request.param == "sqlite":
+        get_engine(url).dispose()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings pointing at the test database and a private LIEFERN_HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("LIEFERN_HOME", str(home))
+    monkeypatch.setenv("LIEFERN_DATABASE_URL", db_url)
+    monkeypatch.setenv("LIEFERN_DEMO", "true")
+    monkeypatch.setenv("LIEFERN_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    reset_settings()
+    from core.settings import get_settings
+
+    yield get_settings()
+    reset_settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes ~15 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def specs() -> Path:
+    if not SPECS.is_dir():
+        pytest.skip(f"official specs not present at {SPECS}")
+    return SPECS
