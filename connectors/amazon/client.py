@@ -1,0 +1,359 @@
+"""The few SP-API calls liefern needs, with Amazon's rate limits and error envelope.
+
+Only I/O lives here: what to send and how to read reports is in mapping.py. Every call waits for
+its operation's token bucket first (Amazon's usage plans, see `RateLimits`), then maps the
+answer onto the connector error tree:
+
+    429                      RateLimited (retry_after from Retry-After when given), retried
+    5xx, timeouts, network   TransientError, retried with backoff
+    401, 403                 AuthError (the operator must act)
+    other 4xx                Rejected with Amazon's `errors[0].code` and message(s)
+
+Feed documents travel through presigned storage URLs that carry their own signature: those
+requests are sent without the LWA token and with exactly the Content-Type declared before.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    RateLimited,
+    Rejected,
+    TransientError,
+)
+from connectors.ratelimit import TokenBucket
+from connectors.retry import with_retries
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FEEDS = "/feeds/2021-06-30"
+ORDERS = "/orders/v0/orders"
+USER_AGENT = f"liefern/0.1 (Language=Python/{sys.version_info.major}.{sys.version_info.minor})"
+MAX_REPORT_BYTES = 256 * 1024 * 1024  # a gzip bomb stops here
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    rate: float  # requests per second
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Default usage plans of the models (feeds_2021-06-30, ordersV0) per operation."""
+
+    create_feed_document: Limit = Limit(0.5, 15)
+    create_feed: Limit = Limit(0.0083, 15)
+    get_feed: Limit = Limit(2.0, 15)
+    get_feed_document: Limit = Limit(0.0222, 10)
+    confirm_shipment: Limit = Limit(2.0, 10)
+
+    @classmethod
+    def relaxed(cls, rate: float = 1000.0, burst: int = 1000) -> RateLimits:
+        """Practically no client-side waiting: for simulators, tests and benchmarks."""
+        limit = Limit(rate, burst)
+        return cls(**{f.name: limit for f in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    feed_id: str
+    processing_status: str  # IN_QUEUE | IN_PROGRESS | DONE | CANCELLED | FATAL
+    result_feed_document_id: str | None = None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _sp_errors(response: httpx.Response) -> tuple[str | None, str]:
+    """(first code, joined messages) from SP-API's `{"errors": [{code, message, details}]}`."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return None, f"HTTP {response.status_code}"
+    parts = []
+    code = None
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        code = code or (str(error["code"]) if error.get("code") else None)
+        text = str(error.get("message") or "")
+        if error.get("details"):
+            text = f"{text} ({error['details']})" if text else str(error["details"])
+        parts.append(text)
+    return code, "; ".join(p for p in parts if p) or f"HTTP {response.status_code}"
+
+
+def raise_for_status(operation: str, response: httpx.Response) -> None:
+    """Map an SP-API answer onto the error tree (2xx passes)."""
+    status = response.status_code
+    if status < 300:
+        return
+    request_id = response.headers.get("x-amzn-RequestId")
+    code, message = _sp_errors(response)
+    text = f"{operation}: {message}"
+    if status == 429:
+        raise RateLimited(
+            text,
+            retry_after=_retry_after(response),
+            code=code or "QuotaExceeded",
+            status=status,
+            request_id=request_id,
+        )
+    if status in (401, 403):
+        raise AuthError(
+            f"{operation}: Amazon refused access ({message}); check that the seller authorised "
+            "the app and that it has the needed roles",
+            code=code,
+            status=status,
+            request_id=request_id,
+        )
+    if status >= 500 or status == 408:
+        raise TransientError(text, code=code, status=status, request_id=request_id)
+    raise Rejected(text, code=code, status=status, request_id=request_id)
+
+
+def gunzip(data: bytes, *, limit: int = MAX_REPORT_BYTES) -> bytes:
+    """Decompress a GZIP document; data that is not gzip (already decoded) passes unchanged."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit)
+    except zlib.error as error:
+        raise TransientError(f"feed document: broken GZIP data ({error})") from None
+    if inflater.unconsumed_tail:
+        raise TransientError(f"feed document: larger than {limit} bytes after decompression")
+    return out
+
+
+class SpApiClient:
+    """Async SP-API client for one seller account (one LWA auth, one set of buckets)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: httpx.Auth,
+        *,
+        limits: RateLimits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        retry_attempts: int = 5,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 30.0,
+    ) -> None:
+        self.limits = limits or RateLimits()
+        self._buckets: dict[str, TokenBucket] = {}
+        for each in fields(RateLimits):
+            limit: Limit = getattr(self.limits, each.name)
+            self._buckets[each.name] = TokenBucket(limit.rate, limit.burst)
+        self.retry_attempts = retry_attempts
+        self.retry_base_delay = retry_base_delay
+        self.retry_max_delay = retry_max_delay
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            auth=auth,
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _retrying(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        bucket = self._buckets.get(operation)
+
+        def on_retry(error: ConnectorError, number: int, delay: float) -> None:
+            log.warning(
+                "amazon %s: attempt %d failed (%s), retry in %.1fs", operation, number, error, delay
+            )
+            if bucket is not None and isinstance(error, RateLimited):
+                bucket.penalise(error.retry_after or 1 / bucket.rate)
+
+        return await with_retries(
+            attempt,
+            attempts=self.retry_attempts,
+            base_delay=self.retry_base_delay,
+            max_delay=self.retry_max_delay,
+            on_retry=on_retry,
+        )
+
+    async def _send(self, operation: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, **kw)
+        except httpx.TimeoutException:
+            raise TransientError(f"{operation}: timed out") from None
+        except httpx.TransportError as error:
+            raise TransientError(f"{operation}: {type(error).__name__}: {error}") from None
+
+    async def _call(
+        self, operation: str, method: str, path: str, *, json: Any = None
+    ) -> httpx.Response:
+        bucket = self._buckets[operation]
+
+        async def attempt() -> httpx.Response:
+            await bucket.acquire()
+            response = await self._send(operation, method, path, json=json)
+            raise_for_status(operation, response)
+            return response
+
+        return await self._retrying(operation, attempt)
+
+    @staticmethod
+    def _json(operation: str, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise TransientError(f"{operation}: answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise TransientError(f"{operation}: answer is not a JSON object")
+        return body
+
+    # -- feeds ---------------------------------------------------------------------------------
+
+    async def create_feed_document(self, content_type: str) -> tuple[str, str]:
+        """(feedDocumentId, presigned upload url)."""
+        op = "create_feed_document"
+        response = await self._call(
+            op, "POST", f"{FEEDS}/documents", json={"contentType": content_type}
+        )
+        body = self._json(op, response)
+        try:
+            return str(body["feedDocumentId"]), str(body["url"])
+        except KeyError as missing:
+            raise TransientError(f"{op}: answer lacks {missing}") from None
+
+    async def upload_feed_document(self, url: str, content: bytes, content_type: str) -> None:
+        """PUT to the presigned URL: no LWA token, exactly the declared Content-Type."""
+        op = "upload_feed_document"
+
+        async def attempt() -> None:
+            response = await self._send(
+                op, "PUT", url, content=content, headers={"Content-Type": content_type}, auth=None
+            )
+            if response.status_code >= 300:
+                error = TransientError if response.status_code >= 500 else Rejected
+                raise error(
+                    f"{op}: storage answered HTTP {response.status_code}",
+                    status=response.status_code,
+                )
+
+        await self._retrying(op, attempt)
+
+    async def create_feed(
+        self, feed_type: str, marketplace_ids: Sequence[str], document_id: str
+    ) -> str:
+        op = "create_feed"
+        response = await self._call(
+            op,
+            "POST",
+            f"{FEEDS}/feeds",
+            json={
+                "feedType": feed_type,
+                "marketplaceIds": list(marketplace_ids),
+                "inputFeedDocumentId": document_id,
+            },
+        )
+        body = self._json(op, response)
+        if "feedId" not in body:
+            raise TransientError(f"{op}: answer lacks feedId")
+        return str(body["feedId"])
+
+    async def submit_feed(
+        self,
+        content: bytes,
+        *,
+        feed_type: str,
+        marketplace_ids: Sequence[str],
+        content_type: str,
+    ) -> str:
+        """createFeedDocument -> upload -> createFeed; returns the feed id."""
+        document_id, url = await self.create_feed_document(content_type)
+        await self.upload_feed_document(url, content, content_type)
+        return await self.create_feed(feed_type, marketplace_ids, document_id)
+
+    async def get_feed(self, feed_id: str) -> Feed:
+        op = "get_feed"
+        response = await self._call(op, "GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
+        body = self._json(op, response)
+        if "processingStatus" not in body:
+            raise TransientError(f"{op}: answer lacks processingStatus")
+        result = body.get("resultFeedDocumentId")
+        return Feed(
+            feed_id=str(body.get("feedId", feed_id)),
+            processing_status=str(body["processingStatus"]),
+            result_feed_document_id=str(result) if result else None,
+        )
+
+    async def get_feed_document(self, document_id: str) -> tuple[str, str | None]:
+        """(download url, compressionAlgorithm or None)."""
+        op = "get_feed_document"
+        response = await self._call(op, "GET", f"{FEEDS}/documents/{quote(document_id, safe='')}")
+        body = self._json(op, response)
+        if "url" not in body:
+            raise TransientError(f"{op}: answer lacks url")
+        compression = body.get("compressionAlgorithm")
+        return str(body["url"]), str(compression) if compression else None
+
+    async def download_feed_document(self, url: str, compression: str | None) -> bytes:
+        op = "download_feed_document"
+
+        async def attempt() -> bytes:
+            response = await self._send(op, "GET", url, auth=None)
+            if response.status_code >= 300:
+                raise TransientError(
+                    f"{op}: storage answered HTTP {response.status_code}",
+                    status=response.status_code,
+                )
+            return response.content
+
+        data = await self._retrying(op, attempt)
+        if compression and compression.upper() == "GZIP":
+            return gunzip(data)
+        return data
+
+    async def fetch_feed_document(self, document_id: str) -> bytes:
+        """getFeedDocument, then download (and decompress) the document."""
+        url, compression = await self.get_feed_document(document_id)
+        return await self.download_feed_document(url, compression)
+
+    # -- orders --------------------------------------------------------------------------------
+
+    async def confirm_shipment(self, order_id: str, body: dict[str, Any]) -> None:
+        """Orders v0 confirmShipment: 204 on success."""
+        path = f"{ORDERS}/{quote(order_id, safe='')}/shipmentConfirmation"
+        await self._call("confirm_shipment", "POST", path, json=body)
