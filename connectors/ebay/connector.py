@@ -1,0 +1,215 @@
+"""EbayConnector: tells eBay that parcels shipped, once per parcel and never twice.
+
+Per parcel: read the order's fulfillments back; a fulfillment with the same tracking number
+means the parcel is already known (an earlier run, or a POST whose answer got lost), so it is
+confirmed without a second POST. Otherwise create the fulfillment. Timeouts, 5xx and 429 are
+retried with backoff. After a timeout or a 5xx the retry starts with the read-back again:
+eBay documents that a 500 "may succeed if issued once more", and it may also already have
+succeeded. After a 429 eBay did nothing, so only the create is repeated.
+
+Rejected parcels carry eBay's errorId and message and never stop the rest of the batch; a
+refused refresh token (AuthError) stops the batch before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.ebay.auth import EbayAuth
+from connectors.ebay.client import EbayClient, EventHooks
+from connectors.ebay.mapping import (
+    ALREADY_EXISTS_ERROR_ID,
+    API_BASE,
+    TOKEN_PATH,
+    check_shipment,
+    confirmed,
+    failed,
+    find_fulfillment,
+    fulfillment_request,
+    rejected,
+)
+from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.ratelimit import TokenBucket
+from connectors.retry import with_retries
+
+log = logging.getLogger(__name__)
+
+ALREADY_KNOWN_NOTE = "eBay already had a fulfillment with this tracking number"
+
+
+@dataclass(frozen=True, slots=True)
+class EbayOptions:
+    """Tunables of one eBay account (no secrets here: those come from Secret blocks)."""
+
+    api_base: str = API_BASE
+    token_url: str | None = None  # default: api_base + /identity/v1/oauth2/token
+    rate_per_second: float = 5.0  # eBay meters Fulfillment calls per app and day: no bursts
+    burst: int = 10
+    concurrency: int = 4
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    timeout_seconds: float = 30.0
+    token_margin_seconds: float = 300.0
+
+
+class EbayConnector:
+    portal = "ebay"
+
+    def __init__(self, client: EbayClient, options: EbayOptions | None = None) -> None:
+        self.client = client
+        self.options = options or EbayOptions()
+
+    @classmethod
+    def from_credentials(
+        cls,
+        *,
+        client_id: str,
+        client_secret: SecretStr,
+        refresh_token: SecretStr,
+        account: str = "",
+        options: EbayOptions | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
+    ) -> EbayConnector:
+        """The usual way in: credentials from a Secret block, options from the accounts file."""
+        opts = options or EbayOptions()
+        auth = EbayAuth(
+            client_id,
+            client_secret,
+            refresh_token,
+            opts.token_url or opts.api_base.rstrip("/") + TOKEN_PATH,
+            account=account,
+            margin_seconds=opts.token_margin_seconds,
+            timeout_seconds=opts.timeout_seconds,
+            transport=transport,
+        )
+        client = EbayClient(
+            auth=auth,
+            api_base=opts.api_base,
+            bucket=TokenBucket(opts.rate_per_second, opts.burst),
+            timeout_seconds=opts.timeout_seconds,
+            transport=transport,
+            event_hooks=event_hooks,
+        )
+        return cls(client, opts)
+
+    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
+        return check_shipment(shipment)
+
+    async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
+        results: dict[int, ConfirmationResult] = {}
+        pending: list[tuple[int, ParcelShipment]] = []
+        for index, shipment in enumerate(shipments):
+            refusal = self.check(shipment)
+            if refusal is not None:
+                results[index] = refusal
+            else:
+                pending.append((index, shipment))
+        if pending:
+            await self.client.authenticate()  # AuthError here: nothing was sent
+            await self._confirm_all(pending, results)
+        return [results[index] for index in range(len(shipments))]
+
+    async def _confirm_all(
+        self, pending: list[tuple[int, ParcelShipment]], results: dict[int, ConfirmationResult]
+    ) -> None:
+        gate = asyncio.Semaphore(self.options.concurrency)
+
+        async def run(index: int, shipment: ParcelShipment) -> None:
+            async with gate:
+                results[index] = await self._confirm(shipment)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, shipment in pending:
+                    group.create_task(run(index, shipment))
+        except* AuthError as refused:
+            # the account's access is gone mid-batch: the rest stays pending, read-back on
+            # the next run confirms whatever did get through
+            raise refused.exceptions[0] from None
+
+    async def _confirm(self, shipment: ParcelShipment) -> ConfirmationResult:
+        attempt = _ParcelAttempt(self.client, shipment)
+
+        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+            log.warning(
+                "eBay order %s parcel %s: try %d failed (%s), again in %.1fs",
+                shipment.portal_order_id,
+                shipment.confirmation_id,
+                attempt_no,
+                error,
+                delay,
+            )
+
+        try:
+            return await with_retries(
+                attempt,
+                attempts=self.options.attempts,
+                base_delay=self.options.base_delay,
+                max_delay=self.options.max_delay,
+                on_retry=on_retry,
+            )
+        except AuthError:
+            raise
+        except Rejected as error:
+            return rejected(shipment, error.code or "rejected", error.message)
+        except ConnectorError as error:
+            return failed(shipment, error.code or type(error).__name__, error.message)
+        except Exception as error:  # a bug must not sink the batch: the row fails, loudly
+            log.exception("eBay parcel %s: unexpected error", shipment.confirmation_id)
+            return failed(shipment, "internal", f"{type(error).__name__}: {error}")
+
+    async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
+        return []  # eBay answers at once: nothing is ever left `submitted`
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class _ParcelAttempt:
+    """One parcel's tries. The read-back runs first and again whenever a create may have
+    reached eBay (timeout, 5xx); after a 429 eBay did nothing, so only the create is repeated."""
+
+    def __init__(self, client: EbayClient, shipment: ParcelShipment) -> None:
+        self.client = client
+        self.shipment = shipment
+        self.payload: dict[str, Any] = fulfillment_request(shipment)
+        self.read_back_needed = True
+
+    async def __call__(self) -> ConfirmationResult:
+        shipment = self.shipment
+        if self.read_back_needed:
+            known = await self._read_back()
+            if known is not None:
+                return confirmed(shipment, known, ALREADY_KNOWN_NOTE)
+            self.read_back_needed = False
+        try:
+            fulfillment_id = await self.client.create_shipping_fulfillment(
+                shipment.portal_order_id, self.payload
+            )
+        except RateLimited:
+            raise
+        except TransientError:
+            self.read_back_needed = True  # it may have been stored all the same
+            raise
+        except Rejected as error:
+            if error.code != str(ALREADY_EXISTS_ERROR_ID) and error.status != 409:
+                raise
+            known = await self._read_back()
+            if known is None:
+                raise
+            return confirmed(shipment, known, ALREADY_KNOWN_NOTE)
+        return confirmed(shipment, fulfillment_id)
+
+    async def _read_back(self) -> str | None:
+        page = await self.client.shipping_fulfillments(self.shipment.portal_order_id)
+        return find_fulfillment(page, self.shipment.tracking_number)

@@ -1,0 +1,118 @@
+"""HTTP calls to the Kaufland Seller API v2; every answer mapped onto connectors.errors.
+
+Only I/O lives here: payloads come from mapping.py, decisions from connector.py. A client-side
+token bucket keeps the account below Kaufland's per-seller request rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.kaufland.auth import KauflandAuth
+from connectors.kaufland.mapping import ACCOUNT_PROBLEMS, parse_problem
+from connectors.ratelimit import TokenBucket
+
+EventHooks = Mapping[str, list[Any]]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class KauflandClient:
+    def __init__(
+        self,
+        *,
+        auth: KauflandAuth,
+        api_base: str,
+        bucket: TokenBucket,
+        account: str = "",
+        timeout_seconds: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
+    ) -> None:
+        self.auth = auth
+        self.bucket = bucket
+        self.account = account
+        self._http = httpx.AsyncClient(
+            base_url=api_base.rstrip("/"),
+            auth=auth,
+            timeout=timeout_seconds,
+            transport=transport,
+            event_hooks=dict(event_hooks) if event_hooks else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"KauflandClient(base_url={str(self._http.base_url)!r}, auth={self.auth!r})"
+
+    async def order_unit(self, unit_id: int) -> dict[str, Any]:
+        """`GET /order-units/{id_order_unit}`: the `ApiResponse_OrderUnitDetails_`."""
+        response = await self._send("GET", f"/order-units/{unit_id}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise TransientError("Kaufland answered the order unit with no JSON") from exc
+        if not isinstance(body, dict):
+            raise TransientError("Kaufland answered the order unit with no JSON object")
+        return body
+
+    async def send_order_unit(self, unit_id: int, payload: dict[str, str]) -> None:
+        """`PATCH /order-units/{id_order_unit}/send` (204)."""
+        await self._send("PATCH", f"/order-units/{unit_id}/send", json=payload)
+
+    async def add_shipment(self, payload: dict[str, Any]) -> None:
+        """`POST /shipments` (204): one more parcel for a unit already marked sent."""
+        await self._send("POST", "/shipments", json=payload)
+
+    async def _send(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        await self.bucket.acquire()
+        try:
+            response = await self._http.request(method, path, json=json)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"Kaufland did not answer {method} {path} in time") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"Kaufland is unreachable ({exc.__class__.__name__}) for {method} {path}"
+            ) from exc
+        if response.is_success:
+            return response
+        raise self._error(response)
+
+    def _error(self, response: httpx.Response) -> ConnectorError:
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        problem = parse_problem(body, status=status)
+        code = problem.code or f"http-{status}"
+        text = problem.text()
+        if status == 401 or (status == 403 and problem.code in ACCOUNT_PROBLEMS):
+            who = f" of account {self.account!r}" if self.account else ""
+            return AuthError(
+                f"Kaufland refused the API keys{who} ({code}: {text}). Check the client key, "
+                "the secret key and the server clock; Kaufland confirmations stay pending.",
+                code=code,
+                status=status,
+            )
+        if status == 429:
+            retry_after = _retry_after(response)
+            if retry_after:
+                self.bucket.penalise(retry_after)
+            return RateLimited(text, retry_after=retry_after, code=code, status=status)
+        if status >= 500 or status == 408:
+            return TransientError(text, code=code, status=status)
+        return Rejected(text, code=code, status=status)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,254 @@
+"""KauflandConnector: marks order units as sent, per unit and never twice.
+
+Per parcel and per order unit: read the unit first. `need_to_be_sent`/`open` → mark it sent
+with the order's tracking numbers (one comma-joined string); `sent` → done, or for an order with
+several parcels add this parcel as a shipment (a duplicate answer counts as done); `received`/
+`returned` → done; `cancelled` → nothing to confirm. A retry after a timeout or a 5xx starts
+with the read again, so a PATCH whose answer got lost is not sent a second time; after a 429
+only the change is repeated.
+
+Parcels of one order are handled one after the other (they touch the same units); different
+orders run concurrently. A rejected parcel never stops the batch; refused API keys (AuthError)
+stop it before anything is changed.
+
+Whether an account wants units marked as sent at all is the caller's decision: accounts with
+that option off are simply not handed to this connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from pydantic import SecretStr
+
+from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.kaufland.auth import KauflandAuth
+from connectors.kaufland.client import EventHooks, KauflandClient
+from connectors.kaufland.mapping import (
+    API_BASE,
+    DUPLICATE_PROBLEMS,
+    RATE_LIMIT_PER_SECOND,
+    USER_AGENT,
+    UnitAction,
+    add_shipment_request,
+    check_shipment,
+    confirmed,
+    failed,
+    order_unit_ids,
+    parcel_may_be_new,
+    rejected,
+    send_request,
+    unit_action,
+    unit_status,
+)
+from connectors.ratelimit import TokenBucket
+from connectors.retry import with_retries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KauflandOptions:
+    """Tunables of one Kaufland account (no secrets: those come from Secret blocks)."""
+
+    api_base: str = API_BASE
+    user_agent: str = USER_AGENT
+    rate_per_second: float = RATE_LIMIT_PER_SECOND * 0.9  # stay a little below the limit
+    burst: int = 20
+    concurrency: int = 8
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    timeout_seconds: float = 30.0
+
+
+@dataclass
+class _UnitOutcome:
+    unit_id: int
+    action: UnitAction
+    note: str | None = None
+
+
+@dataclass
+class _OrderMemo:
+    """What this batch already told Kaufland per unit (parcels of one order share units)."""
+
+    sent: dict[int, set[str]] = field(default_factory=dict)
+
+
+class KauflandConnector:
+    portal = "kaufland"
+
+    def __init__(self, client: KauflandClient, options: KauflandOptions | None = None) -> None:
+        self.client = client
+        self.options = options or KauflandOptions()
+
+    @classmethod
+    def from_credentials(
+        cls,
+        *,
+        client_key: str,
+        secret_key: SecretStr,
+        account: str = "",
+        options: KauflandOptions | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
+    ) -> KauflandConnector:
+        opts = options or KauflandOptions()
+        client = KauflandClient(
+            auth=KauflandAuth(client_key, secret_key, user_agent=opts.user_agent),
+            api_base=opts.api_base,
+            bucket=TokenBucket(opts.rate_per_second, opts.burst),
+            account=account,
+            timeout_seconds=opts.timeout_seconds,
+            transport=transport,
+            event_hooks=event_hooks,
+        )
+        return cls(client, opts)
+
+    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
+        return check_shipment(shipment)
+
+    async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
+        results: dict[int, ConfirmationResult] = {}
+        orders: dict[str, list[tuple[int, ParcelShipment]]] = {}
+        for index, shipment in enumerate(shipments):
+            refusal = self.check(shipment)
+            if refusal is not None:
+                results[index] = refusal
+            else:
+                orders.setdefault(shipment.portal_order_id, []).append((index, shipment))
+        gate = asyncio.Semaphore(self.options.concurrency)
+
+        async def run(parcels: list[tuple[int, ParcelShipment]]) -> None:
+            async with gate:
+                memo = _OrderMemo()
+                for index, shipment in parcels:
+                    results[index] = await self._confirm(shipment, memo)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for parcels in orders.values():
+                    group.create_task(run(parcels))
+        except* AuthError as refused:
+            raise refused.exceptions[0] from None
+        return [results[index] for index in range(len(shipments))]
+
+    async def _confirm(self, shipment: ParcelShipment, memo: _OrderMemo) -> ConfirmationResult:
+        outcomes: list[_UnitOutcome] = []
+        try:
+            for unit_id in order_unit_ids(shipment):
+                outcomes.append(await self._unit_with_retries(unit_id, shipment, memo))
+        except AuthError:
+            raise
+        except Rejected as error:
+            return rejected(shipment, error.code or "rejected", error.message)
+        except ConnectorError as error:
+            return failed(shipment, error.code or type(error).__name__, error.message)
+        except Exception as error:  # a bug must not sink the batch: the row fails, loudly
+            log.exception("Kaufland parcel %s: unexpected error", shipment.confirmation_id)
+            return failed(shipment, "internal", f"{type(error).__name__}: {error}")
+        return self._result(shipment, outcomes)
+
+    @staticmethod
+    def _result(shipment: ParcelShipment, outcomes: list[_UnitOutcome]) -> ConfirmationResult:
+        cancelled = [o.unit_id for o in outcomes if o.action is UnitAction.CANCELLED]
+        if len(cancelled) == len(outcomes):
+            ids = ", ".join(map(str, cancelled))
+            return rejected(shipment, "cancelled", f"order unit(s) {ids} cancelled on Kaufland")
+        notes = [o.note for o in outcomes if o.note]
+        reference = ",".join(str(o.unit_id) for o in outcomes if o.unit_id not in cancelled)
+        return confirmed(shipment, reference, "; ".join(notes) or None)
+
+    async def _unit_with_retries(
+        self, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo
+    ) -> _UnitOutcome:
+        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+            log.warning(
+                "Kaufland order unit %s: try %d failed (%s), again in %.1fs",
+                unit_id,
+                attempt_no,
+                error,
+                delay,
+            )
+
+        return await with_retries(
+            _UnitAttempt(self.client, unit_id, shipment, memo),
+            attempts=self.options.attempts,
+            base_delay=self.options.base_delay,
+            max_delay=self.options.max_delay,
+            on_retry=on_retry,
+        )
+
+    async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
+        return []  # Kaufland answers at once: nothing is ever left `submitted`
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class _UnitAttempt:
+    """One order unit's tries for one parcel. The unit is read first and again whenever a
+    change may have reached Kaufland (timeout, 5xx); after a 429 Kaufland did nothing, so only
+    the change is repeated."""
+
+    def __init__(
+        self, client: KauflandClient, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo
+    ) -> None:
+        self.client = client
+        self.unit_id = unit_id
+        self.shipment = shipment
+        self.memo = memo
+        self.status: str | None = None  # None: read the unit (again) before changing it
+
+    async def __call__(self) -> _UnitOutcome:
+        unit_id, number = self.unit_id, self.shipment.tracking_number.strip()
+        if number in self.memo.sent.get(unit_id, set()):
+            return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE)
+        if self.status is None:
+            try:
+                self.status = unit_status(await self.client.order_unit(unit_id))
+            except ValueError as exc:
+                raise TransientError(f"order unit {unit_id}: {exc}") from exc
+        status = self.status
+        action = unit_action(status, parcel_may_be_new=parcel_may_be_new(self.shipment))
+        if action is UnitAction.SEND:
+            payload = send_request(self.shipment)
+            if not await self._change(self.client.send_order_unit(unit_id, payload)):
+                return _UnitOutcome(unit_id, action, f"order unit {unit_id} was sent meanwhile")
+            self.memo.sent[unit_id] = set(payload["tracking_numbers"].split(","))
+            return _UnitOutcome(unit_id, action)
+        if action is UnitAction.ADD_SHIPMENT:
+            added = await self._change(
+                self.client.add_shipment(add_shipment_request(unit_id, self.shipment))
+            )
+            self.memo.sent.setdefault(unit_id, set()).add(number)
+            if not added:
+                note = f"order unit {unit_id} had parcel {number} already"
+                return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE, note)
+            return _UnitOutcome(unit_id, action)
+        if action is UnitAction.CANCELLED:
+            return _UnitOutcome(unit_id, action, f"order unit {unit_id} is cancelled")
+        return _UnitOutcome(
+            unit_id, action, f"order unit {unit_id} was already '{status}' on Kaufland"
+        )
+
+    async def _change(self, call: Awaitable[None]) -> bool:
+        """Run a change; False when Kaufland says it was done already (duplicate action)."""
+        try:
+            await call
+        except RateLimited:
+            raise  # not processed: the status read stays valid
+        except TransientError:
+            self.status = None  # it may have gone through all the same
+            raise
+        except Rejected as error:
+            if error.code in DUPLICATE_PROBLEMS:
+                return False
+            raise
+        return True

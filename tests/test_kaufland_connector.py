@@ -1,0 +1,274 @@
+"""KauflandConnector against the Kaufland simulator over real HTTP: each unit sent once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
+from connectors.errors import AuthError
+from connectors.kaufland import KauflandConnector, KauflandOptions
+from core.domain import ConfirmationStatus
+from simulators.kaufland import KauflandSimulator, build_app
+from simulators.server import serve_in_thread
+
+CLIENT_KEY = "35f5dba43b471cd2ad28fd68e4825e2b"
+SECRET_KEY = "b3575f222f7b768c25160b879699118b331c6883dd6010864b7ead130be77cd5"
+FAST = KauflandOptions(
+    rate_per_second=1000, burst=100, base_delay=0.02, max_delay=0.2, timeout_seconds=5
+)
+FIRST, SECOND = "00340434161234567890", "H1002345678901234567"
+
+
+@dataclass
+class Kaufland:
+    sim: KauflandSimulator
+    api_base: str
+
+    def submit(
+        self,
+        shipments: list[ParcelShipment],
+        options: KauflandOptions = FAST,
+        *,
+        secret_key: str = SECRET_KEY,
+    ) -> list[ConfirmationResult]:
+        async def run() -> list[ConfirmationResult]:
+            connector = KauflandConnector.from_credentials(
+                client_key=CLIENT_KEY,
+                secret_key=SecretStr(secret_key),
+                account="kaufland-de",
+                options=replace(options, api_base=self.api_base),
+            )
+            try:
+                return await connector.submit(shipments)
+            finally:
+                await connector.aclose()
+
+        return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[FastAPI, str]]:
+    """One simulator server per module; each test swaps in a fresh simulator state."""
+    app = build_app(KauflandSimulator(CLIENT_KEY, SECRET_KEY))
+    with serve_in_thread(app) as base_url:
+        yield app, base_url + "/v2"
+
+
+@pytest.fixture
+def kaufland(server: tuple[FastAPI, str]) -> Callable[..., Kaufland]:
+    app, api_base = server
+
+    def fresh(**options: Any) -> Kaufland:
+        sim = KauflandSimulator(CLIENT_KEY, SECRET_KEY, **options)
+        app.state.sim = sim
+        return Kaufland(sim, api_base)
+
+    return fresh
+
+
+def parcel(
+    number: str,
+    *units: int,
+    order: str = "MB7UWLD",
+    order_numbers: tuple[str, ...] | None = None,
+    confirmation_id: int = 1,
+    carrier: str = "dhl",
+) -> ParcelShipment:
+    return ParcelShipment(
+        confirmation_id=confirmation_id,
+        order_no="100981",
+        portal_order_id=order,
+        account="kaufland-de",
+        carrier=carrier,
+        tracking_number=number,
+        shipped_at=datetime.now(UTC) - timedelta(hours=1),
+        items=tuple(ShipmentItem(str(unit), 1) for unit in units),
+        order_tracking_numbers=order_numbers if order_numbers is not None else (number,),
+    )
+
+
+def test_an_open_unit_is_marked_sent_with_carrier_and_tracking_number(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    [result] = shop.submit([parcel(FIRST, 1001)])
+    unit = shop.sim.unit(1001)
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert result.reference == "1001"
+    assert unit.status == "sent"
+    assert unit.carrier_code == "DHL"
+    assert unit.tracking_numbers == [FIRST]
+
+
+def test_every_unit_of_the_parcel_is_marked_sent(kaufland: Callable[..., Kaufland]) -> None:
+    shop = kaufland()
+    for unit_id in (1001, 1002, 1003):
+        shop.sim.add_order_unit(unit_id, "MB7UWLD")
+    [result] = shop.submit([parcel(FIRST, 1001, 1002, 1003)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert result.reference == "1001,1002,1003"
+    assert {shop.sim.unit(u).status for u in (1001, 1002, 1003)} == {"sent"}
+
+
+def test_parcels_of_one_order_are_sent_together_and_each_unit_only_once(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.add_order_unit(1002, "MB7UWLD")
+    both = (FIRST, SECOND)
+    results = shop.submit(
+        [
+            parcel(FIRST, 1001, 1002, order_numbers=both, confirmation_id=1),
+            parcel(SECOND, 1001, 1002, order_numbers=both, confirmation_id=2, carrier="hermes"),
+        ]
+    )
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
+    assert shop.sim.unit(1001).tracking_numbers == [FIRST, SECOND]
+    assert shop.sim.count("PATCH", status=204) == 2
+    assert shop.sim.count("POST") == 0
+
+
+def test_a_parcel_added_after_the_unit_was_sent_becomes_a_shipment(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.submit([parcel(FIRST, 1001)])
+    [later] = shop.submit([parcel(SECOND, 1001, order_numbers=(FIRST, SECOND), carrier="hermes")])
+    unit = shop.sim.unit(1001)
+    assert later.status is ConfirmationStatus.CONFIRMED
+    assert unit.tracking_numbers == [FIRST]
+    assert unit.shipments == [{"carrier_code": "Hermes", "tracking_number": SECOND}]
+    assert shop.sim.count("PATCH") == 1
+
+
+def test_an_already_sent_unit_is_confirmed_with_a_note_and_left_alone(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD", status="sent")
+    [result] = shop.submit([parcel(FIRST, 1001)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert "already 'sent'" in result.extra["note"]
+    assert shop.sim.count("PATCH") == 0
+    assert shop.sim.count("POST") == 0
+
+
+@pytest.mark.parametrize("status", ["sent_and_autopaid", "received"])
+def test_units_past_sending_are_already_done(
+    kaufland: Callable[..., Kaufland], status: str
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD", status=status)
+    [result] = shop.submit([parcel(FIRST, 1001)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert status in result.extra["note"]
+    assert shop.sim.unit(1001).status == status
+
+
+def test_a_cancelled_unit_is_rejected(kaufland: Callable[..., Kaufland]) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD", status="cancelled")
+    [result] = shop.submit([parcel(FIRST, 1001)])
+    assert result.status is ConfirmationStatus.REJECTED
+    assert result.error_code == "cancelled"
+    assert shop.sim.count("PATCH") == 0
+
+
+def test_a_unit_kaufland_does_not_know_is_rejected_with_its_reason_and_the_rest_goes_on(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(2001, "X2AB3CD")
+    missing, good = shop.submit(
+        [
+            parcel(FIRST, 999, confirmation_id=1),
+            parcel(SECOND, 2001, order="X2AB3CD", confirmation_id=2),
+        ]
+    )
+    assert missing.status is ConfirmationStatus.REJECTED
+    assert missing.error_code == "not-found"
+    assert missing.error_text == "Resource not found"
+    assert good.status is ConfirmationStatus.CONFIRMED
+
+
+def test_a_500_after_kaufland_stored_the_change_is_read_back_not_repeated(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.fail_after_store(1)
+    [result] = shop.submit([parcel(FIRST, 1001)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert shop.sim.unit(1001).tracking_numbers == [FIRST]
+    assert shop.sim.count("PATCH") == 1
+    assert shop.sim.count("POST") == 0
+
+
+def test_a_lost_answer_for_a_multi_parcel_order_adds_no_duplicate_shipment(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.fail_after_store(1)
+    [result] = shop.submit([parcel(FIRST, 1001, order_numbers=(FIRST, SECOND))])
+    unit = shop.sim.unit(1001)
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert unit.tracking_numbers == [FIRST, SECOND]
+    assert unit.shipments == []
+
+
+def test_a_timeout_is_retried_without_sending_twice(kaufland: Callable[..., Kaufland]) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.slow_next(1, 0.6, method="PATCH")
+    [result] = shop.submit([parcel(FIRST, 1001)], replace(FAST, timeout_seconds=0.2))
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert shop.sim.count("PATCH") == 1
+
+
+def test_throttling_is_recovered_without_duplicates(kaufland: Callable[..., Kaufland]) -> None:
+    shop = kaufland(rate_per_second=20, burst=3, retry_after_seconds=0)
+    shipments = []
+    for n in range(6):
+        shop.sim.add_order_unit(1000 + n, f"ORDER{n}")
+        shipments.append(parcel(f"0034043416123456780{n}", 1000 + n, order=f"ORDER{n}"))
+    results = shop.submit(shipments, replace(FAST, attempts=10))
+    assert shop.sim.count("GET", status=429) + shop.sim.count("PATCH", status=429) > 0
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 6
+    assert shop.sim.count("PATCH", status=204) == 6
+    assert all(shop.sim.unit(1000 + n).status == "sent" for n in range(6))
+
+
+def test_a_wrong_secret_key_raises_auth_error_and_changes_nothing(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    with pytest.raises(AuthError) as refused:
+        shop.submit([parcel(FIRST, 1001)], secret_key="0" * 64)
+    assert refused.value.code == "corrupted-signature"
+    assert "pending" in refused.value.message
+    assert "0" * 64 not in str(refused.value)
+    assert shop.sim.unit(1001).status == "need_to_be_sent"
+    assert shop.sim.count("PATCH") == 0
+
+
+def test_rows_check_refuses_are_answered_without_calling_kaufland(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    [result] = shop.submit([replace(parcel(FIRST, 1001), items=(ShipmentItem("ABC", 1),))])
+    assert result.status is ConfirmationStatus.REJECTED
+    assert result.error_code == "bad-order-unit-id"
+    assert shop.sim.calls == []
