@@ -1,0 +1,178 @@
+"""Hood.de shipment confirmation: `updateOrderStatus` with the tracking code, per account.
+
+Hood answers synchronously, so every row ends `confirmed`, `rejected` (Hood's own text) or
+`failed` (retries exhausted); `poll` has nothing to do. One connector serves one Hood account.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import httpx
+
+from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.hood.auth import HoodCredentials
+from connectors.hood.client import HoodClient
+from connectors.hood.mapping import (
+    HOOD_API_URL,
+    UNVERIFIED_ORDER_STATUS_SHAPE,
+    HoodAnswer,
+    HoodParcel,
+    OrderStatusShape,
+    build_update_order_status,
+    check_shipment,
+    chunk_parcels,
+    describe_shape,
+    is_auth_error,
+    parse_answer,
+    result_for,
+    to_parcel,
+)
+from connectors.ratelimit import TokenBucket
+from connectors.retry import with_retries
+from core.domain import ConfirmationStatus, Portal
+
+logger = logging.getLogger(__name__)
+
+
+def _row(cid: int, status: ConfirmationStatus, code: str | None, text: str) -> ConfirmationResult:
+    return ConfirmationResult(confirmation_id=cid, status=status, error_code=code, error_text=text)
+
+
+class HoodConnector:
+    portal: str = Portal.HOOD.value
+
+    def __init__(
+        self,
+        credentials: HoodCredentials,
+        *,
+        url: str = HOOD_API_URL,
+        timeout: float = 30.0,
+        rate_per_second: float = 1.0,
+        burst: int = 2,
+        attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
+    ) -> None:
+        self._credentials = credentials
+        self._shape = shape
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._client = HoodClient(
+            url,
+            bucket=TokenBucket(rate_per_second, burst),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
+        if shipment.account != self._credentials.account:
+            return _row(
+                shipment.confirmation_id,
+                ConfirmationStatus.REJECTED,
+                "wrong_account",
+                f"row belongs to account {shipment.account!r}, this Hood connector serves "
+                f"{self._credentials.account!r}",
+            )
+        reason = check_shipment(shipment)
+        if reason:
+            return _row(
+                shipment.confirmation_id, ConfirmationStatus.REJECTED, "invalid_shipment", reason
+            )
+        return None
+
+    async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
+        results: dict[int, ConfirmationResult] = {}
+        parcels: list[HoodParcel] = []
+        for shipment in shipments:
+            refused = self.check(shipment)
+            if refused is not None:
+                results[shipment.confirmation_id] = refused
+            else:
+                parcels.append(to_parcel(shipment, self._shape))
+        chunks = chunk_parcels(parcels, self._shape.max_orders_per_request)
+        if chunks:
+            logger.info(
+                "Hood account %s: %d parcel(s) in %d request(s), request shape %s",
+                self._credentials.account,
+                len(parcels),
+                len(chunks),
+                describe_shape(self._shape),
+            )
+        answered_any = False
+        for index, chunk in enumerate(chunks):
+            try:
+                answer = await self._send(chunk)
+            except AuthError as error:
+                if not answered_any:
+                    raise
+                # Earlier requests went through: keep their results, leave the rest retryable.
+                for rest in chunks[index:]:
+                    for parcel in rest:
+                        results[parcel.confirmation_id] = _row(
+                            parcel.confirmation_id,
+                            ConfirmationStatus.FAILED,
+                            error.code,
+                            error.message,
+                        )
+                break
+            except Rejected as error:
+                for parcel in chunk:
+                    results[parcel.confirmation_id] = _row(
+                        parcel.confirmation_id,
+                        ConfirmationStatus.REJECTED,
+                        error.code,
+                        error.message,
+                    )
+            except ConnectorError as error:
+                for parcel in chunk:
+                    results[parcel.confirmation_id] = _row(
+                        parcel.confirmation_id, ConfirmationStatus.FAILED, error.code, str(error)
+                    )
+            else:
+                answered_any = True
+                for parcel in chunk:
+                    results[parcel.confirmation_id] = result_for(parcel, answer)
+        return [results[shipment.confirmation_id] for shipment in shipments]
+
+    async def _send(self, chunk: Sequence[HoodParcel]) -> HoodAnswer:
+        body = build_update_order_status(
+            chunk,
+            account_name=self._credentials.account_name,
+            password_md5=self._credentials.password_md5(),
+            shape=self._shape,
+        )
+
+        async def attempt() -> HoodAnswer:
+            answer = parse_answer(await self._client.post_xml(body), self._shape)
+            if answer.global_error is not None and is_auth_error(answer.global_error, self._shape):
+                raise AuthError(answer.global_error, code="globalError")
+            return answer
+
+        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+            logger.warning(
+                "Hood account %s: attempt %d failed (%s); retrying in %.2fs",
+                self._credentials.account,
+                attempt_no,
+                error,
+                delay,
+            )
+
+        return await with_retries(
+            attempt,
+            attempts=self._attempts,
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+            on_retry=on_retry,
+        )
+
+    async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
+        return []
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

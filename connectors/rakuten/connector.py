@@ -1,0 +1,171 @@
+"""Rakuten.de shipment confirmation (legacy): one `setOrderShipped` call per parcel.
+
+The marketplace closed on 15 October 2020. The connector is off by default: disabled, every
+row is refused before anything is sent; enabled, it logs a warning once and talks to the
+configured base URL (the simulator, an archive system, or the old endpoint).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.rakuten.auth import RakutenCredentials
+from connectors.rakuten.client import RakutenClient
+from connectors.rakuten.mapping import (
+    ASSUMED_AUTH_ERROR_CODES,
+    DAILY_CALL_LIMIT,
+    MARKETPLACE_CLOSED_ON,
+    RAKUTEN_BASE_URL,
+    SET_ORDER_SHIPPED,
+    RakutenAnswer,
+    check_shipment,
+    is_auth_error,
+    parse_answer,
+    result_for,
+    to_params,
+)
+from connectors.ratelimit import TokenBucket
+from connectors.retry import with_retries
+from core.domain import ConfirmationStatus, Portal
+
+logger = logging.getLogger(__name__)
+
+CLOSED_TEXT = (
+    f"the Rakuten.de marketplace closed on {MARKETPLACE_CLOSED_ON:%d.%m.%Y} "
+    f"({MARKETPLACE_CLOSED_ON.isoformat()})"
+)
+
+
+def _row(cid: int, status: ConfirmationStatus, code: str | None, text: str) -> ConfirmationResult:
+    return ConfirmationResult(confirmation_id=cid, status=status, error_code=code, error_text=text)
+
+
+class RakutenConnector:
+    portal: str = Portal.RAKUTEN.value
+
+    def __init__(
+        self,
+        credentials: RakutenCredentials,
+        *,
+        enabled: bool = False,
+        base_url: str = RAKUTEN_BASE_URL,
+        tracking_url: Callable[[ParcelShipment], str | None] | None = None,
+        timeout: float = 30.0,
+        rate_per_second: float = DAILY_CALL_LIMIT / 86_400,
+        burst: int = 100,
+        attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.enabled = enabled
+        self._credentials = credentials
+        self._tracking_url = tracking_url
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._client = RakutenClient(
+            base_url,
+            credentials,
+            bucket=TokenBucket(rate_per_second, burst),
+            timeout=timeout,
+            transport=transport,
+        )
+        if enabled:
+            logger.warning(
+                "Rakuten connector enabled for account %s although %s; calls go to %s",
+                credentials.account,
+                CLOSED_TEXT,
+                self._client.base_url,
+            )
+
+    def _link(self, shipment: ParcelShipment) -> str | None:
+        return self._tracking_url(shipment) if self._tracking_url else None
+
+    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
+        cid = shipment.confirmation_id
+        if not self.enabled:
+            return _row(
+                cid,
+                ConfirmationStatus.REJECTED,
+                "portal_disabled",
+                f"Rakuten connector is disabled: {CLOSED_TEXT}",
+            )
+        if shipment.account != self._credentials.account:
+            return _row(
+                cid,
+                ConfirmationStatus.REJECTED,
+                "wrong_account",
+                f"row belongs to account {shipment.account!r}, this Rakuten connector serves "
+                f"{self._credentials.account!r}",
+            )
+        return check_shipment(shipment, self._link(shipment))
+
+    async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
+        results: list[ConfirmationResult] = []
+        answered_any = False
+        auth_failure: AuthError | None = None
+        for shipment in shipments:
+            cid = shipment.confirmation_id
+            refused = self.check(shipment)
+            if refused is not None:
+                results.append(refused)
+                continue
+            if auth_failure is not None:
+                results.append(
+                    _row(cid, ConfirmationStatus.FAILED, auth_failure.code, auth_failure.message)
+                )
+                continue
+            try:
+                answer = await self._send(shipment)
+            except AuthError as error:
+                if not answered_any:
+                    raise
+                auth_failure = error  # keep earlier results, leave the rest retryable
+                results.append(_row(cid, ConfirmationStatus.FAILED, error.code, error.message))
+            except Rejected as error:
+                results.append(_row(cid, ConfirmationStatus.REJECTED, error.code, error.message))
+            except ConnectorError as error:
+                results.append(_row(cid, ConfirmationStatus.FAILED, error.code, str(error)))
+            else:
+                answered_any = True
+                results.append(result_for(cid, answer))
+        return results
+
+    async def _send(self, shipment: ParcelShipment) -> RakutenAnswer:
+        fields = to_params(shipment, self._link(shipment)).form()
+
+        async def attempt() -> RakutenAnswer:
+            answer = parse_answer(await self._client.call(SET_ORDER_SHIPPED, fields))
+            if is_auth_error(answer):
+                refusal = next(e for e in answer.errors if e.code in ASSUMED_AUTH_ERROR_CODES)
+                raise AuthError(refusal.message or "Rakuten refused the key", code=refusal.code)
+            return answer
+
+        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+            logger.warning(
+                "Rakuten order %s: attempt %d failed (%s); retrying in %.2fs",
+                shipment.portal_order_id,
+                attempt_no,
+                error,
+                delay,
+            )
+
+        return await with_retries(
+            attempt,
+            attempts=self._attempts,
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+            on_retry=on_retry,
+        )
+
+    async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
+        return []
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,229 @@
+"""Pure mapping for Rakuten.de `orders/setOrderShipped`: parcel → form fields, XML answer → result.
+
+Vendor facts from Rakuten's Shop-API documentation (webservice.rakuten.de/documentation,
+method set_order_shipped, howto/auth, howto/error), kept here as data:
+  * POST (recommended) to `http://webservice.rakuten.de/merchants/orders/setOrderShipped` with
+    `key`, `order_no` (format XXX-XXX-XXX), `carrier`, `tracking_number` / `tracking_url`;
+  * `carrier` must be one of RAKUTEN_CARRIERS and needs a tracking number or URL with it;
+  * the answer is `<result><success>1</success></result>`, or `success` -1 with
+    `<errors><error><code/><message/><help/></error>…</errors>`;
+  * 10,000 calls per shop and day.
+The code Rakuten sends for a wrong key is not in the pages we could read: see
+ASSUMED_AUTH_ERROR_CODES.
+
+This module imports neither httpx nor a database: it is tested from fixture files alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+
+from lxml import etree
+
+from connectors.base import ConfirmationResult, ParcelShipment
+from connectors.errors import TransientError
+from core.domain import ConfirmationStatus
+
+RAKUTEN_BASE_URL = "http://webservice.rakuten.de/merchants/"
+SET_ORDER_SHIPPED = "orders/setOrderShipped"
+MARKETPLACE_CLOSED_ON = date(2020, 10, 15)
+DAILY_CALL_LIMIT = 10_000  # per shop and day (howto/auth)
+
+RAKUTEN_CARRIERS: tuple[str, ...] = (
+    "DHL",
+    "Deutsche Post (Einschreiben)",
+    "DHL Rahmenvertrag",
+    "Post",
+    "Post.at",
+    "UPS",
+    "DPD",
+    "GLS",
+    "Hermes",
+    "Hermes-Connect",
+    "Digital",
+    "Spedition",
+    "Tracking-Link",
+)
+TRACKING_LINK = "Tracking-Link"
+
+# liefern carrier code -> Rakuten `carrier`. FedEx and "other" have no code of their own: they
+# go out as "Tracking-Link" when the connector can name a tracking URL, else they are refused.
+CARRIER_CODES = MappingProxyType(
+    {
+        "dhl": "DHL",
+        "deutsche_post": "Deutsche Post (Einschreiben)",  # tracked Post items are registered
+        "dhl_express": "DHL",  # DHL's tracking page also finds Express numbers
+        "dpd": "DPD",
+        "ups": "UPS",
+        "gls": "GLS",
+        "hermes": "Hermes",
+    }
+)
+
+DOCUMENTED_ERRORS = MappingProxyType(
+    {
+        "3705": "Die Bestellung konnte nicht gefunden werden",
+        "3710": "Die Bestellung befindet sich nicht im Bearbeitungs-Modus",
+        "3715": "Die Bestellung besitzt kein DHL-Versand-Etikett",
+        "3716": "Die Tracking-Informationen wurden nicht korrekt übergeben.",
+        "4702": "Carrier stimmt nicht mit den verfügbaren Werten überein.",
+        "4703": "Tracking Nummer hat falsches Format.",
+    }
+)
+MISSING_PARAMETER = "40"  # the generic error of the documented error sample
+
+# ASSUMED, not documented in what we could read: the error code for an unknown or revoked key.
+# HTTP 401/403 are treated as authentication errors as well.
+ASSUMED_AUTH_ERROR_CODES = frozenset({"10"})
+
+ORDER_NO = re.compile(r"[A-Za-z0-9]{3}-[A-Za-z0-9]{3}-[A-Za-z0-9]{3}")
+# "eine Zeichenkette bestehend aus Zeichen und Ziffern": letters and digits
+TRACKING_NUMBER = re.compile(r"[A-Za-z0-9]+")
+
+
+class RakutenParseError(TransientError):
+    """Rakuten's answer could not be read (malformed XML, DTD, unknown shape)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedParams:
+    """The fields of one setOrderShipped call, without the key (the client adds it)."""
+
+    order_no: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None = None
+
+    def form(self) -> dict[str, str]:
+        fields = {
+            "order_no": self.order_no,
+            "carrier": self.carrier,
+            "tracking_number": self.tracking_number,
+        }
+        if self.tracking_url:
+            fields["tracking_url"] = self.tracking_url
+        return fields
+
+
+@dataclass(frozen=True, slots=True)
+class RakutenError:
+    code: str
+    message: str
+    help: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RakutenAnswer:
+    success: bool
+    errors: tuple[RakutenError, ...] = ()
+
+
+def _rejected(shipment: ParcelShipment, code: str, text: str, **extra: str) -> ConfirmationResult:
+    return ConfirmationResult(
+        confirmation_id=shipment.confirmation_id,
+        status=ConfirmationStatus.REJECTED,
+        error_code=code,
+        error_text=text,
+        extra=dict(extra),
+    )
+
+
+def check_shipment(
+    shipment: ParcelShipment, tracking_url: str | None = None
+) -> ConfirmationResult | None:
+    """A `rejected` result for what Rakuten would refuse (checked without sending), else None."""
+    order_no = shipment.portal_order_id.strip()
+    if not ORDER_NO.fullmatch(order_no):
+        return _rejected(
+            shipment,
+            "invalid_order_no",
+            f"Rakuten order numbers look like XXX-XXX-XXX, not {order_no!r}",
+        )
+    if not TRACKING_NUMBER.fullmatch(shipment.tracking_number.strip()):
+        return _rejected(shipment, "4703", DOCUMENTED_ERRORS["4703"], checked="before sending")
+    if shipment.carrier not in CARRIER_CODES and not tracking_url:
+        return _rejected(
+            shipment,
+            "carrier_not_supported",
+            f"Rakuten has no carrier code for {shipment.carrier!r} and no tracking link is known",
+        )
+    return None
+
+
+def to_params(shipment: ParcelShipment, tracking_url: str | None = None) -> ShippedParams:
+    carrier = CARRIER_CODES.get(shipment.carrier)
+    return ShippedParams(
+        order_no=shipment.portal_order_id.strip(),
+        carrier=carrier or TRACKING_LINK,
+        tracking_number=shipment.tracking_number.strip(),
+        tracking_url=None if carrier else tracking_url,
+    )
+
+
+def parse_untrusted_xml(body: bytes) -> etree._Element:
+    """Parse an answer without entities, DTDs or network access; raise RakutenParseError."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(body, parser)
+    except (etree.LxmlError, ValueError) as error:
+        raise RakutenParseError(f"Rakuten's answer is not well-formed XML: {error}") from None
+    if root is None:
+        raise RakutenParseError("Rakuten's answer is empty")
+    if getattr(root.getroottree().docinfo, "doctype", ""):
+        raise RakutenParseError("Rakuten's answer carries a DTD; refused")
+    return root
+
+
+def _text(element: etree._Element | None) -> str:
+    if element is None:
+        return ""
+    parts = element.itertext()
+    return "".join(p if isinstance(p, str) else p.decode("utf-8") for p in parts).strip()
+
+
+def parse_answer(body: bytes) -> RakutenAnswer:
+    root = parse_untrusted_xml(body)
+    if root.tag != "result":
+        raise RakutenParseError(f"Rakuten's answer has root <{root.tag}>, expected <result>")
+    success = _text(root.find("success"))
+    if success == "1":
+        return RakutenAnswer(success=True)
+    if success != "-1":
+        raise RakutenParseError(f"Rakuten's answer has success={success!r}, expected 1 or -1")
+    errors = tuple(
+        RakutenError(
+            code=_text(error.find("code")),
+            message=_text(error.find("message")),
+            help=_text(error.find("help")) or None,
+        )
+        for error in root.iterfind("errors/error")
+    )
+    return RakutenAnswer(success=False, errors=errors)
+
+
+def is_auth_error(answer: RakutenAnswer) -> bool:
+    return any(error.code in ASSUMED_AUTH_ERROR_CODES for error in answer.errors)
+
+
+def result_for(confirmation_id: int, answer: RakutenAnswer) -> ConfirmationResult:
+    if answer.success:
+        return ConfirmationResult(confirmation_id, ConfirmationStatus.CONFIRMED)
+    if not answer.errors:
+        return ConfirmationResult(
+            confirmation_id,
+            ConfirmationStatus.REJECTED,
+            error_text="Rakuten answered success=-1 without an error",
+        )
+    first = answer.errors[0]
+    return ConfirmationResult(
+        confirmation_id,
+        ConfirmationStatus.REJECTED,
+        error_code=first.code or None,
+        error_text="; ".join(e.message or f"error {e.code}" for e in answer.errors),
+        extra={"help": first.help} if first.help else {},
+    )

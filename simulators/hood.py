@@ -1,0 +1,201 @@
+"""A local stand-in for Hood.de's XML API (`POST /api.htm`), in memory.
+
+It checks the envelope and the MD5 of the API password exactly as the verified part of the
+API says, and answers `updateOrderStatus` in the shape the connector assumes: both import
+`connectors.hood.mapping.UNVERIFIED_ORDER_STATUS_SHAPE`, so they cannot drift apart, and the
+simulator proves only that the connector is consistent with that assumption.
+
+Faults for tests and demos: the next N requests answer 5xx, the next N answers are cut off
+(after the update was applied, like a lost response), the next N answers come late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from lxml import etree
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from connectors.hood.auth import md5_hex
+from connectors.hood.mapping import (
+    CONTENT_TYPE,
+    ENVELOPE,
+    UNVERIFIED_ORDER_STATUS_SHAPE,
+    HoodParseError,
+    OrderStatusShape,
+    element_text,
+    parse_untrusted_xml,
+)
+
+API_PATH = "/api.htm"
+
+
+@dataclass
+class HoodOrder:
+    order_id: str
+    account_name: str
+    status: str = "open"  # open | shipped | cancelled
+    tracking_codes: list[str] = field(default_factory=list)
+    carriers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderAnswer:
+    order_id: str
+    status: str
+    message: str | None = None
+
+
+def _child_text(parent: etree._Element, name: str) -> str:
+    return element_text(parent.find(name))
+
+
+class HoodSimulator:
+    def __init__(
+        self,
+        accounts: Mapping[str, str],
+        orders: Iterable[HoodOrder] = (),
+        *,
+        shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
+    ) -> None:
+        self.accounts = dict(accounts)  # accountName -> API password (plain)
+        self.shape = shape
+        self.orders: dict[str, HoodOrder] = {order.order_id: order for order in orders}
+        self.requests = 0  # every POST that reached the simulator, faults included
+        self._lock = threading.Lock()
+        self._fail_next = 0
+        self._fail_status = 500
+        self._malformed_next = 0
+        self._slow_next = 0
+        self._slow_seconds = 0.0
+
+    # --- seeding and fault knobs ------------------------------------------------------------
+    def seed(self, order_id: str, account_name: str, status: str = "open") -> HoodOrder:
+        order = HoodOrder(order_id=order_id, account_name=account_name, status=status)
+        with self._lock:
+            self.orders[order_id] = order
+        return order
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_next, self._fail_status = count, status
+
+    def malformed_next(self, count: int) -> None:
+        with self._lock:
+            self._malformed_next = count
+
+    def slow_next(self, count: int, seconds: float) -> None:
+        with self._lock:
+            self._slow_next, self._slow_seconds = count, seconds
+
+    # --- the endpoint -----------------------------------------------------------------------
+    async def endpoint(self, request: Request) -> Response:
+        with self._lock:
+            self.requests += 1
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                return Response("internal error", status_code=self._fail_status)
+        body = await request.body()
+        with self._lock:
+            answer = self._answer(body)
+            malformed = self._malformed_next > 0
+            self._malformed_next -= 1 if malformed else 0
+            delay = self._slow_seconds if self._slow_next > 0 else 0.0
+            self._slow_next -= 1 if self._slow_next > 0 else 0
+        if delay:
+            await asyncio.sleep(delay)
+        if malformed:
+            answer = answer[: len(answer) // 2]
+        return Response(answer, media_type=CONTENT_TYPE)
+
+    def _global_error(self, text: str) -> bytes:
+        root = etree.Element(self.shape.answer_root)
+        etree.SubElement(root, self.shape.global_error).text = text
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    def _answer(self, body: bytes) -> bytes:
+        try:
+            root = parse_untrusted_xml(body)
+        except HoodParseError:
+            return self._global_error("XML-Fehler: die Anfrage ist kein gültiges XML")
+        if root.tag != ENVELOPE.root or root.get(ENVELOPE.type_attr) != ENVELOPE.type_value:
+            return self._global_error('Ungültige Anfrage: <api type="public"> erwartet')
+        function = _child_text(root, ENVELOPE.function)
+        name = _child_text(root, ENVELOPE.account_name)
+        password_hash = _child_text(root, ENVELOPE.account_pass)
+        password = self.accounts.get(name)
+        if (
+            password is None
+            or password_hash != md5_hex(password)
+            or root.get(ENVELOPE.user_attr, name) != name
+            or root.get(ENVELOPE.password_attr, password_hash) != password_hash
+        ):
+            return self._global_error("Login fehlgeschlagen: accountName oder accountPass falsch")
+        if function != self.shape.function:
+            return self._global_error(f"Unbekannte Funktion: {function or '(leer)'}")
+        container = root.find(self.shape.orders)
+        orders = [] if container is None else container.findall(self.shape.order)
+        if not orders:
+            return self._global_error("Keine Bestellungen übergeben")
+        if len(orders) > self.shape.max_orders_per_request:
+            return self._global_error(
+                f"Zu viele Bestellungen: höchstens {self.shape.max_orders_per_request} je Anfrage"
+            )
+        answers = [self._update(name, order) for order in orders]
+        return self._orders_answer(answers)
+
+    def _update(self, account_name: str, element: etree._Element) -> _OrderAnswer:
+        shape = self.shape
+        order_id = _child_text(element, shape.order_id)
+        order = self.orders.get(order_id)
+        if order is None or order.account_name != account_name:
+            return _OrderAnswer(order_id, "failed", f"Bestellung {order_id} nicht gefunden")
+        action = _child_text(element, shape.status_action)
+        if action != shape.status_action_shipped:
+            return _OrderAnswer(order_id, "failed", f"Unbekannte statusAction: {action}")
+        if order.status == "cancelled":
+            return _OrderAnswer(order_id, "failed", f"Bestellung {order_id} ist storniert")
+        tracking = _child_text(element, shape.tracking_code)
+        if not tracking:
+            return _OrderAnswer(order_id, "failed", "trackingCode fehlt")
+        order.status = "shipped"
+        if tracking not in order.tracking_codes:  # a repeated request adds nothing
+            order.tracking_codes.append(tracking)
+            order.carriers.append(_child_text(element, shape.carrier))
+        return _OrderAnswer(order_id, "success")
+
+    def _orders_answer(self, answers: list[_OrderAnswer]) -> bytes:
+        shape = self.shape
+        root = etree.Element(shape.answer_root)
+        container = etree.SubElement(root, shape.answer_orders)
+        for answer in answers:
+            order = etree.SubElement(container, shape.answer_order)
+            etree.SubElement(order, shape.answer_order_id).text = answer.order_id
+            etree.SubElement(order, shape.answer_status).text = answer.status
+            if answer.message:
+                etree.SubElement(order, shape.answer_message).text = answer.message
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def create_app(
+    accounts: dict[str, str],
+    *,
+    orders: Iterable[HoodOrder] = (),
+    shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
+) -> Starlette:
+    """The ASGI app; its simulator (state, seeding, faults) is `simulator_of(app)`."""
+    simulator = HoodSimulator(accounts, orders, shape=shape)
+    app = Starlette(routes=[Route(API_PATH, simulator.endpoint, methods=["POST"])])
+    app.state.simulator = simulator
+    return app
+
+
+def simulator_of(app: Starlette) -> HoodSimulator:
+    simulator: HoodSimulator = app.state.simulator
+    return simulator

@@ -1,0 +1,187 @@
+"""A local stand-in for Rakuten.de's Shop-API method `orders/setOrderShipped`, in memory.
+
+Follows the documented method page: parameters `key`, `order_no` (XXX-XXX-XXX), `dhl`,
+`carrier` (one of the listed values, needs a tracking number or URL), `tracking_number`
+(letters and digits), `tracking_url`; answers `<result><success>1</success></result>` or
+`success` -1 with the documented codes 3705, 3710, 3715, 3716, 4702, 4703 and the generic 40
+(missing parameter). A wrong key answers one of `ASSUMED_AUTH_ERROR_CODES` (not documented).
+
+Orders are seeded with a status; only `editable` ones can be marked shipped (3710 otherwise).
+Faults: the next N calls answer 5xx, the next N answers are cut off, the next N come late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+from lxml import etree
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from connectors.rakuten.mapping import (
+    ASSUMED_AUTH_ERROR_CODES,
+    DOCUMENTED_ERRORS,
+    MISSING_PARAMETER,
+    ORDER_NO,
+    RAKUTEN_CARRIERS,
+    SET_ORDER_SHIPPED,
+    TRACKING_NUMBER,
+)
+
+PATH = "/merchants/" + SET_ORDER_SHIPPED
+BASE_PATH = "/merchants/"
+AUTH_CODE = sorted(ASSUMED_AUTH_ERROR_CODES)[0]
+XML_TYPE = "application/xml; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class RakutenShipment:
+    carrier: str
+    tracking_number: str
+    tracking_url: str
+
+
+@dataclass
+class RakutenOrder:
+    order_no: str
+    status: str = "editable"  # pending | editable | shipped | payout | cancelled
+    shipments: list[RakutenShipment] = field(default_factory=list)
+
+
+class _Refusal(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _documented(code: str) -> _Refusal:
+    return _Refusal(code, DOCUMENTED_ERRORS[code])
+
+
+class RakutenSimulator:
+    def __init__(self, key: str, orders: Iterable[RakutenOrder] = ()) -> None:
+        self.key = key
+        self.orders: dict[str, RakutenOrder] = {order.order_no: order for order in orders}
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._fail_next = 0
+        self._fail_status = 500
+        self._malformed_next = 0
+        self._slow_next = 0
+        self._slow_seconds = 0.0
+
+    def seed(self, order_no: str, status: str = "editable") -> RakutenOrder:
+        order = RakutenOrder(order_no=order_no, status=status)
+        with self._lock:
+            self.orders[order_no] = order
+        return order
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_next, self._fail_status = count, status
+
+    def malformed_next(self, count: int) -> None:
+        with self._lock:
+            self._malformed_next = count
+
+    def slow_next(self, count: int, seconds: float) -> None:
+        with self._lock:
+            self._slow_next, self._slow_seconds = count, seconds
+
+    async def endpoint(self, request: Request) -> Response:
+        with self._lock:
+            self.requests += 1
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                return Response("internal error", status_code=self._fail_status)
+        raw = (await request.body()).decode("utf-8", "replace")
+        if request.method == "GET":
+            raw = request.url.query
+        params = dict(parse_qsl(raw, keep_blank_values=True))
+        with self._lock:
+            answer = self._answer(params)
+            malformed = self._malformed_next > 0
+            self._malformed_next -= 1 if malformed else 0
+            delay = self._slow_seconds if self._slow_next > 0 else 0.0
+            self._slow_next -= 1 if self._slow_next > 0 else 0
+        if delay:
+            await asyncio.sleep(delay)
+        if malformed:
+            answer = answer[: len(answer) // 2]
+        return Response(answer, media_type=XML_TYPE)
+
+    def _answer(self, params: Mapping[str, str]) -> bytes:
+        try:
+            self._set_order_shipped(params)
+        except _Refusal as refusal:
+            return _error_xml(refusal)
+        return _success_xml()
+
+    def _set_order_shipped(self, params: Mapping[str, str]) -> None:
+        for required in ("key", "order_no"):
+            if not params.get(required):
+                raise _Refusal(
+                    MISSING_PARAMETER,
+                    f'Der benötigte Parameter "{required}" konnte nicht gefunden werden',
+                )
+        if params["key"] != self.key:
+            raise _Refusal(AUTH_CODE, "Der Authentifizierungs-Schlüssel ist ungültig")
+        order = self.orders.get(params["order_no"])
+        if not ORDER_NO.fullmatch(params["order_no"]) or order is None:
+            raise _documented("3705")
+        if order.status != "editable":
+            raise _documented("3710")
+        if params.get("dhl", "0") not in ("", "0"):
+            raise _documented("3715")  # the simulator keeps no DHL labels
+        carrier = params.get("carrier", "")
+        number = params.get("tracking_number", "")
+        url = params.get("tracking_url", "")
+        if (number or url) and carrier not in RAKUTEN_CARRIERS:
+            raise _documented("4702")
+        if carrier and not (number or url):
+            raise _documented("3716")
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise _documented("3716")
+        if number and not TRACKING_NUMBER.fullmatch(number):
+            raise _documented("4703")
+        order.status = "shipped"
+        if carrier:
+            order.shipments.append(RakutenShipment(carrier, number, url))
+
+
+def _success_xml() -> bytes:
+    root = etree.Element("result")
+    etree.SubElement(root, "success").text = "1"
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def _error_xml(refusal: _Refusal) -> bytes:
+    root = etree.Element("result")
+    etree.SubElement(root, "success").text = "-1"
+    error = etree.SubElement(etree.SubElement(root, "errors"), "error")
+    etree.SubElement(error, "code").text = refusal.code
+    etree.SubElement(error, "message").text = refusal.message
+    etree.SubElement(error, "help").text = "http://webservice.rakuten.de/documentation/howto/error"
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def create_app(key: str, *, orders: Iterable[RakutenOrder] = ()) -> Starlette:
+    """The ASGI app; its simulator (orders, faults) is `simulator_of(app)`.
+
+    Point the connector at `<served url>/merchants/`."""
+    simulator = RakutenSimulator(key, orders)
+    app = Starlette(routes=[Route(PATH, simulator.endpoint, methods=["GET", "POST"])])
+    app.state.simulator = simulator
+    return app
+
+
+def simulator_of(app: Starlette) -> RakutenSimulator:
+    simulator: RakutenSimulator = app.state.simulator
+    return simulator
