@@ -1,26 +1,38 @@
 """The demo: sample orders for every portal, their tracking numbers, and the chain on them.
 
 Everything runs on embedded defaults under LIEFERN_HOME: SQLite, a local SMTP capture server
-that writes .eml files, and the portal simulators on loopback.
+that writes .eml files, and the portal simulators on loopback, configured through an accounts
+file and credential variables exactly as the real portals would be.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
 from core.samples import generate_orders, orders_csv, tracking_csv
-from core.settings import Settings
+from core.settings import Settings, get_settings, reset_settings
+from db.queries.confirmations import confirmation_counts
+from db.queries.orders import count_orders
 from db.session import session_scope
+from simulators.smtp import CaptureServer
+from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.orders import store_orders
 
 
 def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any]:
     url = ensure_database(settings)
     lines: list[str] = []
-    samples = list(generate_orders(orders, seed=len(list(settings.home.glob("*"))) + 7))
+    with session_scope(url) as session:
+        start = 100001 + count_orders(session)
+    samples = list(generate_orders(orders, seed=start, start=start))
     orders_file = workdir / "orders.csv"
     orders_file.write_bytes(orders_csv(samples))
     with session_scope(url) as session:
@@ -28,12 +40,73 @@ def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any
     lines.append(f"orders: {summary['imported']} imported from {orders_file}")
 
     tracking_file = workdir / "tracking.csv"
-    tracking_file.write_bytes(tracking_csv(samples))
+    tracking_file.write_bytes(tracking_csv(samples, seed=start))
     prepare_prefect(settings)
+    from flows.confirm import poll_portals
+    from flows.deliver import deliver
     from flows.tracking_import import tracking_import
 
     report = tracking_import(file=str(tracking_file), source="demo", file_name="tracking.csv")
     lines.append(
         f"tracking import {report['import_id']}: {report['imported']} parcels from {tracking_file}"
     )
-    return {"orders": summary, "tracking_import": report, "lines": lines}
+    outbox = settings.home / "outbox"
+    with CaptureServer(outbox) as smtp, PortalStack(amazon_processing_seconds=1.0) as portals:
+        portals.seed(portal_orders_from_store(url))
+        accounts_file = settings.home / "demo-accounts.toml"
+        accounts_file.write_text(portals.accounts_toml(), encoding="utf-8")
+        demo_env = {
+            **portals.environment(),
+            "LIEFERN_ACCOUNTS_FILE": str(accounts_file),
+            "LIEFERN_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
+        }
+        with _environment(demo_env):
+            delivered, polled, counts = _deliver_and_poll(deliver, poll_portals)
+        for carrier, counts in delivered["carriers"].items():
+            lines.append(
+                f"deliver {carrier}: "
+                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+            )
+        lines.append(f"mails: {smtp.received} captured as .eml files in {outbox.resolve()}")
+        time.sleep(1.5)  # Amazon's processing time in the simulator
+        polled = asyncio.run(poll_portals())
+    with session_scope(get_settings().db_url) as session:
+        counts = confirmation_counts(session)
+    for portal, by_status in sorted(counts.items()):
+        lines.append(f"{portal}: " + ", ".join(f"{v} {k}" for k, v in sorted(by_status.items())))
+    lines.append(f"the protocol of one order: liefern orders show {samples[0].order['order_no']}")
+    return {
+        "orders": summary,
+        "tracking_import": report,
+        "deliver": delivered,
+        "poll": polled,
+        "confirmations": counts,
+        "outbox": str(outbox.resolve()),
+        "lines": lines,
+    }
+
+
+def _deliver_and_poll(deliver: Any, poll_portals: Any) -> tuple[Any, Any, Any]:
+    delivered = asyncio.run(deliver(carriers=None))
+    time.sleep(1.5)  # Amazon's processing time in the simulator
+    polled = asyncio.run(poll_portals())
+    with session_scope(get_settings().db_url) as session:
+        counts = confirmation_counts(session)
+    return delivered, polled, counts
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Point the settings at the demo's stand-ins, and restore the environment afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()

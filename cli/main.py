@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import db_cmd, demo_cmd, orders_cmd, tracking_cmd
+from cli import db_cmd, deliver_cmd, demo_cmd, orders_cmd, portals_cmd, tracking_cmd
 
 app = typer.Typer(
     name="liefern",
@@ -16,6 +16,9 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(orders_cmd.app, name="orders")
 app.add_typer(tracking_cmd.app, name="tracking")
+app.add_typer(deliver_cmd.mails_app, name="mails")
+app.add_typer(portals_cmd.app, name="portals")
+app.command("deliver")(deliver_cmd.deliver)
 app.command("demo")(demo_cmd.demo)
 
 

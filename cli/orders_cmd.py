@@ -9,6 +9,7 @@ import typer
 
 from cli.output import Exit, JsonOption, emit, fail, rejected_lines
 from cli.runtime import ensure_database
+from core.clock import BUSINESS_TZ
 from core.orders_file import read_orders_file
 from core.problems import UnreadableInput
 from db.queries.orders import get_order
@@ -76,6 +77,9 @@ def format_protocol(p: dict[str, Any]) -> str:
             for x in p["parcels"]
         ),
         "  protocol:",
-        *(f"    {e['at']}  {e['what']}" for e in p["timeline"]),
+        *(
+            f"    {e['at'].astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M:%S}  {e['what']}"
+            for e in p["timeline"]
+        ),
     ]
     return "\n".join(lines)

@@ -34,6 +34,7 @@ class ConfirmationStatus(StrEnum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     FAILED = "failed"
+    SKIPPED = "skipped"  # not told, by policy (account option, one tracking number per order)
 
 
 class ImportStatus(StrEnum):

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     smtp_url: SecretStr = SecretStr("smtp://127.0.0.1:8025")
     smtp_connections: int = 4
     smtp_timeout_seconds: float = 30.0
+    smtp_backoff_seconds: float = 1.0
     mail_from: str = "Beispiel-Shop Versand <versand@beispiel-shop.de>"
     shop_name: str = "Beispiel-Shop"
     shop_contact: str = "service@beispiel-shop.de"
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     accounts_file: Path | None = None
     templates_dir: Path | None = None
     import_batch_rows: int = 50_000
+    confirm_batch_size: int = 2_000
+    confirm_max_attempts: int = 5
+    feed_stuck_minutes: int = 120
     max_upload_bytes: int = 50 * 1024 * 1024
 
     @field_validator("public_url")

@@ -128,3 +128,57 @@ class Parcel(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     order: Mapped[Order] = relationship(back_populates="parcels")
+
+
+class ShippingMail(Base):
+    """The shipping-mail ledger: one row per (order, kind), committed before and after sending."""
+
+    __tablename__ = "shipping_mails"
+    __table_args__ = (
+        UniqueConstraint("order_id", "kind", name="uq_shipping_mails_order_kind"),
+        Index("ix_shipping_mails_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="shipped")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    carrier: Mapped[str] = mapped_column(String(32))  # the run (carrier group) that sent it
+    message_id: Mapped[str] = mapped_column(String(255))
+    recipient: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(500))  # suppressed/failed: why
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_reply: Mapped[str | None] = mapped_column(String(500))
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Confirmation(Base):
+    """The confirmation ledger: one row per (order, portal, parcel) told to a portal."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (
+        UniqueConstraint("order_id", "portal", "parcel_id", name="uq_confirmations_parcel"),
+        Index("ix_confirmations_status_portal", "status", "portal"),
+        Index("ix_confirmations_reference", "reference"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    portal: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reference: Mapped[str | None] = mapped_column(String(128))  # feed id, fulfillment id, ...
+    message_id: Mapped[int | None] = mapped_column(Integer)  # Amazon MessageID in the feed
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_text: Mapped[str | None] = mapped_column(String(1000))
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -86,3 +86,9 @@ def get_order_by_id(session: Session, *, order_id: int) -> Order | None:
         .options(selectinload(Order.items), selectinload(Order.parcels))
     )
     return session.scalars(statement).first()
+
+
+def count_orders(session: Session) -> int:
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count(Order.id))) or 0)

@@ -98,3 +98,23 @@ def insert_parcels(
 def _sqlite_timestamp(value: datetime) -> str:
     # the text form SQLAlchemy's DateTime writes to SQLite (UTC, naive)
     return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def carriers_with_unmailed_orders(session: Session) -> list[str]:
+    """Carriers that have parcels on orders still waiting for their shipping mail."""
+    from sqlalchemy import and_, exists
+
+    from db.models import Order, ShippingMail
+    from db.queries.mails import FINAL_MAIL_STATUSES
+
+    finished = exists().where(
+        and_(ShippingMail.order_id == Parcel.order_id, ShippingMail.status.in_(FINAL_MAIL_STATUSES))
+    )
+    statement = (
+        select(Parcel.carrier)
+        .join(Order, Order.id == Parcel.order_id)
+        .where(Order.status.in_(("open", "shipped")), ~finished)
+        .distinct()
+        .order_by(Parcel.carrier)
+    )
+    return list(session.scalars(statement))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Order
+from db.models import Order, ShippingMail
+from db.queries.confirmations import confirmations_of_order
 
 
 def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
+    mails: list[dict[str, Any]] = []
+    confirmations: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = [
         {"at": order.created_at, "kind": "imported", "what": "order imported"}
     ]
@@ -32,6 +36,50 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             )
     if order.shipped_at:
         timeline.append({"at": order.shipped_at, "kind": "shipped", "what": "marked shipped"})
+    for mail in session.scalars(select(ShippingMail).where(ShippingMail.order_id == order.id)):
+        mails.append(
+            {
+                "status": mail.status,
+                "message_id": mail.message_id,
+                "recipient": mail.recipient,
+                "carrier": mail.carrier,
+                "reason": mail.reason,
+                "attempts": mail.attempts,
+                "at": mail.finished_at or mail.attempted_at or mail.created_at,
+            }
+        )
+        what = f"shipping mail {mail.status}"
+        what += (
+            f" to {mail.recipient} (Message-ID {mail.message_id})"
+            if mail.status == ("sent")
+            else f": {mail.reason}"
+            if mail.reason
+            else ""
+        )
+        timeline.append({"at": mails[-1]["at"], "kind": "mail", "what": what})
+    parcels = {p.id: p for p in order.parcels}
+    for c in confirmations_of_order(session, order_id=order.id):
+        told = parcels.get(c.parcel_id)
+        entry = {
+            "portal": c.portal,
+            "account": c.account,
+            "status": c.status,
+            "tracking_number": told.tracking_number if told else None,
+            "reference": c.reference,
+            "error_code": c.error_code,
+            "error_text": c.error_text,
+            "attempts": c.attempts,
+            "at": c.finished_at or c.submitted_at or c.attempted_at or c.created_at,
+        }
+        confirmations.append(entry)
+        what = f"{c.portal} confirmation {c.status}"
+        if entry["tracking_number"]:
+            what += f" for {entry['tracking_number']}"
+        if c.reference:
+            what += f" (ref {c.reference})"
+        if c.error_text:
+            what += f": {'[' + c.error_code + '] ' if c.error_code else ''}{c.error_text}"
+        timeline.append({"at": entry["at"], "kind": "confirmation", "what": what})
     if order.arrived_at:
         timeline.append(
             {
@@ -69,5 +117,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             }
             for p in order.parcels
         ],
+        "mails": mails,
+        "confirmations": confirmations,
         "timeline": timeline,
     }

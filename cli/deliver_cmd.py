@@ -1,0 +1,134 @@
+"""`liefern deliver` and `liefern mails preview`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.output import Exit, JsonOption, emit, fail
+from cli.runtime import ensure_database, prepare_prefect
+from connectors.carriers import UnknownCarrier, get_carrier
+from core.accounts import Accounts
+from core.settings import get_settings
+from db.queries.orders import get_order
+from db.session import session_scope
+
+mails_app = typer.Typer(help="Shipping mails.", no_args_is_help=True)
+
+
+def deliver(
+    carrier: list[str] = typer.Option(None, "--carrier", help="Only these carriers (repeat)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Render everything, send nothing."),
+    batch_size: int = typer.Option(5000, "--batch-size", min=1),
+    as_json: bool = JsonOption,
+) -> None:
+    """Mark shipped, send the shipping mails grouped by carrier, confirm to the portals."""
+    try:
+        carriers = [get_carrier(c).code for c in carrier] if carrier else None
+    except UnknownCarrier as error:
+        fail(str(error), as_json=as_json)
+    settings = get_settings()
+    try:
+        settings.require_real_secret()
+        settings.smtp()
+    except (RuntimeError, ValueError) as error:
+        fail(str(error), as_json=as_json)
+    ensure_database(settings)
+    prepare_prefect(settings)
+    from flows.deliver import deliver as deliver_flow
+
+    summary = asyncio.run(deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size))
+    emit(summary, as_json=as_json, text=lambda: format_summary(summary))
+    if has_failures(summary):
+        raise typer.Exit(int(Exit.ITEMS_FAILED))
+
+
+def has_failures(summary: dict[str, Any]) -> bool:
+    totals = summary.get("totals", {})
+    confirmations = summary.get("confirmations", {}).get("totals", {})
+    return bool(
+        totals.get("failed")
+        or totals.get("unknown")
+        or confirmations.get("rejected")
+        or confirmations.get("failed")
+        or summary.get("confirmations", {}).get("errors")
+    )
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    if not summary["carriers"]:
+        return "nothing to deliver: no orders with parcels waiting for their shipping mail"
+    lines = []
+    for carrier, counts in summary["carriers"].items():
+        parts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))
+        lines.append(f"{carrier}: {parts}")
+    for entry in summary.get("preview", [])[:200]:
+        what = entry.get("subject") or entry.get("reason", "")
+        lines.append(f"  {entry['action']:8} {entry['order_no']} → {entry['to']}: {what}")
+    for problem in summary["problems"][:100]:
+        lines.append(f"  {problem['status']}: order {problem['order_no']}: {problem['reason']}")
+    confirmations = summary.get("confirmations")
+    if confirmations:
+        for portal, counts in confirmations.get("portals", {}).items():
+            parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+            lines.append(f"{portal}: {parts}")
+        for error in confirmations.get("errors", []):
+            lines.append(f"  {error}")
+    return "\n".join(lines)
+
+
+@mails_app.command("preview")
+def preview(
+    order_no: str,
+    out: Path = typer.Option(None, "--out", help="Write an .eml or .html file instead."),
+    carrier: str = typer.Option(None, "--carrier", help="Render as the run of this carrier."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Render the shipping mail of one order."""
+    from tasks.mails import MailComposer, mail_language
+
+    settings = get_settings()
+    url = ensure_database(settings)
+    with session_scope(url) as session:
+        order = get_order(session, order_no=order_no)
+        if order is None:
+            fail(f"no order {order_no!r}", as_json=as_json)
+        if not order.parcels:
+            fail(
+                f"order {order_no} has no parcel yet: add a tracking number first", as_json=as_json
+            )
+        accounts = Accounts.load(settings.accounts_path)
+        composer = MailComposer(settings, accounts, carrier or order.parcels[0].carrier)
+        mail, subject = composer.compose(order, order.order_no)
+        language = mail_language(order, accounts)
+        rendered = composer.renderer.render(
+            __import__("tasks.mails", fromlist=["mail_context"]).mail_context(
+                order, settings, language
+            ),
+            portal=order.portal,
+            carrier=composer.carrier,
+            language=language,
+        )
+    if out:
+        out.write_bytes(mail.data if out.suffix != ".html" else rendered.html.encode())
+    result = {
+        "order_no": order_no,
+        "to": order.buyer_email,
+        "subject": subject,
+        "message_id": mail.message_id,
+        "language": language,
+        "file": str(out) if out else None,
+        "text": rendered.text,
+    }
+    emit(
+        result,
+        as_json=as_json,
+        text=lambda: (
+            f"wrote {out}"
+            if out
+            else f"To: {order.buyer_email}\nSubject: {subject}\n\n{rendered.text}"
+        ),
+    )

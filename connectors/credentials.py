@@ -1,0 +1,60 @@
+"""Portal credentials: environment variables or Prefect Secret blocks, never the database.
+
+For portal `ebay`, account `ebay-main` and field `refresh_token` the lookup is
+
+1. the environment variable `LIEFERN_EBAY_EBAY_MAIN_REFRESH_TOKEN`
+2. the Prefect Secret block `liefern-ebay-ebay-main-refresh-token`
+
+Values come back as SecretStr so that they never appear in logs, reprs or run parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from pydantic import SecretStr
+
+from connectors.errors import AuthError
+
+
+class MissingCredentials(AuthError):
+    pass
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+def env_name(portal: str, account: str, field: str) -> str:
+    return f"LIEFERN_{_slug(portal)}_{_slug(account)}_{_slug(field)}".upper()
+
+
+def block_name(portal: str, account: str, field: str) -> str:
+    return "-".join(_slug(p).lower().replace("_", "-") for p in ("liefern", portal, account, field))
+
+
+def secret(portal: str, account: str, field: str) -> SecretStr:
+    value = os.environ.get(env_name(portal, account, field))
+    if value is None:
+        value = _from_prefect(block_name(portal, account, field))
+    if value is None:
+        raise MissingCredentials(
+            f"no {field} for {portal} account {account!r}: set the environment variable "
+            f"{env_name(portal, account, field)} or create the Prefect Secret block "
+            f"{block_name(portal, account, field)}"
+        )
+    return SecretStr(value)
+
+
+def _from_prefect(name: str) -> str | None:
+    if not os.environ.get("PREFECT_API_URL"):
+        return None  # no server to ask; an ephemeral one would have no blocks anyway
+    try:
+        from prefect.blocks.system import Secret
+
+        block: Secret[str] = Secret.load(name, _sync=True)  # type: ignore[call-arg,assignment]
+    except (ValueError, ImportError):
+        return None
+    value = block.get()
+    return value if isinstance(value, str) else None

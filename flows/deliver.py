@@ -1,0 +1,115 @@
+"""Flow: the deliver run of one or more carriers ("DPD mails now, UPS after the pick-up").
+
+Per carrier group: pick the orders with a parcel of that carrier and no shipping mail yet, and
+work through them in batches (mark shipped, ledger, mails). Then tell the portals.
+An order with parcels of several carriers gets one mail, in the first group that reaches it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+from prefect.runtime import flow_run
+
+from core.settings import get_settings
+from db.queries.mails import orders_to_mail
+from db.session import session_scope
+from tasks.mails import MailBatchReport, mail_batch
+
+MAIL_COLUMNS = ("sent", "suppressed", "failed", "unknown", "resent_after_unknown")
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    carriers = params.get("carriers") or ["all"]
+    suffix = "-dry-run" if params.get("dry_run") else ""
+    return f"deliver-{'-'.join(carriers)}{suffix}"
+
+
+def carrier_groups(db_url: str, carriers: list[str] | None) -> list[str]:
+    from db.queries.parcels import carriers_with_unmailed_orders
+
+    with session_scope(db_url) as session:
+        waiting = carriers_with_unmailed_orders(session)
+    return [c for c in carriers if c in waiting] if carriers else waiting
+
+
+@flow(name="deliver", flow_run_name=_run_name)
+async def deliver(
+    carriers: list[str] | None = None,
+    dry_run: bool = False,
+    batch_size: int = 5000,
+    confirm_portals: bool = True,
+) -> dict[str, Any]:
+    """Mark shipped, send the shipping mails grouped by carrier, then confirm to the portals."""
+    logger = get_run_logger()
+    db_url = get_settings().db_url
+    run_id = str(flow_run.id) if flow_run.id else None
+    reports: list[MailBatchReport] = []
+    seen: set[int] = set()
+    for carrier in carrier_groups(db_url, carriers):
+        with session_scope(db_url) as session:
+            order_ids = [i for i in orders_to_mail(session, carriers=[carrier]) if i not in seen]
+        seen.update(order_ids)
+        logger.info("%s: %d orders to deliver", carrier, len(order_ids))
+        for start in range(0, len(order_ids), batch_size):
+            batch = order_ids[start : start + batch_size]
+            reports.append(await mail_batch(db_url, batch, carrier, dry_run, run_id))
+            logger.info(
+                "%s: %d/%d orders done",
+                carrier,
+                min(start + batch_size, len(order_ids)),
+                len(order_ids),
+            )
+    summary = _summarise(reports, dry_run)
+    await _publish(summary, dry_run)
+    if confirm_portals and not dry_run and seen:
+        from flows.confirm import confirm_orders
+
+        summary["confirmations"] = await confirm_orders(db_url, sorted(seen), run_id)
+    return summary
+
+
+def _summarise(reports: list[MailBatchReport], dry_run: bool) -> dict[str, Any]:
+    per_carrier: dict[str, Counter[str]] = {}
+    problems: list[dict[str, str]] = []
+    preview: list[dict[str, Any]] = []
+    for report in reports:
+        per_carrier.setdefault(report.carrier, Counter()).update(report.counts)
+        problems += [{**p, "carrier": report.carrier} for p in report.problems]
+        preview += report.preview
+    totals: Counter[str] = Counter()
+    for counts in per_carrier.values():
+        totals.update(counts)
+    summary: dict[str, Any] = {
+        "dry_run": dry_run,
+        "carriers": {c: dict(v) for c, v in per_carrier.items()},
+        "totals": dict(totals),
+        "problems": problems,
+    }
+    if dry_run:
+        summary["preview"] = preview
+    return summary
+
+
+async def _publish(summary: dict[str, Any], dry_run: bool) -> None:
+    columns = ("would_send", "suppressed", "failed") if dry_run else MAIL_COLUMNS
+    table = [
+        {
+            "carrier": carrier,
+            **{c: counts.get(c, 0) for c in columns},
+            "reasons": "; ".join(
+                sorted({p["reason"] for p in summary["problems"] if p["carrier"] == carrier})
+            )[:500],
+        }
+        for carrier, counts in summary["carriers"].items()
+    ]
+    if table:
+        await acreate_table_artifact(
+            key="deliver-dry-run" if dry_run else "deliver-mails",
+            table=table,
+            description="Shipping mails per carrier" + (" (dry run)" if dry_run else ""),
+        )

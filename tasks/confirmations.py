@@ -1,0 +1,375 @@
+"""Telling the portals: open ledger rows, submit per portal and account, poll what is async.
+
+Each portal runs in its own task, so one portal being down never holds up another. Every call
+goes through the ledger: rows are committed as attempted before the portal is called, and the
+answers are committed right after. A row still `pending` after an attempt is simply submitted
+again: every connector is idempotent for the same parcel (eBay and Kaufland read back first,
+Amazon accepts the same tracking number twice, Hood and Rakuten answer "already shipped").
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.base import (
+    ConfirmationResult,
+    ParcelShipment,
+    PortalConnector,
+    ShipmentItem,
+    SubmittedConfirmation,
+)
+from connectors.errors import AuthError, ConnectorError
+from core.accounts import AccountOptions, Accounts
+from core.clock import BUSINESS_TZ
+from core.domain import ConfirmationStatus as S
+from core.settings import Settings, get_settings
+from db.models import Confirmation, Order, Parcel
+from db.queries.confirmations import (
+    add_confirmations,
+    confirmations_in_status,
+    existing_confirmation_keys,
+    mark_attempted,
+    record_results,
+)
+from db.queries.mails import load_orders
+from db.session import session_scope
+from db.types import utcnow
+
+RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
+
+# Portals that take one tracking number per order (or per item): the order is confirmed with
+# its first parcel; further parcels stay in the protocol and the buyer's mail.
+ONE_TRACKING_NUMBER = {
+    "amazon": "Amazon takes one tracking number per item; the order was confirmed with its "
+    "first parcel",
+    "rakuten": "Rakuten takes one tracking number per order; the order was confirmed with its "
+    "first parcel",
+}
+
+
+@dataclass
+class PortalReport:
+    portal: str
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+
+def skip_reason(options: AccountOptions) -> str:
+    if options.portal == "rakuten":
+        return RAKUTEN_CLOSED
+    if options.portal == "kaufland":
+        return (
+            f"mark-as-sent is off for Kaufland account {options.account} "
+            "(accounts.toml: confirm = false)"
+        )
+    return (
+        f"confirmation is switched off for {options.portal} account {options.account} "
+        "(accounts.toml: confirm = false)"
+    )
+
+
+def open_confirmations(
+    db_url: str, *, order_ids: Sequence[int], accounts: Accounts, run_id: str | None
+) -> int:
+    """One ledger row per (order, portal, parcel); `skipped` where the account says so."""
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    with session_scope(db_url) as session:
+        known = existing_confirmation_keys(session, order_ids=order_ids)
+        for order in load_orders(session, order_ids=order_ids):
+            if order.portal == "shop":
+                continue
+            options = accounts.options(order.portal, order.portal_account)
+            for position, parcel in enumerate(order.parcels):
+                if (order.id, order.portal, parcel.id) in known:
+                    continue
+                reason = skip_reason(options) if not options.confirm else None
+                if reason is None and position > 0:
+                    reason = ONE_TRACKING_NUMBER.get(order.portal)
+                skipped = reason is not None
+                rows.append(
+                    {
+                        "order_id": order.id,
+                        "parcel_id": parcel.id,
+                        "portal": order.portal,
+                        "account": order.portal_account,
+                        "status": "skipped" if skipped else "pending",
+                        "error_text": reason,
+                        "flow_run_id": run_id,
+                        "created_at": now,
+                        "finished_at": now if skipped else None,
+                        "attempts": 0,
+                    }
+                )
+        add_confirmations(session, rows=rows)
+    return len(rows)
+
+
+def to_shipment(row: Confirmation, order: Order, parcel: Parcel) -> ParcelShipment:
+    # the parcel's ship date at the time the order was marked shipped (German time)
+    shipped = order.shipped_at.astimezone(BUSINESS_TZ) if order.shipped_at else None
+    at = (
+        shipped.timetz()
+        if shipped and shipped.date() == parcel.ship_date
+        else time(12, tzinfo=BUSINESS_TZ)
+    )
+    return ParcelShipment(
+        confirmation_id=row.id,
+        order_no=order.order_no,
+        portal_order_id=order.portal_order_id,
+        account=row.account,
+        carrier=parcel.carrier,
+        tracking_number=parcel.tracking_number,
+        shipped_at=datetime.combine(parcel.ship_date, at),
+        items=tuple(ShipmentItem(i.item_id, i.quantity, i.sku) for i in order.items),
+        order_tracking_numbers=tuple(p.tracking_number for p in order.parcels),
+    )
+
+
+def result_columns(
+    result: ConfirmationResult, *, attempts: int, max_attempts: int
+) -> dict[str, Any]:
+    now = utcnow()
+    columns: dict[str, Any] = {
+        "id": result.confirmation_id,
+        "error_code": result.error_code,
+        "error_text": (result.error_text or None) and result.error_text[:1000],
+    }
+    status = result.status
+    if status in (S.FAILED, S.PENDING) and attempts < max_attempts:
+        status = S.PENDING  # transient: the next run (or poll) submits it again
+    elif status == S.PENDING:
+        status = S.FAILED
+    columns["status"] = str(status)
+    if result.reference:
+        columns["reference"] = result.reference[:128]
+    if status == S.SUBMITTED:
+        columns["submitted_at"] = now
+        message_id = result.extra.get("message_id")
+        columns["message_id"] = int(message_id) if message_id else None
+    if status in (S.CONFIRMED, S.REJECTED, S.FAILED):
+        columns["finished_at"] = now
+    return columns
+
+
+def _is_simulator(options: AccountOptions) -> bool:
+    return options.extra.get("simulator", "").lower() in ("true", "1", "yes")
+
+
+async def submit_pending(
+    db_url: str, *, portal: str, run_id: str | None, settings: Settings | None = None
+) -> PortalReport:
+    """Submit every pending row of one portal, account by account, batch by batch."""
+    from connectors.registry import open_connector
+
+    settings = settings or get_settings()
+    accounts = Accounts.load(settings.accounts_path)
+    report = PortalReport(portal)
+    with session_scope(db_url) as session:
+        rows = confirmations_in_status(session, portal=portal, status="pending")
+    by_account: dict[str, list[tuple[Confirmation, Order, Parcel]]] = defaultdict(list)
+    for row in rows:
+        by_account[row[0].account].append(row)
+    for account, group in by_account.items():
+        options = accounts.options(portal, account)
+        if not options.confirm:
+            _record(
+                db_url,
+                report,
+                [ConfirmationResult(c.id, S.PENDING) for c, _, _ in group],
+                group,
+                settings,
+                override={"status": "skipped", "error_text": skip_reason(options)},
+            )
+            continue
+        try:
+            connector = open_connector(options, simulator=_is_simulator(options))
+        except (AuthError, ValueError) as error:
+            report.errors.append(f"{portal} account {account}: {error}")
+            continue
+        try:
+            await _submit_account(db_url, connector, group, report, run_id, settings)
+        except AuthError as error:
+            report.errors.append(
+                f"{portal} account {account}: {error} — the confirmations stay pending"
+            )
+        finally:
+            await connector.aclose()
+    return report
+
+
+async def _submit_account(
+    db_url: str,
+    connector: PortalConnector,
+    group: list[tuple[Confirmation, Order, Parcel]],
+    report: PortalReport,
+    run_id: str | None,
+    settings: Settings,
+) -> None:
+    batch = settings.confirm_batch_size
+    for start in range(0, len(group), batch):
+        chunk = group[start : start + batch]
+        shipments = [to_shipment(c, o, p) for c, o, p in chunk]
+        refused: list[ConfirmationResult] = []
+        to_send: list[ParcelShipment] = []
+        for shipment in shipments:
+            verdict = connector.check(shipment)
+            (refused if verdict else to_send).append(verdict or shipment)  # type: ignore[arg-type]
+        _record(db_url, report, refused, chunk, settings)
+        with session_scope(db_url) as session:
+            mark_attempted(
+                session, ids=[s.confirmation_id for s in to_send], at=utcnow(), run_id=run_id
+            )
+        if to_send:
+            results = await connector.submit(to_send)
+            _record(db_url, report, results, chunk, settings, attempted=True)
+
+
+def _record(
+    db_url: str,
+    report: PortalReport,
+    results: Sequence[ConfirmationResult],
+    rows: Sequence[tuple[Confirmation, Order, Parcel]],
+    settings: Settings,
+    *,
+    attempted: bool = False,
+    override: dict[str, Any] | None = None,
+) -> None:
+    if not results:
+        return
+    by_id = {c.id: (c, o) for c, o, _ in rows}
+    columns = []
+    for result in results:
+        row, order = by_id[result.confirmation_id]
+        values = result_columns(
+            result,
+            attempts=row.attempts + (1 if attempted else 0),
+            max_attempts=settings.confirm_max_attempts,
+        )
+        if override:
+            values.update(override)
+        columns.append(values)
+        report.counts[values["status"]] += 1
+        if values["status"] in ("rejected", "failed") or (
+            values["status"] == "pending" and values.get("error_text")
+        ):
+            report.problems.append(
+                {
+                    "order_no": order.order_no,
+                    "status": values["status"],
+                    "reason": f"[{result.error_code}] {result.error_text}"
+                    if result.error_code
+                    else str(result.error_text),
+                }
+            )
+    with session_scope(db_url) as session:
+        record_results(session, results=columns)
+
+
+async def poll_submitted(
+    db_url: str, *, portal: str, settings: Settings | None = None
+) -> PortalReport:
+    """Ask the portal about `submitted` rows; stuck ones go back to pending (resubmitted)."""
+    from connectors.registry import open_connector
+
+    settings = settings or get_settings()
+    accounts = Accounts.load(settings.accounts_path)
+    report = PortalReport(portal)
+    with session_scope(db_url) as session:
+        rows = confirmations_in_status(session, portal=portal, status="submitted")
+    by_account: dict[str, list[tuple[Confirmation, Order, Parcel]]] = defaultdict(list)
+    for row in rows:
+        by_account[row[0].account].append(row)
+    stuck_before = utcnow() - timedelta(minutes=settings.feed_stuck_minutes)
+    for account, group in by_account.items():
+        options = accounts.options(portal, account)
+        try:
+            connector = open_connector(options, simulator=_is_simulator(options))
+        except (AuthError, ValueError) as error:
+            report.errors.append(f"{portal} account {account}: {error}")
+            continue
+        try:
+            submitted = [
+                SubmittedConfirmation(
+                    c.id, c.account, c.reference or "", c.message_id, c.submitted_at
+                )
+                for c, _, _ in group
+            ]
+            results = await connector.poll(submitted)
+            answered = {r.confirmation_id for r in results}
+            results += [
+                ConfirmationResult(
+                    c.id,
+                    S.PENDING,
+                    c.reference,
+                    "stuck",
+                    f"feed {c.reference} not processed after "
+                    f"{settings.feed_stuck_minutes} min; will be resubmitted",
+                )
+                for c, _, _ in group
+                if c.id not in answered and c.submitted_at and c.submitted_at < stuck_before
+            ]
+            _record(db_url, report, results, group, settings)
+            report.counts["still_processing"] += len(group) - len(results)
+        except ConnectorError as error:
+            report.errors.append(f"{portal} account {account}: {error}")
+        finally:
+            await connector.aclose()
+    return report
+
+
+@task(
+    name="confirm-portal",
+    retries=2,
+    retry_delay_seconds=10,
+    cache_policy=NO_CACHE,
+    task_run_name="confirm-{portal}",
+)
+async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) -> PortalReport:
+    """Submit this portal's pending confirmations (all accounts)."""
+    logger = get_run_logger()
+    report = await submit_pending(db_url, portal=portal, run_id=run_id)
+    _log(logger, report)
+    if report.errors:
+        # the rows stay pending; the task fails loudly so the operator sees it in the UI
+        raise RuntimeError("; ".join(report.errors))
+    return report
+
+
+@task(
+    name="poll-portal",
+    retries=1,
+    retry_delay_seconds=10,
+    cache_policy=NO_CACHE,
+    task_run_name="poll-{portal}",
+)
+async def poll_portal(db_url: str, portal: str) -> PortalReport:
+    """Fetch asynchronous results (Amazon processing reports) into the ledger."""
+    logger = get_run_logger()
+    report = await poll_submitted(db_url, portal=portal)
+    _log(logger, report)
+    if report.errors:
+        raise RuntimeError("; ".join(report.errors))
+    return report
+
+
+def _log(logger: Any, report: PortalReport) -> None:
+    for problem in report.problems:
+        logger.warning(
+            "%s confirmation %s for order %s: %s",
+            report.portal,
+            problem["status"],
+            problem["order_no"],
+            problem["reason"],
+        )
+    for error in report.errors:
+        logger.error("%s: %s", report.portal, error)
+    logger.info("%s: %s", report.portal, dict(report.counts))

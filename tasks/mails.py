@@ -1,0 +1,316 @@
+"""Shipping mails for a batch of orders: mark shipped, write the ledger, render, send.
+
+Ledger rule (nothing lost, nothing twice): before a batch goes out its rows are committed as
+attempted; every outcome is committed right after the server answered (grouped, at most
+RESULT_FLUSH_SECONDS later). A row that is still `pending` after an attempt had no recorded
+outcome (crash, kill, lost connection after DATA): the next run sends it again with the same
+Message-ID, so the repeat is recognisable and mailbox providers that deduplicate by Message-ID
+show it once. That is the only case in which a buyer can get a mail twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.carriers import CARRIERS, tracking_url
+from connectors.smtp import OutgoingMail, SendResult, SmtpSender, address_of, build_message
+from connectors.smtp.message import make_message_id
+from core.accounts import Accounts
+from core.links import arrival_url
+from core.mail_render import PORTAL_LABELS, MailRenderer
+from core.settings import Settings, get_settings
+from db.models import Order, ShippingMail
+from db.queries.mails import (
+    MailOutcome,
+    add_mail_rows,
+    load_orders,
+    mail_rows,
+    mark_attempted,
+    mark_shipped,
+    record_outcomes,
+)
+from db.session import session_scope
+from db.types import utcnow
+
+RESULT_FLUSH_SECONDS = 0.25
+RESULT_FLUSH_ROWS = 500
+ORDER_NUMBERS_PER_LOG_LINE = 200
+
+
+@dataclass
+class MailBatchReport:
+    carrier: str
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[dict[str, str]] = field(default_factory=list)  # order_no, status, reason
+    sent_orders: list[str] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would go out
+    order_ids: list[int] = field(default_factory=list)
+
+
+def mail_language(order: Order, accounts: Accounts) -> str:
+    override = accounts.options(order.portal, order.portal_account).language
+    return (override or order.language or "en").lower()
+
+
+def mail_context(order: Order, settings: Settings, language: str) -> dict[str, Any]:
+    return {
+        "language": language,
+        "buyer_name": order.buyer_name,
+        "order_no": order.order_no,
+        "portal": order.portal,
+        "portal_label": PORTAL_LABELS.get(order.portal, order.portal),
+        "items": [{"quantity": i.quantity, "title": i.title, "sku": i.sku} for i in order.items],
+        "parcels": [
+            {
+                "carrier": p.carrier,
+                "carrier_name": CARRIERS[p.carrier].name if p.carrier in CARRIERS else p.carrier,
+                "tracking_number": p.tracking_number,
+                "tracking_url": tracking_url(p.carrier, p.tracking_number, language),
+            }
+            for p in order.parcels
+        ],
+        "arrival_url": arrival_url(
+            settings.public_url, settings.secret_key.get_secret_value(), order.id
+        ),
+        "shop_name": settings.shop_name,
+        "shop_contact": settings.shop_contact,
+    }
+
+
+class MailComposer:
+    def __init__(self, settings: Settings, accounts: Accounts, carrier: str) -> None:
+        self.settings = settings
+        self.accounts = accounts
+        self.carrier = carrier
+        self.renderer = MailRenderer(settings.templates_dir or settings.home / "templates")
+        self.sender = settings.mail_from
+        self.envelope_from = address_of(settings.mail_from)
+        self.domain = self.envelope_from.rsplit("@", 1)[1]
+
+    def message_id(self, order: Order) -> str:
+        return make_message_id(f"{order.order_no}.shipped", self.domain)
+
+    def compose(self, order: Order, key: str) -> tuple[OutgoingMail, str]:
+        """The mail's bytes and its subject; raises ValueError for unusable addresses."""
+        language = mail_language(order, self.accounts)
+        rendered = self.renderer.render(
+            mail_context(order, self.settings, language),
+            portal=order.portal,
+            carrier=self.carrier,
+            language=language,
+        )
+        message_id = self.message_id(order)
+        data = build_message(
+            sender=self.sender,
+            to_name=order.buyer_name,
+            to_address=order.buyer_email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message_id,
+            headers={"X-Liefern-Order": order.order_no},
+        )
+        mail = OutgoingMail(key, self.envelope_from, (order.buyer_email,), data, message_id)
+        return mail, rendered.subject
+
+
+def prepare_batch(
+    db_url: str, *, order_ids: Sequence[int], composer: MailComposer, flow_run_id: str | None
+) -> None:
+    """Mark the orders shipped and give each one ledger row: pending, or suppressed by policy."""
+    now = utcnow()
+    with session_scope(db_url) as session:
+        orders = load_orders(session, order_ids=order_ids)
+        mark_shipped(session, order_ids=[o.id for o in orders], at=now)
+        existing = mail_rows(session, order_ids=order_ids)
+        new_rows = []
+        for order in orders:
+            if order.id in existing:
+                continue
+            options = composer.accounts.options(order.portal, order.portal_account)
+            suppressed = not options.sends_mail
+            new_rows.append(
+                ShippingMail(
+                    order_id=order.id,
+                    kind="shipped",
+                    status="suppressed" if suppressed else "pending",
+                    carrier=composer.carrier,
+                    message_id=composer.message_id(order),
+                    recipient=order.buyer_email,
+                    language=mail_language(order, composer.accounts),
+                    reason=options.suppress_reason if suppressed else None,
+                    flow_run_id=flow_run_id,
+                    finished_at=now if suppressed else None,
+                )
+            )
+        add_mail_rows(session, rows=new_rows)
+
+
+class _OutcomeWriter:
+    """Commits outcomes right after the server answered, in small groups."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.buffer: list[MailOutcome] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, outcome: MailOutcome) -> None:
+        self.buffer.append(outcome)
+        if (
+            len(self.buffer) >= RESULT_FLUSH_ROWS
+            or time.monotonic() - self.last_flush >= RESULT_FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            with session_scope(self.db_url) as session:
+                record_outcomes(session, outcomes=self.buffer, at=utcnow())
+            self.buffer = []
+        self.last_flush = time.monotonic()
+
+
+async def send_shipping_mails(
+    db_url: str,
+    *,
+    order_ids: Sequence[int],
+    carrier: str,
+    dry_run: bool = False,
+    flow_run_id: str | None = None,
+    settings: Settings | None = None,
+) -> MailBatchReport:
+    """One batch of the deliver run; safe to run again after a crash or a retry."""
+    settings = settings or get_settings()
+    composer = MailComposer(settings, Accounts.load(settings.accounts_path), carrier)
+    report = MailBatchReport(carrier, order_ids=list(order_ids))
+    if dry_run:
+        return _preview(db_url, order_ids=order_ids, composer=composer, report=report)
+    prepare_batch(db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id)
+
+    outgoing: list[OutgoingMail] = []
+    by_key: dict[str, tuple[int, str]] = {}
+    writer = _OutcomeWriter(db_url)
+    with session_scope(db_url) as session:
+        orders = {o.id: o for o in load_orders(session, order_ids=order_ids)}
+        rows = mail_rows(session, order_ids=order_ids)
+    for order_id, row in rows.items():
+        order = orders[order_id]
+        if row.status != "pending":
+            report.counts["suppressed" if row.status == "suppressed" else "done_before"] += 1
+            continue
+        if row.attempts:
+            report.counts["resent_after_unknown"] += 1
+        try:
+            mail, _subject = composer.compose(order, str(row.id))
+        except ValueError as error:
+            writer.add(MailOutcome(row.id, "failed", "", f"not sendable: {error}"))
+            report.counts["failed"] += 1
+            report.problems.append(
+                {"order_no": order.order_no, "status": "failed", "reason": f"not sendable: {error}"}
+            )
+            continue
+        outgoing.append(mail)
+        by_key[mail.key] = (row.id, order.order_no)
+    writer.flush()
+
+    with session_scope(db_url) as session:
+        mark_attempted(session, mail_ids=[by_key[m.key][0] for m in outgoing], at=utcnow())
+
+    async def on_result(result: SendResult) -> None:
+        mail_id, order_no = by_key[result.key]
+        if result.status == "sent":
+            writer.add(MailOutcome(mail_id, "sent", result.reply))
+            report.counts["sent"] += 1
+            report.sent_orders.append(order_no)
+        elif result.status == "failed":
+            writer.add(MailOutcome(mail_id, "failed", result.reply, result.reply))
+            report.counts["failed"] += 1
+            report.problems.append(
+                {"order_no": order_no, "status": "failed", "reason": result.reply}
+            )
+        else:  # no answer after DATA: stays pending, the next run re-sends (same Message-ID)
+            writer.add(MailOutcome(mail_id, "pending", result.reply, "outcome unknown"))
+            report.counts["unknown"] += 1
+            report.problems.append(
+                {"order_no": order_no, "status": "unknown", "reason": result.reply}
+            )
+
+    if outgoing:
+        async with SmtpSender(
+            settings.smtp(),
+            connections=settings.smtp_connections,
+            timeout=settings.smtp_timeout_seconds,
+            backoff=settings.smtp_backoff_seconds,
+        ) as sender:
+            try:
+                await sender.send_many(outgoing, on_result=on_result)
+            finally:
+                writer.flush()
+    return report
+
+
+def _preview(
+    db_url: str, *, order_ids: Sequence[int], composer: MailComposer, report: MailBatchReport
+) -> MailBatchReport:
+    with session_scope(db_url) as session:
+        orders = load_orders(session, order_ids=order_ids)
+        rows = mail_rows(session, order_ids=order_ids)
+    for order in orders:
+        options = composer.accounts.options(order.portal, order.portal_account)
+        entry: dict[str, Any] = {
+            "order_no": order.order_no,
+            "to": order.buyer_email,
+            "parcels": [f"{p.carrier} {p.tracking_number}" for p in order.parcels],
+        }
+        if not options.sends_mail:
+            entry.update(action="suppress", reason=options.suppress_reason)
+            report.counts["suppressed"] += 1
+        else:
+            try:
+                _mail, subject = composer.compose(order, order.order_no)
+                entry.update(
+                    action="send",
+                    subject=subject,
+                    resend=bool(order.id in rows and rows[order.id].attempts),
+                )
+                report.counts["would_send"] += 1
+            except ValueError as error:
+                entry.update(action="fail", reason=str(error))
+                report.counts["failed"] += 1
+        report.preview.append(entry)
+    return report
+
+
+@task(name="send-shipping-mails", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+async def mail_batch(
+    db_url: str,
+    order_ids: list[int],
+    carrier: str,
+    dry_run: bool = False,
+    flow_run_id: str | None = None,
+) -> MailBatchReport:
+    """Mark shipped, record and send the shipping mails of one batch of orders."""
+    logger = get_run_logger()
+    report = await send_shipping_mails(
+        db_url, order_ids=order_ids, carrier=carrier, dry_run=dry_run, flow_run_id=flow_run_id
+    )
+    for start in range(0, len(report.sent_orders), ORDER_NUMBERS_PER_LOG_LINE):
+        chunk = report.sent_orders[start : start + ORDER_NUMBERS_PER_LOG_LINE]
+        logger.info("%s mail sent: %s", carrier, ", ".join(chunk))
+    for problem in report.problems:
+        logger.warning(
+            "%s mail %s for order %s: %s",
+            carrier,
+            problem["status"],
+            problem["order_no"],
+            problem["reason"],
+        )
+    logger.info("%s batch of %d orders: %s", carrier, len(order_ids), dict(report.counts))
+    return report

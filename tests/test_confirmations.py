@@ -1,0 +1,268 @@
+"""Portal confirmations through the ledger, against the portal simulators over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from connectors.carriers import normalise_tracking_number
+from connectors.registry import open_connector
+from core.accounts import Accounts
+from core.settings import Settings, reset_settings
+from core.tracking_rows import ParcelRow
+from db.models import Confirmation, Order
+from db.queries.mails import mark_shipped
+from db.session import session_scope
+from db.types import utcnow
+from simulators.stack import PortalOrder, PortalStack, portal_orders_from_store
+from tasks.confirmations import (
+    open_confirmations,
+    poll_submitted,
+    submit_pending,
+    to_shipment,
+)
+from tasks.parcels import attach_parcels
+from tests.helpers import numbers, seed_orders
+
+
+@pytest.fixture
+def portals(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[PortalStack]:
+    with PortalStack(amazon_processing_seconds=0.2) as stack:
+        yield stack
+
+
+def configure(
+    stack: PortalStack, settings: Settings, monkeypatch: pytest.MonkeyPatch, extra: str = ""
+) -> None:
+    settings.accounts_path.write_text(stack.accounts_toml() + extra)
+    for name, value in stack.environment().items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+
+
+def orders_of(db_url: str, portal: str, count: int, *, seed: int = 3) -> list[Order]:
+    """`count` stored orders moved to `portal`, each with one DHL parcel, marked shipped."""
+    samples = [s for s in seed_orders(db_url, 60, seed=seed) if s.order["portal"] == portal]
+    chosen = [s.order["order_no"] for s in samples[:count]]
+    assert len(chosen) == count, f"not enough {portal} sample orders"
+    for order_no, number in zip(chosen, numbers("dhl", count, seed=seed), strict=True):
+        with session_scope(db_url) as session:
+            attach_parcels(
+                session,
+                rows=[
+                    ParcelRow(
+                        1,
+                        order_no,
+                        "dhl",
+                        normalise_tracking_number("dhl", number),
+                        date(2026, 11, 26),
+                    )
+                ],
+                source="test",
+            )
+    with session_scope(db_url) as session:
+        found = list(session.scalars(select(Order).where(Order.order_no.in_(chosen))))
+        mark_shipped(session, order_ids=[o.id for o in found], at=utcnow())
+    return found
+
+
+def statuses(db_url: str) -> dict[str, tuple[str, str | None, str | None]]:
+    with session_scope(db_url) as session:
+        rows = session.execute(
+            select(Order.order_no, Confirmation).join(
+                Confirmation, Confirmation.order_id == Order.id
+            )
+        ).all()
+    return {no: (c.status, c.error_code, c.error_text) for no, c in rows}
+
+
+def open_and_submit(db_url: str, settings: Settings, orders: list[Order], portal: str) -> None:
+    open_confirmations(
+        db_url,
+        order_ids=[o.id for o in orders],
+        accounts=Accounts.load(settings.accounts_path),
+        run_id=None,
+    )
+    report = asyncio.run(submit_pending(db_url, portal=portal, run_id=None))
+    assert report.errors == []
+
+
+def poll_until_done(db_url: str, portal: str = "amazon", rounds: int = 20) -> None:
+    for _ in range(rounds):
+        asyncio.run(poll_submitted(db_url, portal=portal))
+        if not any(s == "submitted" for s, _, _ in statuses(db_url).values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"still submitted: {statuses(db_url)}")
+
+
+def test_amazon_feed_turns_confirmed_and_unknown_order_rejected_with_amazons_words(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, bad = orders_of(db_url, "amazon", 2)
+    portals.seed(
+        o for o in portal_orders_from_store(db_url) if o.portal_order_id != bad.portal_order_id
+    )
+    portals.accounts.setdefault(bad.portal_account, "amazon")
+    configure(portals, settings, monkeypatch)
+    open_and_submit(db_url, settings, [good, bad], "amazon")
+    assert {s for s, _, _ in statuses(db_url).values()} == {"submitted"}
+    poll_until_done(db_url)
+    result = statuses(db_url)
+    assert result[good.order_no] == ("confirmed", None, None)
+    status, code, text = result[bad.order_no]
+    assert status == "rejected" and code and bad.portal_order_id in (text or "")
+
+
+@pytest.mark.parametrize("outcome", ["FATAL", "CANCELLED"])
+def test_feed_ending_fatal_or_cancelled_goes_back_to_pending_and_is_resubmitted(
+    db_url: str,
+    settings: Settings,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    outcome: str,
+) -> None:
+    [order] = orders_of(db_url, "amazon", 1)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    portals.apps["amazon"].state.sim.force_next_feed(outcome)
+    open_and_submit(db_url, settings, [order], "amazon")
+    poll_until_done(db_url)
+    status, _, text = statuses(db_url)[order.order_no]
+    assert status == "pending" and outcome in (text or "")
+    asyncio.run(submit_pending(db_url, portal="amazon", run_id=None))
+    poll_until_done(db_url)
+    assert statuses(db_url)[order.order_no][0] == "confirmed"
+
+
+def test_stuck_feed_is_resubmitted_after_the_configured_age(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "amazon", 1)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    monkeypatch.setenv("LIEFERN_FEED_STUCK_MINUTES", "0")
+    reset_settings()
+    portals.apps["amazon"].state.sim.force_next_feed("IN_PROGRESS")
+    open_and_submit(db_url, settings, [order], "amazon")
+    asyncio.run(poll_submitted(db_url, portal="amazon"))
+    status, code, _ = statuses(db_url)[order.order_no]
+    assert (status, code) == ("pending", "stuck")
+
+
+def test_crash_between_create_feed_and_storing_its_id_loses_nothing(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed reached Amazon, its id never reached the ledger: the row is still pending and
+    goes out again in the next feed; Amazon accepts the same tracking number twice."""
+    [order] = orders_of(db_url, "amazon", 1)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    accounts = Accounts.load(settings.accounts_path)
+    open_confirmations(db_url, order_ids=[order.id], accounts=accounts, run_id=None)
+    with session_scope(db_url) as session:
+        row = session.scalars(select(Confirmation)).one()
+        loaded = session.get(Order, order.id)
+        assert loaded is not None
+        shipment = to_shipment(row, loaded, loaded.parcels[0])
+
+    async def submit_and_crash() -> None:  # the process dies before recording the answer
+        connector = open_connector(accounts.options("amazon", order.portal_account), simulator=True)
+        await connector.submit([shipment])
+        await connector.aclose()
+
+    asyncio.run(submit_and_crash())
+    assert statuses(db_url)[order.order_no][0] == "pending"
+    asyncio.run(submit_pending(db_url, portal="amazon", run_id=None))
+    poll_until_done(db_url)
+    assert statuses(db_url)[order.order_no][0] == "confirmed"
+    assert portals.apps["amazon"].state.sim.count("createFeed") == 2
+
+
+def test_throttled_amazon_recovers_without_duplicates(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = orders_of(db_url, "amazon", 3)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    sim = portals.apps["amazon"].state.sim
+    sim.fail_next("createFeed", 429, 2)
+    open_and_submit(db_url, settings, orders, "amazon")
+    poll_until_done(db_url)
+    assert {s for s, _, _ in statuses(db_url).values()} == {"confirmed"}
+    # one feed per seller account, none twice
+    assert sim.count("createFeed", 202) == len({o.portal_account for o in orders})
+
+
+@pytest.mark.parametrize("portal", ["ebay", "kaufland", "hood", "rakuten"])
+def test_synchronous_portals_confirm_at_once(
+    db_url: str,
+    settings: Settings,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    portal: str,
+) -> None:
+    orders = orders_of(db_url, portal, 1 if portal == "rakuten" else 2, seed=11)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    open_and_submit(db_url, settings, orders, portal)
+    assert {s for s, _, _ in statuses(db_url).values()} == {"confirmed"}
+    # a second run has nothing left to do and tells the portal nothing twice
+    report = asyncio.run(submit_pending(db_url, portal=portal, run_id=None))
+    assert sum(report.counts.values()) == 0
+
+
+def test_portal_without_credentials_keeps_rows_pending_and_says_what_to_set(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "ebay", 1, seed=11)
+    portals.seed(portal_orders_from_store(db_url))
+    settings.accounts_path.write_text(portals.accounts_toml())
+    reset_settings()
+    open_confirmations(
+        db_url, order_ids=[order.id], accounts=Accounts.load(settings.accounts_path), run_id=None
+    )
+    report = asyncio.run(submit_pending(db_url, portal="ebay", run_id=None))
+    assert ("LIEFERN_EBAY_" in report.errors[0] and "refresh" not in report.errors[0].lower()) or (
+        "CLIENT_ID" in report.errors[0]
+    )
+    assert statuses(db_url)[order.order_no][0] == "pending"
+
+
+def test_revoked_ebay_grant_fails_loudly_and_loses_nothing(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "ebay", 1, seed=11)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    from simulators import ebay
+
+    ebay.simulator(portals.apps["ebay"]).revoke_refresh_token()
+    open_confirmations(
+        db_url, order_ids=[order.id], accounts=Accounts.load(settings.accounts_path), run_id=None
+    )
+    report = asyncio.run(submit_pending(db_url, portal="ebay", run_id=None))
+    assert "grant" in report.errors[0].lower()
+    assert statuses(db_url)[order.order_no][0] == "pending"
+
+
+def test_switched_off_account_is_skipped_with_the_reason(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "kaufland", 1, seed=11)
+    portals.seed([PortalOrder("kaufland", order.portal_account, order.portal_order_id)])
+    configure(portals, settings, monkeypatch)
+    text = settings.accounts_path.read_text().replace(
+        'portal = "kaufland"', 'portal = "kaufland"\nconfirm = false'
+    )
+    settings.accounts_path.write_text(text)
+    open_confirmations(
+        db_url, order_ids=[order.id], accounts=Accounts.load(settings.accounts_path), run_id=None
+    )
+    status, _, reason = statuses(db_url)[order.order_no]
+    assert status == "skipped" and "mark-as-sent is off" in (reason or "")

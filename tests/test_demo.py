@@ -1,0 +1,39 @@
+"""The main job on embedded defaults: `liefern demo` runs the whole chain end to end."""
+
+from __future__ import annotations
+
+import email
+import json
+from email.policy import default
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from core.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> None:
+    result = runner.invoke(app, ["demo", "--orders", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    demo = json.loads(result.stdout)
+    assert demo["tracking_import"]["rejected"] == []
+    totals = demo["deliver"]["totals"]
+    assert totals["sent"] > 0 and totals["suppressed"] > 0 and "failed" not in totals
+    confirmations = demo["confirmations"]
+    assert set(confirmations) == {"amazon", "ebay", "kaufland", "hood", "rakuten"}
+    for portal, counts in confirmations.items():
+        assert counts.get("confirmed", 0) > 0, portal
+        assert set(counts) <= {"confirmed", "skipped"}, (portal, counts)
+    outbox = sorted(settings.home.glob("outbox/*.eml"))
+    assert len(outbox) == totals["sent"]
+    message = email.message_from_bytes(outbox[0].read_bytes(), policy=default)
+    assert "/arrived/" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    order_no = demo["lines"][-1].split()[-1]
+    shown = runner.invoke(app, ["orders", "show", order_no, "--json"])
+    kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]
+    assert kinds[:2] == ["imported", "parcel"] and "mail" in kinds
