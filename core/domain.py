@@ -38,6 +38,7 @@ class ConfirmationStatus(StrEnum):
 
 
 class ImportStatus(StrEnum):
+    QUEUED = "queued"  # uploaded, the import run not started yet
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"

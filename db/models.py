@@ -182,3 +182,17 @@ class Confirmation(Base):
     attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RunLock(Base):
+    """A database guard: at most one run holds a name (e.g. `deliver:dhl`) at a time.
+
+    Runs refresh `expires_at` as they go; a lock whose holder died expires by itself.
+    """
+
+    __tablename__ = "run_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

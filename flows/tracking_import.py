@@ -16,7 +16,12 @@ from core.tracking_csv import read_tracking_file
 from db.queries.imports import import_summary
 from db.session import session_scope
 from tasks.parcels import BatchOutcome
-from tasks.tracking_import import close_import, import_batch, register_import
+from tasks.tracking_import import (
+    claim_registered_import,
+    close_import,
+    import_batch,
+    register_import,
+)
 
 REJECTED_ROWS_IN_ARTIFACT = 1000
 
@@ -34,22 +39,27 @@ def tracking_import(
     carrier: str | None = None,
     source: str = "cli",
     file_name: str | None = None,
+    import_id: int | None = None,
 ) -> dict[str, Any]:
     """Read a CSV of tracking numbers and attach parcels to orders, batch by batch."""
     logger = get_run_logger()
     settings = get_settings()
     db_url = settings.db_url
     path = Path(file)
-    import_id = register_import(
-        db_url,
-        settings.archive_dir,
-        data_path=path,
-        file_name=file_name or path.name,
-        file_format=file_format,
-        carrier=carrier,
-        source=source,
-        flow_run_id=str(flow_run.id) if flow_run.id else None,
-    )
+    run_id = str(flow_run.id) if flow_run.id else None
+    if import_id is None:
+        import_id = register_import(
+            db_url,
+            settings.archive_dir,
+            data_path=path,
+            file_name=file_name or path.name,
+            file_format=file_format,
+            carrier=carrier,
+            source=source,
+            flow_run_id=run_id,
+        )
+    elif not claim_registered_import(db_url, import_id=import_id, flow_run_id=run_id):
+        return _summary(db_url, import_id)
     total = BatchOutcome()
     try:
         table = read_tracking_file(path.read_bytes(), file_format=file_format, carrier=carrier)
@@ -91,6 +101,10 @@ def tracking_import(
         )
     close_import(db_url, import_id=import_id, rows=rows, outcome=total)
     _publish(import_id, rows, total)
+    return _summary(db_url, import_id)
+
+
+def _summary(db_url: str, import_id: int) -> dict[str, Any]:
     with session_scope(db_url) as session:
         summary = import_summary(session, import_id=import_id)
     assert summary is not None

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from core.archive import archive_file
 from core.tracking_csv import Preset
 from core.tracking_rows import RowValidator
-from db.queries.imports import add_rejections, create_import, finish_import
+from db.queries.imports import add_rejections, claim_import, create_import, finish_import
 from db.session import session_scope
 from tasks.parcels import BatchOutcome, attach_parcels
 
@@ -45,6 +45,15 @@ def register_import(
         )
     get_run_logger().info("import %s: %s (sha256 %s) archived", import_id, file_name, digest)
     return import_id
+
+
+@task(name="claim-import", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def claim_registered_import(db_url: str, *, import_id: int, flow_run_id: str | None) -> bool:
+    """An import registered by the upload: False when it already finished (nothing to do)."""
+    with session_scope(db_url) as session:
+        before = claim_import(session, import_id=import_id, flow_run_id=flow_run_id)
+    get_run_logger().info("import %s: was %s", import_id, before)
+    return before != "done"
 
 
 def import_rows(

@@ -22,6 +22,7 @@ def create_import(
     carrier: str | None,
     source: str,
     flow_run_id: str | None = None,
+    status: str = "running",
 ) -> int:
     record = TrackingImport(
         file_name=file_name,
@@ -30,12 +31,29 @@ def create_import(
         file_format=file_format,
         carrier=carrier,
         source=source,
-        status="running",
+        status=status,
         flow_run_id=flow_run_id,
     )
     session.add(record)
     session.flush()
     return record.id
+
+
+def claim_import(session: Session, *, import_id: int, flow_run_id: str | None) -> str:
+    """Start (or restart) a registered import; returns the status it had before.
+
+    A restarted import drops the rejections of the attempt before, so they are not counted
+    twice; parcels it already attached come back as "already known"."""
+    from sqlalchemy import delete
+
+    record = session.get(TrackingImport, import_id)
+    if record is None:
+        raise LookupError(f"no tracking import {import_id}")
+    before = record.status
+    if before != "done":
+        session.execute(delete(ImportRejection).where(ImportRejection.import_id == import_id))
+        record.status, record.flow_run_id = "running", flow_run_id
+    return before
 
 
 def add_rejections(session: Session, *, import_id: int, problems: Sequence[RowProblem]) -> None:

@@ -17,7 +17,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "shipping_mails",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -83,7 +82,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("confirmations", schema=None) as batch_op:
         batch_op.drop_index("ix_confirmations_status_portal")
         batch_op.drop_index("ix_confirmations_reference")
