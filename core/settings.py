@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     operator_user: str = "operator"
     operator_password: SecretStr | None = None
     accounts_file: Path | None = None
+    # the Prefect server's own database for `liefern serve` (default: SQLite in LIEFERN_HOME)
+    prefect_database_url: SecretStr | None = None
     templates_dir: Path | None = None
     import_batch_rows: int = 50_000
     confirm_batch_size: int = 2_000

@@ -196,3 +196,33 @@ class RunLock(Base):
     owner: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DailyClosing(Base):
+    """One daily closing (Tagesabschluss) per carrier and day: what was closed, where the
+    printed documents are, and how the last run ended.
+
+    The day's parcels are found by carrier and ship date (their `closed_at` says whether they
+    are closed); paths are relative to LIEFERN_HOME, so the home can move.
+    """
+
+    __tablename__ = "daily_closings"
+    __table_args__ = (UniqueConstraint("carrier", "day", name="uq_daily_closings_carrier_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # closed, partial, failed
+    parcels: Mapped[int] = mapped_column(Integer, default=0)  # on the shipping list
+    closed_parcels: Mapped[int] = mapped_column(Integer, default=0)
+    list_sha256: Mapped[str | None] = mapped_column(String(64))  # of the list's rows (CSV)
+    list_pdf_path: Mapped[str | None] = mapped_column(String(1000))
+    list_csv_path: Mapped[str | None] = mapped_column(String(1000))
+    carrier_pdf_path: Mapped[str | None] = mapped_column(String(1000))  # DHL's manifest
+    carrier_reference: Mapped[str | None] = mapped_column(String(500))  # DHL's sheet numbers
+    error: Mapped[str | None] = mapped_column(Text)  # why the last run failed, if it did
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # first full closing
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)

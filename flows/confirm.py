@@ -13,6 +13,7 @@ from core.accounts import Accounts
 from core.settings import get_settings
 from db.queries.confirmations import confirmation_counts, portals_with
 from db.session import session_scope
+from flows.labels import label_run
 from tasks.confirmations import PortalReport, confirm_portal, open_confirmations, poll_portal
 
 
@@ -80,6 +81,7 @@ async def _publish(summary: dict[str, Any], *, key: str) -> None:
 async def poll_portals() -> dict[str, Any]:
     """Fetch Amazon's processing results, then resubmit what went back to pending."""
     db_url = get_settings().db_url
+    await label_run()
     with session_scope(db_url) as session:
         portals = portals_with(session, status="submitted")
     outcomes = await asyncio.gather(

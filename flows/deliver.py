@@ -17,6 +17,8 @@ from prefect.runtime import flow_run
 from core.settings import get_settings
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
+from flows.labels import label_run
+from tasks.guard import run_guard
 from tasks.mails import MailBatchReport, mail_batch
 
 MAIL_COLUMNS = ("sent", "suppressed", "failed", "unknown", "resent_after_unknown")
@@ -48,28 +50,35 @@ async def deliver(
     logger = get_run_logger()
     db_url = get_settings().db_url
     run_id = str(flow_run.id) if flow_run.id else None
-    reports: list[MailBatchReport] = []
-    seen: set[int] = set()
-    for carrier in carrier_groups(db_url, carriers):
-        with session_scope(db_url) as session:
-            order_ids = [i for i in orders_to_mail(session, carriers=[carrier]) if i not in seen]
-        seen.update(order_ids)
-        logger.info("%s: %d orders to deliver", carrier, len(order_ids))
-        for start in range(0, len(order_ids), batch_size):
-            batch = order_ids[start : start + batch_size]
-            reports.append(await mail_batch(db_url, batch, carrier, dry_run, run_id))
-            logger.info(
-                "%s: %d/%d orders done",
-                carrier,
-                min(start + batch_size, len(order_ids)),
-                len(order_ids),
-            )
-    summary = _summarise(reports, dry_run)
-    await _publish(summary, dry_run)
-    if confirm_portals and not dry_run and seen:
-        from flows.confirm import confirm_orders
+    groups = carrier_groups(db_url, carriers)
+    await label_run(carriers=carriers or groups)
+    locks = [] if dry_run else [f"deliver:{c}" for c in groups]
+    with run_guard(db_url, locks) as guard:
+        reports: list[MailBatchReport] = []
+        seen: set[int] = set()
+        for carrier in groups:
+            with session_scope(db_url) as session:
+                order_ids = [
+                    i for i in orders_to_mail(session, carriers=[carrier]) if i not in seen
+                ]
+            seen.update(order_ids)
+            logger.info("%s: %d orders to deliver", carrier, len(order_ids))
+            for start in range(0, len(order_ids), batch_size):
+                batch = order_ids[start : start + batch_size]
+                reports.append(await mail_batch(db_url, batch, carrier, dry_run, run_id))
+                guard.keep_alive()
+                logger.info(
+                    "%s: %d/%d orders done",
+                    carrier,
+                    min(start + batch_size, len(order_ids)),
+                    len(order_ids),
+                )
+        summary = _summarise(reports, dry_run)
+        await _publish(summary, dry_run)
+        if confirm_portals and not dry_run and seen:
+            from flows.confirm import confirm_orders
 
-        summary["confirmations"] = await confirm_orders(db_url, sorted(seen), run_id)
+            summary["confirmations"] = await confirm_orders(db_url, sorted(seen), run_id)
     return summary
 
 

@@ -15,6 +15,7 @@ from core.settings import get_settings
 from core.tracking_csv import read_tracking_file
 from db.queries.imports import import_summary
 from db.session import session_scope
+from flows.labels import label_run_sync
 from tasks.parcels import BatchOutcome
 from tasks.tracking_import import (
     claim_registered_import,
@@ -47,6 +48,7 @@ def tracking_import(
     db_url = settings.db_url
     path = Path(file)
     run_id = str(flow_run.id) if flow_run.id else None
+    label_run_sync(carriers=[carrier] if carrier else None)
     if import_id is None:
         import_id = register_import(
             db_url,

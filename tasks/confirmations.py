@@ -41,6 +41,7 @@ from db.queries.confirmations import (
 from db.queries.mails import load_orders
 from db.session import session_scope
 from db.types import utcnow
+from tasks.guard import RunOverlap, run_guard
 
 RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
 
@@ -336,7 +337,12 @@ async def poll_submitted(
 async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) -> PortalReport:
     """Submit this portal's pending confirmations (all accounts)."""
     logger = get_run_logger()
-    report = await submit_pending(db_url, portal=portal, run_id=run_id)
+    try:
+        with run_guard(db_url, [f"confirm:{portal}"]):
+            report = await submit_pending(db_url, portal=portal, run_id=run_id)
+    except RunOverlap as overlap:
+        logger.info("%s: not submitted now, %s", portal, overlap)
+        return PortalReport(portal)
     _log(logger, report)
     if report.errors:
         # the rows stay pending; the task fails loudly so the operator sees it in the UI
@@ -354,7 +360,12 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
 async def poll_portal(db_url: str, portal: str) -> PortalReport:
     """Fetch asynchronous results (Amazon processing reports) into the ledger."""
     logger = get_run_logger()
-    report = await poll_submitted(db_url, portal=portal)
+    try:
+        with run_guard(db_url, [f"confirm:{portal}"]):
+            report = await poll_submitted(db_url, portal=portal)
+    except RunOverlap as overlap:
+        logger.info("%s: not polled now, %s", portal, overlap)
+        return PortalReport(portal)
     _log(logger, report)
     if report.errors:
         raise RuntimeError("; ".join(report.errors))
