@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from cli import db_cmd, deliver_cmd, demo_cmd, orders_cmd, portals_cmd, tracking_cmd
+from cli import (
+    close_day_cmd,
+    db_cmd,
+    deliver_cmd,
+    demo_cmd,
+    orders_cmd,
+    portals_cmd,
+    tracking_cmd,
+)
 
 app = typer.Typer(
     name="liefern",
@@ -19,6 +27,7 @@ app.add_typer(tracking_cmd.app, name="tracking")
 app.add_typer(deliver_cmd.mails_app, name="mails")
 app.add_typer(portals_cmd.app, name="portals")
 app.command("deliver")(deliver_cmd.deliver)
+app.command("close-day")(close_day_cmd.close_day)
 app.command("demo")(demo_cmd.demo)
 
 
