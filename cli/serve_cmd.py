@@ -1,0 +1,103 @@
+"""`liefern serve`: everything a small seller runs on one machine.
+
+A Prefect server with the deployments of prefect.yaml and a process worker (the schedules, the
+runs started from the UI or by an upload, and their history: the operators' protocol), and the
+web app (buyer arrival page, upload API, operator pages). Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from types import FrameType
+
+import typer
+
+from cli.output import JsonOption, emit, fail
+from cli.runtime import DatabaseBehind, ensure_database, prepare_prefect
+from core.settings import get_settings
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    prefect_port: int = typer.Option(4200, help="Port of the Prefect server and UI."),
+    prefect: bool = typer.Option(
+        True,
+        "--prefect/--no-prefect",
+        help="Start a Prefect server, the deployments and a worker (off: web app only, "
+        "e.g. when the server runs elsewhere and PREFECT_API_URL points to it).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Start the Prefect server with the deployments and a worker, and the web app."""
+    import uvicorn
+
+    settings = get_settings()
+    try:
+        settings.require_real_secret()
+        ensure_database(settings)
+    except (RuntimeError, DatabaseBehind) as error:
+        fail(str(error), as_json=as_json)
+    stack = None
+    if prefect:
+        from cli.local_stack import LocalPrefect
+
+        stack = LocalPrefect(settings, port=prefect_port)
+        try:
+            stack.start_server()
+            stack.deploy()
+            stack.start_worker("liefern-worker")
+        except RuntimeError as error:
+            stack.stop()
+            fail(f"{error} (logs in {stack.log_dir})", as_json=as_json)
+        os.environ["PREFECT_API_URL"] = stack.api_url
+    prepare_prefect(settings)
+    from web.app import create_app, demo_logins
+    from web.buyer import RedactBuyerLinks
+
+    app = create_app(settings)
+    logins = demo_logins(app)
+    info = {
+        "url": f"http://{host}:{port}",
+        "prefect_ui": stack.api_url.removesuffix("/api") if stack else None,
+        "public_url": settings.public_url,
+        "demo": settings.demo,
+        **logins,
+    }
+
+    def text() -> str:
+        lines = [f"liefern web on http://{host}:{port} (buyer links: {settings.public_url})"]
+        if stack:
+            lines.append(
+                f"Prefect UI with the deployments: {info['prefect_ui']} "
+                f"(server and worker logs in {stack.log_dir})"
+            )
+        if "operator_password" in logins:
+            lines.append(
+                f"demo login for /orders: {logins['operator_user']} / "
+                f"{logins['operator_password']} (set LIEFERN_OPERATOR_PASSWORD to choose one)"
+            )
+        if "api_token" in logins:
+            lines.append(
+                f"demo API token: {logins['api_token']} (set LIEFERN_API_TOKEN to choose one)"
+            )
+        return "\n".join(lines)
+
+    emit(info, as_json=as_json, text=text)
+    logging.getLogger("uvicorn.access").addFilter(RedactBuyerLinks())
+    # uvicorn re-raises SIGTERM after its shutdown: turn it into an exception so that the
+    # Prefect server and worker are stopped too, as on Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if stack:
+            stack.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,349 @@
+"""Queries of the web app: the operator's order list, the buyer's arrival, imports, health.
+
+Reads return small frozen views rather than ORM objects, so that templates never trigger lazy
+loads after the session closed, and a page costs a fixed number of statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from core.clock import BUSINESS_TZ
+from db.models import Confirmation, Order, OrderItem, Parcel, ShippingMail, TrackingImport
+from db.queries._keys import in_keys
+
+ARRIVABLE_STATUSES = ("open", "shipped")
+
+
+# --- the buyer's arrival page ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalView:
+    order_id: int
+    order_no: str
+    status: str
+    language: str  # the shipping mail's language when there is one, else the order's
+    arrived_at: datetime | None
+    items: tuple[str, ...]
+
+
+# Built once: the buyer's page is the hottest path (200 requests/s goal), and a prebuilt Core
+# statement skips most of the ORM's per-call work (construction, cache key, entity loading).
+_order_table = cast(Table, Order.__table__)
+_mail_table = cast(Table, ShippingMail.__table__)
+_orders = _order_table.c
+_mails = _mail_table.c
+_items = cast(Table, OrderItem.__table__).c
+_ARRIVAL_ORDER = (
+    select(
+        _orders.id,
+        _orders.order_no,
+        _orders.status,
+        _orders.language,
+        _orders.arrived_at,
+        _mails.language,
+    )
+    .select_from(
+        _order_table.outerjoin(
+            _mail_table, and_(_mails.order_id == _orders.id, _mails.kind == "shipped")
+        )
+    )
+    .where(_orders.id == bindparam("order_id"))
+    .limit(1)
+)
+_ARRIVAL_ITEMS = (
+    select(_items.title).where(_items.order_id == bindparam("order_id")).order_by(_items.id)
+)
+_MARK_ARRIVED = (
+    update(_order_table)
+    .where(_orders.id == bindparam("order_id"), _orders.status.in_(ARRIVABLE_STATUSES))
+    .values(
+        status="arrived",
+        arrived_at=bindparam("at"),
+        arrived_source=bindparam("source"),
+        updated_at=bindparam("at"),
+    )
+)
+
+
+def arrival_view(session: Session, *, order_id: int) -> ArrivalView | None:
+    row = session.execute(_ARRIVAL_ORDER, {"order_id": order_id}).first()
+    if row is None:
+        return None
+    titles = session.execute(_ARRIVAL_ITEMS, {"order_id": order_id}).scalars()
+    return ArrivalView(
+        order_id=row[0],
+        order_no=row[1],
+        status=row[2],
+        language=(row[5] or row[3] or "en").lower(),
+        arrived_at=row[4],
+        items=tuple(titles),
+    )
+
+
+def mark_arrived(session: Session, *, order_id: int, at: datetime, source: str) -> bool:
+    """Set the order arrived unless it already is (or is cancelled); True when this call did.
+
+    One conditional UPDATE, so two confirmations at the same moment cannot both win.
+    """
+    result = session.execute(_MARK_ARRIVED, {"order_id": order_id, "at": at, "source": source[:32]})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- the operator's order list ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    status: str | None = None
+    portal: str | None = None
+    carrier: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    shipped_from: date | None = None
+    shipped_to: date | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackageIcon:
+    """One confirmation ledger row, as the order list shows it."""
+
+    portal: str
+    account: str
+    status: str
+    tracking_number: str | None
+    reference: str | None
+    error_code: str | None
+    error_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    order_id: int
+    order_no: str
+    portal: str
+    portal_account: str
+    portal_order_id: str
+    buyer_name: str
+    country: str
+    status: str
+    created_at: datetime
+    shipped_at: datetime | None
+    arrived_at: datetime | None
+    parcels: tuple[tuple[str, str], ...] = ()  # (carrier, tracking number)
+    mail_status: str | None = None
+    mail_reason: str | None = None
+    confirmations: tuple[PackageIcon, ...] = field(default_factory=tuple)
+
+
+def _day_start(day: date) -> datetime:
+    """Dates in filters are German business dates."""
+    return datetime.combine(day, time.min, tzinfo=BUSINESS_TZ)
+
+
+def _like_prefix(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _conditions(order_filter: OrderFilter) -> list[ColumnElement[bool]]:
+    f = order_filter
+    where: list[ColumnElement[bool]] = []
+    if f.status:
+        where.append(Order.status == f.status)
+    if f.portal:
+        where.append(Order.portal == f.portal)
+    if f.carrier:
+        where.append(exists().where(Parcel.order_id == Order.id, Parcel.carrier == f.carrier))
+    if f.created_from:
+        where.append(Order.created_at >= _day_start(f.created_from))
+    if f.created_to:
+        where.append(Order.created_at < _day_start(f.created_to + timedelta(days=1)))
+    if f.shipped_from:
+        where.append(Order.shipped_at >= _day_start(f.shipped_from))
+    if f.shipped_to:
+        where.append(Order.shipped_at < _day_start(f.shipped_to + timedelta(days=1)))
+    if f.q:
+        q = f.q.strip()
+        number = "".join(q.split()).upper()
+        prefixes = {_like_prefix(q), _like_prefix(q.upper())}  # `au1001` finds AU100123
+        where.append(
+            or_(
+                *(Order.order_no.like(p, escape="\\") for p in prefixes),
+                *(Order.portal_order_id.like(p, escape="\\") for p in prefixes),
+                exists().where(Parcel.order_id == Order.id, Parcel.tracking_number == number),
+            )
+        )
+    return where
+
+
+def order_page(
+    session: Session, *, order_filter: OrderFilter, page: int = 1, per_page: int = 50
+) -> tuple[list[OrderLine], bool]:
+    """One page of orders, newest first (by id), with parcels, mail status and confirmations.
+
+    Returns the lines and whether a further page exists. Four statements per page, whatever
+    the page size."""
+    offset = max(page - 1, 0) * per_page
+    statement = (
+        select(Order)
+        .where(*_conditions(order_filter))
+        .order_by(Order.id.desc())  # ids grow with creation; the primary key needs no sort
+        .offset(offset)
+        .limit(per_page + 1)
+    )
+    orders = list(session.scalars(statement))
+    has_next = len(orders) > per_page
+    orders = orders[:per_page]
+    ids = [o.id for o in orders]
+    parcels: dict[int, list[tuple[str, str]]] = {}
+    mails: dict[int, tuple[str, str | None]] = {}
+    icons: dict[int, list[PackageIcon]] = {}
+    if ids:
+        for order_id, carrier, number in session.execute(
+            select(Parcel.order_id, Parcel.carrier, Parcel.tracking_number)
+            .where(in_keys(session, Parcel.order_id, ids))
+            .order_by(Parcel.id)
+        ):
+            parcels.setdefault(order_id, []).append((carrier, number))
+        for order_id, status, reason in session.execute(
+            select(ShippingMail.order_id, ShippingMail.status, ShippingMail.reason).where(
+                in_keys(session, ShippingMail.order_id, ids), ShippingMail.kind == "shipped"
+            )
+        ):
+            mails[order_id] = (status, reason)
+        for c, number in session.execute(
+            select(Confirmation, Parcel.tracking_number)
+            .join(Parcel, Parcel.id == Confirmation.parcel_id)
+            .where(in_keys(session, Confirmation.order_id, ids))
+            .order_by(Confirmation.id)
+        ).tuples():
+            icons.setdefault(c.order_id, []).append(
+                PackageIcon(
+                    portal=c.portal,
+                    account=c.account,
+                    status=c.status,
+                    tracking_number=number,
+                    reference=c.reference,
+                    error_code=c.error_code,
+                    error_text=c.error_text,
+                )
+            )
+    lines = [
+        OrderLine(
+            order_id=o.id,
+            order_no=o.order_no,
+            portal=o.portal,
+            portal_account=o.portal_account,
+            portal_order_id=o.portal_order_id,
+            buyer_name=o.buyer_name,
+            country=o.country,
+            status=o.status,
+            created_at=o.created_at,
+            shipped_at=o.shipped_at,
+            arrived_at=o.arrived_at,
+            parcels=tuple(parcels.get(o.id, ())),
+            mail_status=mails.get(o.id, (None, None))[0],
+            mail_reason=mails.get(o.id, (None, None))[1],
+            confirmations=tuple(icons.get(o.id, ())),
+        )
+        for o in orders
+    ]
+    return lines, has_next
+
+
+# --- an order's page: the flow runs that touched it -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRunRef:
+    flow_run_id: str
+    what: str  # e.g. "tracking import 3", "shipping mail", "amazon confirmation"
+
+
+def flow_runs_of_order(session: Session, *, order_id: int) -> list[FlowRunRef]:
+    """Every Prefect flow run recorded on the order's ledgers and on the imports of its parcels."""
+    found: dict[str, list[str]] = {}
+
+    def note(run_id: str | None, what: str) -> None:
+        if run_id and what not in found.setdefault(run_id, []):
+            found[run_id].append(what)
+
+    for run_id, import_id in session.execute(
+        select(TrackingImport.flow_run_id, TrackingImport.id)
+        .join(Parcel, Parcel.import_id == TrackingImport.id)
+        .where(Parcel.order_id == order_id)
+        .distinct()
+    ):
+        note(run_id, f"tracking import {import_id}")
+    for run_id in session.scalars(
+        select(ShippingMail.flow_run_id).where(ShippingMail.order_id == order_id)
+    ):
+        note(run_id, "shipping mail")
+    for run_id, portal in session.execute(
+        select(Confirmation.flow_run_id, Confirmation.portal)
+        .where(Confirmation.order_id == order_id)
+        .order_by(Confirmation.id)
+    ):
+        note(run_id, f"{portal} confirmation")
+    return [FlowRunRef(run_id, ", ".join(whats)) for run_id, whats in found.items()]
+
+
+# --- imports ----------------------------------------------------------------------------------
+
+
+def recent_imports(
+    session: Session, *, page: int = 1, per_page: int = 50
+) -> tuple[list[TrackingImport], bool]:
+    statement = (
+        select(TrackingImport)
+        .order_by(TrackingImport.id.desc())
+        .offset(max(page - 1, 0) * per_page)
+        .limit(per_page + 1)
+    )
+    rows = list(session.scalars(statement))
+    return rows[:per_page], len(rows) > per_page
+
+
+def latest_upload_import(session: Session, *, sha256: str) -> TrackingImport | None:
+    """The newest import of these exact bytes that came in through the upload API."""
+    statement = (
+        select(TrackingImport)
+        .where(TrackingImport.sha256 == sha256, TrackingImport.source == "upload")
+        .order_by(TrackingImport.id.desc())
+        .limit(1)
+    )
+    return session.scalars(statement).first()
+
+
+def queued_uploads(session: Session) -> list[TrackingImport]:
+    """Uploads registered but never started (the process stopped before their run began)."""
+    statement = (
+        select(TrackingImport)
+        .where(TrackingImport.status == "queued", TrackingImport.source == "upload")
+        .order_by(TrackingImport.id)
+    )
+    return list(session.scalars(statement))
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+def database_answers(session: Session) -> bool:
+    value: Any = session.scalar(text("SELECT 1"))
+    return value == 1
+
+
+def order_ids(session: Session, *, limit: int | None = None) -> list[int]:
+    """Order ids, oldest first (benchmarks and tests that need many buyer links)."""
+    statement = select(Order.id).order_by(Order.id)
+    if limit:
+        statement = statement.limit(limit)
+    return list(session.scalars(statement))

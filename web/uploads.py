@@ -1,0 +1,169 @@
+"""The upload API: `POST /api/tracking-imports` takes a CSV, `GET …/{id}` tells the result.
+
+The file is archived under its sha256 before anything else happens, and the same bytes
+uploaded again answer with the first import (`"duplicate": true`) and start nothing, so a
+script that retries after a timeout never imports twice.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from connectors.carriers import UnknownCarrier, get_carrier
+from core.archive import archive_file, safe_file_name, sha256_of
+from core.settings import Settings
+from core.tracking_csv import PRESETS
+from db.queries.imports import create_import, import_summary
+from db.queries.web import latest_upload_import
+from db.session import session_scope
+from web.deps import ApiClient, AppSettings
+from web.imports import start_import
+from web.multipart import BadForm, TooLarge, UploadForm, read_form
+
+router = APIRouter(prefix="/api")
+
+# the keys of `liefern tracking import --json`, plus the import's status and error
+SUMMARY_KEYS = ("import_id", "rows", "imported", "already_known", "rejected", "status", "error")
+
+_register_lock = threading.Lock()  # one check-then-create at a time for the same bytes
+
+
+# bytes below 0x20 that no text file holds (tab, LF, CR, FF and DOS's end-of-file mark may)
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f]")
+
+
+class NotCsv(ValueError):
+    pass
+
+
+def problem(status_code: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status_code)
+
+
+def check_csv_text(data: bytes) -> str:
+    """The encoding the bytes read as, or NotCsv for anything that is not plain text.
+
+    UTF-8 (with or without BOM) or Windows-1252 as carrier software writes them; UTF-16
+    only with its BOM (Excel's "Unicode text"), since it is full of NUL bytes otherwise."""
+    if not data.strip():
+        raise NotCsv("the file is empty")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise NotCsv("the file is not valid UTF-16 text") from error
+        if _CONTROL_TEXT.search(text):
+            raise NotCsv("the file contains control characters: not a CSV file")
+        return "utf-16"
+    if b"\x00" in data:
+        raise NotCsv("the file contains NUL bytes: not a CSV file")
+    if _CONTROL_BYTES.search(data):
+        raise NotCsv("the file contains control characters: not a CSV file")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise NotCsv("the file is neither UTF-8 nor Windows-1252 text")
+
+
+def _summary(summary: dict[str, Any]) -> dict[str, Any]:
+    return {key: summary[key] for key in SUMMARY_KEYS}
+
+
+@router.post("/tracking-imports", status_code=status.HTTP_202_ACCEPTED)
+async def upload_tracking_file(
+    request: Request, settings: AppSettings, _client: ApiClient
+) -> JSONResponse:
+    """Archive the uploaded CSV, register a `queued` import and start the import flow."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + 64 * 1024:
+        return problem(413, f"the file is larger than the limit of {limit} bytes")
+    try:
+        form = await read_form(
+            request.stream(),
+            content_type=request.headers.get("content-type"),
+            max_file_bytes=limit,
+        )
+    except TooLarge:
+        return problem(413, f"the file is larger than the limit of {limit} bytes")
+    except BadForm as error:
+        return problem(400, str(error))
+    return await run_in_threadpool(_register_upload, settings, form)
+
+
+def _register_upload(settings: Settings, form: UploadForm) -> JSONResponse:
+    """Check, archive and register the file, then start its import (in a worker thread)."""
+    upload = form.files.get("file")
+    if upload is None:
+        return problem(400, "no file: send it as multipart/form-data in the field `file`")
+    try:
+        check_csv_text(upload.data)
+    except NotCsv as error:
+        return problem(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)")
+    carrier = form.fields.get("carrier") or None
+    file_format = (form.fields.get("format") or "").lower() or None
+    if carrier:
+        try:
+            carrier = get_carrier(carrier).code
+        except UnknownCarrier as error:
+            return problem(400, str(error))
+    if file_format and file_format not in PRESETS:
+        return problem(400, f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}")
+    file_name = safe_file_name(upload.file_name or "upload.csv")
+    digest = sha256_of(upload.data)
+    with _register_lock:
+        with session_scope(settings.db_url) as session:
+            earlier = latest_upload_import(session, sha256=digest)
+            if earlier is not None:
+                return _accepted(earlier.id, earlier.status, duplicate=True)
+        archived = _archive(settings, upload.data, file_name)
+        with session_scope(settings.db_url) as session:
+            import_id = create_import(
+                session,
+                file_name=file_name,
+                sha256=digest,
+                archive_path=str(archived),
+                file_format=file_format,
+                carrier=carrier,
+                source="upload",
+                status="queued",
+            )
+    start_import(import_id, archived, file_format, carrier, sha256=digest, file_name=file_name)
+    return _accepted(import_id, "queued", duplicate=False)
+
+
+def _archive(settings: Settings, data: bytes, file_name: str) -> Path:
+    _, path = archive_file(settings.archive_dir, data=data, file_name=file_name)
+    return path
+
+
+def _accepted(import_id: int, import_status: str, *, duplicate: bool) -> JSONResponse:
+    url = f"/api/tracking-imports/{import_id}"
+    return JSONResponse(
+        {"import_id": import_id, "status": import_status, "duplicate": duplicate, "url": url},
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
+
+
+@router.get("/tracking-imports/{import_id}")
+def tracking_import_result(
+    import_id: int, settings: AppSettings, _client: ApiClient
+) -> JSONResponse:
+    """The import as `liefern tracking import --json` shows it, plus `status` and `error`."""
+    with session_scope(settings.db_url) as session:
+        summary = import_summary(session, import_id=import_id)
+    if summary is None:
+        return problem(404, f"no tracking import {import_id}")
+    return JSONResponse(_summary(summary))
