@@ -70,7 +70,7 @@ def read_orders_file(data: bytes, *, name: str = "") -> OrdersFile:
 def _read_csv(data: bytes) -> OrdersFile:
     if not data.strip():
         raise UnreadableInput("the file is empty")
-    text = data.decode(detect_encoding(data))
+    text = data.decode(detect_encoding(data), errors="replace")  # as the tracking reader
     reader = csv.DictReader(
         io.StringIO(text, newline=""), delimiter=detect_delimiter(first_line(text))
     )
@@ -112,7 +112,7 @@ def _read_csv(data: bytes) -> OrdersFile:
 
 
 def _read_jsonl(data: bytes) -> OrdersFile:
-    text = data.decode(detect_encoding(data))
+    text = data.decode(detect_encoding(data), errors="replace")
     records: list[OrderRecord] = []
     problems: list[RowProblem] = []
     rows = 0
@@ -209,7 +209,7 @@ def _check_item(row: int, v: dict[str, str]) -> list[RowProblem]:
         if not v.get(column):
             found.append(RowProblem(row, column, "", "missing", f"{column} is empty"))
     quantity = v.get("quantity", "")
-    if not quantity.isdigit() or int(quantity) < 1:
+    if not (quantity.isascii() and quantity.isdigit()) or int(quantity) < 1:  # "²".isdigit()
         found.append(
             RowProblem(
                 row, "quantity", quantity, "bad_quantity", "quantity must be a whole number ≥ 1"

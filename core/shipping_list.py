@@ -47,7 +47,7 @@ CSV_HEADER = (
     "Ort",
     "Versanddatum",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")  # OWASP; NUL: ASVS 1.2.10
 
 _FAMILY = "ListFont"
 _CORE_FAMILY = "Helvetica"

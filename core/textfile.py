@@ -37,7 +37,7 @@ def detect_delimiter(header_line: str) -> str:
 
 def first_line(text: str) -> str:
     end = text.find("\n")
-    return (text if end < 0 else text[:end]).rstrip("\r")
+    return (text if end < 0 else text[:end]).split("\r", 1)[0]  # a lone CR ends a line too
 
 
 def header_key(name: str) -> str:

@@ -6,24 +6,21 @@ Pure: no database. Matching rows to orders and to known parcels happens in db/qu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 import pandas as pd
 
-from connectors.carriers import (
-    TrackingNumberError,
-    UnknownCarrier,
-    get_carrier,
-    normalise_tracking_number,
-)
+from connectors.carriers import TrackingNumberError, UnknownCarrier, get_carrier
+from connectors.carriers.numbers import normalise_tracking_numbers
 from core.problems import RowProblem
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y%m%d", "%d/%m/%Y", "%Y/%m/%d")
 
 
-@dataclass(frozen=True, slots=True)
-class ParcelRow:
+class ParcelRow(NamedTuple):
+    """One valid row; a named tuple because an import makes a million of them."""
+
     row: int
     order_ref: str
     carrier: str
@@ -99,14 +96,16 @@ class RowValidator:
         h_ref, h_num = self.headers["order_ref"], self.headers["tracking_number"]
         h_car = self.headers.get("carrier", "--carrier")
         h_date = self.headers.get("ship_date", "ship_date")
-        for row, ref_raw, num_raw, car_raw, date_raw in zip(
-            rows, refs, numbers, carriers, dates, strict=True
+        carrier_values = self._carrier_values(carriers)
+        resolved = {value: self._resolve(value) for value in set(carrier_values) if value}
+        normalised = self._normalise(carrier_values, numbers)
+        for row, ref_raw, num_raw, car_raw, date_raw, carrier_value, number in zip(
+            rows, refs, numbers, carriers, dates, carrier_values, normalised, strict=True
         ):
             ref = ref_raw.strip()
             if not ref:
                 bad.append(RowProblem(row, h_ref, ref_raw, "order_missing", "no order number"))
                 continue
-            carrier_value = car_raw.strip() or self.default_carrier or ""
             if not carrier_value:
                 bad.append(
                     RowProblem(
@@ -118,16 +117,14 @@ class RowValidator:
                     )
                 )
                 continue
-            try:
-                carrier = self.carrier_code(carrier_value)
-            except UnknownCarrier as error:
-                bad.append(RowProblem(row, h_car, car_raw, "carrier_unknown", str(error)))
+            carrier = resolved[carrier_value]
+            if isinstance(carrier, UnknownCarrier):
+                bad.append(RowProblem(row, h_car, car_raw, "carrier_unknown", str(carrier)))
                 continue
-            try:
-                number = normalise_tracking_number(carrier, num_raw)
-            except TrackingNumberError as error:
-                bad.append(RowProblem(row, h_num, num_raw, error.code, error.message))
+            if isinstance(number, TrackingNumberError):
+                bad.append(RowProblem(row, h_num, num_raw, number.code, number.message))
                 continue
+            assert number is not None
             ship_date = self.today
             if date_raw.strip():
                 parsed = self.ship_date(date_raw)
@@ -146,3 +143,35 @@ class RowValidator:
             fallback = self.ref_suffix(ref) if self.ref_suffix else None
             good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback))
         return good, bad
+
+    def _resolve(self, value: str) -> str | UnknownCarrier:
+        try:
+            return self.carrier_code(value)
+        except UnknownCarrier as error:
+            return error
+
+    def _carrier_values(self, carriers: list[str]) -> list[str]:
+        """The carrier name each row names (its own column, else the default)."""
+        default = self.default_carrier or ""
+        return [value.strip() or default for value in carriers]
+
+    def _normalise(
+        self, carrier_values: list[str], numbers: list[str]
+    ) -> list[str | TrackingNumberError | None]:
+        """Every row's number normalised for its carrier, carrier by carrier (vectorised);
+        None for rows whose carrier is missing or unknown (they are rejected for that)."""
+        by_carrier: dict[str, list[int]] = {}
+        for index, value in enumerate(carrier_values):
+            by_carrier.setdefault(value, []).append(index)
+        out: list[str | TrackingNumberError | None] = [None] * len(numbers)
+        for value, indexes in by_carrier.items():
+            if not value:
+                continue
+            try:
+                code = self.carrier_code(value)
+            except UnknownCarrier:
+                continue
+            results = normalise_tracking_numbers(code, [numbers[i] for i in indexes])
+            for index, result in zip(indexes, results, strict=True):
+                out[index] = result
+        return out

@@ -15,8 +15,10 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
 from core.settings import get_settings
+from db.queries.confirmations import orders_missing_confirmations
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
+from db.types import utcnow
 from flows.labels import label_run
 from tasks.guard import run_guard
 from tasks.mails import MailBatchReport, mail_batch
@@ -50,6 +52,7 @@ async def deliver(
     logger = get_run_logger()
     db_url = get_settings().db_url
     run_id = str(flow_run.id) if flow_run.id else None
+    started = utcnow()
     groups = carrier_groups(db_url, carriers)
     await label_run(carriers=carriers or groups)
     locks = [] if dry_run else [f"deliver:{c}" for c in groups]
@@ -75,10 +78,13 @@ async def deliver(
                 )
         summary = _summarise(reports, dry_run)
         await _publish(summary, dry_run)
-        if confirm_portals and not dry_run and seen:
+        if confirm_portals and not dry_run:
             from flows.confirm import confirm_orders
 
-            summary["confirmations"] = await confirm_orders(db_url, sorted(seen), run_id)
+            with session_scope(db_url) as session:  # left behind by a run that died
+                seen.update(orders_missing_confirmations(session, mailed_before=started))
+            if seen:
+                summary["confirmations"] = await confirm_orders(db_url, sorted(seen), run_id)
     return summary
 
 

@@ -28,6 +28,7 @@ from connectors.base import (
 from connectors.errors import AuthError, ConnectorError
 from core.accounts import AccountOptions, Accounts
 from core.clock import BUSINESS_TZ
+from core.crashpoints import crash_point
 from core.domain import ConfirmationStatus as S
 from core.settings import Settings, get_settings
 from db.models import Confirmation, Order, Parcel
@@ -41,9 +42,13 @@ from db.queries.confirmations import (
 from db.queries.mails import load_orders
 from db.session import session_scope
 from db.types import utcnow
-from tasks.guard import RunOverlap, run_guard
+from tasks.guard import RunOverlap, waiting_run_guard
 
 RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
+
+# A run that finds another confirming the same portal waits this long, then leaves its rows
+# to the next run or poll.
+CONFIRM_LOCK_WAIT = 120.0
 
 # Portals that take one tracking number per order (or per item): the order is confirmed with
 # its first parcel; further parcels stay in the protocol and the buyer's mail.
@@ -111,6 +116,8 @@ def open_confirmations(
                     }
                 )
         add_confirmations(session, rows=rows)
+        crash_point("confirm.opening")
+    crash_point("confirm.opened")
     return len(rows)
 
 
@@ -229,9 +236,12 @@ async def _submit_account(
             mark_attempted(
                 session, ids=[s.confirmation_id for s in to_send], at=utcnow(), run_id=run_id
             )
+        crash_point(f"confirm.attempted.{connector.portal}")
         if to_send:
             results = await connector.submit(to_send)
+            crash_point(f"confirm.submitted.{connector.portal}")  # told, nothing recorded yet
             _record(db_url, report, results, chunk, settings, attempted=True)
+            crash_point(f"confirm.recorded.{connector.portal}")
 
 
 def _record(
@@ -305,6 +315,7 @@ async def poll_submitted(
                 for c, _, _ in group
             ]
             results = await connector.poll(submitted)
+            crash_point(f"confirm.polled.{portal}")
             answered = {r.confirmation_id for r in results}
             results += [
                 ConfirmationResult(
@@ -319,6 +330,7 @@ async def poll_submitted(
                 if c.id not in answered and c.submitted_at and c.submitted_at < stuck_before
             ]
             _record(db_url, report, results, group, settings)
+            crash_point(f"confirm.poll_recorded.{portal}")
             report.counts["still_processing"] += len(group) - len(results)
         except ConnectorError as error:
             report.errors.append(f"{portal} account {account}: {error}")
@@ -338,7 +350,7 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     """Submit this portal's pending confirmations (all accounts)."""
     logger = get_run_logger()
     try:
-        with run_guard(db_url, [f"confirm:{portal}"]):
+        async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
             report = await submit_pending(db_url, portal=portal, run_id=run_id)
     except RunOverlap as overlap:
         logger.info("%s: not submitted now, %s", portal, overlap)
@@ -361,7 +373,7 @@ async def poll_portal(db_url: str, portal: str) -> PortalReport:
     """Fetch asynchronous results (Amazon processing reports) into the ledger."""
     logger = get_run_logger()
     try:
-        with run_guard(db_url, [f"confirm:{portal}"]):
+        async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
             report = await poll_submitted(db_url, portal=portal)
     except RunOverlap as overlap:
         logger.info("%s: not polled now, %s", portal, overlap)

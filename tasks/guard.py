@@ -5,18 +5,21 @@ worker or machine), for deliver runs per carrier and for confirmations per porta
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 
 from prefect.runtime import flow_run
 
-from db.queries.locks import refresh, release, try_acquire
+from db.queries.locks import Holder, refresh, release, try_acquire
 from db.session import session_scope
 
 LOCK_TTL = timedelta(minutes=15)
+RETRY_SECONDS = 0.5
 
 
 class RunOverlap(RuntimeError):
@@ -28,27 +31,57 @@ def run_owner() -> str:
     return f"{run_id}@{socket.gethostname()}:{os.getpid()}"[:128]
 
 
+def _try(db_url: str, name: str, owner: str) -> Holder | None:
+    with session_scope(db_url) as session:
+        return try_acquire(session, name=name, owner=owner, ttl=LOCK_TTL)
+
+
+def _overlap(name: str, holder: Holder) -> RunOverlap:
+    return RunOverlap(
+        f"another run holds {name} since {holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"({holder.owner}); it is released when that run ends, or expires at "
+        f"{holder.expires_at:%H:%M:%S} UTC if that run died"
+    )
+
+
+def _release(db_url: str, names: list[str], owner: str) -> None:
+    if names:
+        with session_scope(db_url) as session:
+            release(session, names=names, owner=owner)
+
+
 @contextmanager
 def run_guard(db_url: str, names: list[str]) -> Iterator[RunGuard]:
-    """Hold every named lock for the duration, or refuse to start (names sorted: no deadlock)."""
-    owner = run_owner()
-    held: list[str] = []
+    """Hold every named lock for the duration, or refuse at once (sorted: no deadlock)."""
+    owner, held = run_owner(), []
     try:
         for name in sorted(set(names)):
-            with session_scope(db_url) as session:
-                holder = try_acquire(session, name=name, owner=owner, ttl=LOCK_TTL)
+            holder = _try(db_url, name, owner)
             if holder is not None:
-                raise RunOverlap(
-                    f"another run holds {name} since {holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC "
-                    f"({holder.owner}); it is released when that run ends, or expires at "
-                    f"{holder.expires_at:%H:%M:%S} UTC if that run died"
-                )
+                raise _overlap(name, holder)
             held.append(name)
         yield RunGuard(db_url, held, owner)
     finally:
-        if held:
-            with session_scope(db_url) as session:
-                release(session, names=held, owner=owner)
+        _release(db_url, held, owner)
+
+
+@asynccontextmanager
+async def waiting_run_guard(
+    db_url: str, names: list[str], *, wait_seconds: float
+) -> AsyncIterator[RunGuard]:
+    """The same, waiting up to `wait_seconds` for a held lock without blocking the loop."""
+    owner, held = run_owner(), []
+    try:
+        for name in sorted(set(names)):
+            deadline = time.monotonic() + wait_seconds
+            while (holder := _try(db_url, name, owner)) is not None:
+                if time.monotonic() >= deadline:
+                    raise _overlap(name, holder)
+                await asyncio.sleep(RETRY_SECONDS)
+            held.append(name)
+        yield RunGuard(db_url, held, owner)
+    finally:
+        _release(db_url, held, owner)
 
 
 class RunGuard:

@@ -41,14 +41,23 @@ def attach_parcels(
     """Match rows to orders, skip known parcels, reject conflicts, insert the rest."""
     outcome = BatchOutcome()
     refs = {r.order_ref for r in rows} | {r.fallback_ref for r in rows if r.fallback_ref}
-    orders = find_orders_by_refs(session, refs=sorted(refs))
-    owners = find_parcel_owners(session, numbers=sorted({r.tracking_number for r in rows}))
+    orders = find_orders_by_refs(session, refs=list(refs))
+    numbers_by_carrier: dict[str, set[str]] = {}
+    for r in rows:
+        numbers_by_carrier.setdefault(r.carrier, set()).add(r.tracking_number)
+    owners: dict[tuple[str, str], int] = {}
+    for carrier, numbers in numbers_by_carrier.items():
+        owners.update(find_parcel_owners(session, numbers=list(numbers), carrier=carrier))
     new: list[NewParcel] = []
     for row in rows:
-        order, problem = _match_order(row, orders, order_column)
-        if problem:
-            outcome.problems.append(problem)
-            continue
+        candidates = orders.get(row.order_ref)
+        if candidates and len(candidates) == 1 and candidates[0].status != "cancelled":
+            order: OrderRef | None = candidates[0]  # the usual case, without the checks below
+        else:
+            order, problem = _match_order(row, orders, order_column)
+            if problem:
+                outcome.problems.append(problem)
+                continue
         assert order is not None
         key = (row.carrier, row.tracking_number)
         owner = owners.get(key)

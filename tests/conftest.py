@@ -22,11 +22,13 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.3"
 os.environ.pop("PREFECT_API_URL", None)
+# switches of the test run itself, not settings: keep them
+_RUN_KNOBS = ("LIEFERN_REQUIRE_POSTGRES", "LIEFERN_STRESS_SCALE", "LIEFERN_FUZZ_EXAMPLES")
 for _name in list(os.environ):
     if (
         _name.startswith("LIEFERN_")
         and not _name.startswith("LIEFERN_TEST_")
-        and (_name != "LIEFERN_REQUIRE_POSTGRES")
+        and _name not in _RUN_KNOBS
     ):
         del os.environ[_name]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.errors import AuthError, ConnectorError, Rejected, TransientError
 from connectors.rakuten.auth import RakutenCredentials
 from connectors.rakuten.client import RakutenClient
 from connectors.rakuten.mapping import (
@@ -139,15 +139,25 @@ class RakutenConnector:
 
     async def _send(self, shipment: ParcelShipment) -> RakutenAnswer:
         fields = to_params(shipment, self._link(shipment)).form()
+        answer_lost = False  # an earlier try may have shipped it: timeout, 5xx, cut-off answer
 
         async def attempt() -> RakutenAnswer:
             answer = parse_answer(await self._client.call(SET_ORDER_SHIPPED, fields))
             if is_auth_error(answer):
                 refusal = next(e for e in answer.errors if e.code in ASSUMED_AUTH_ERROR_CODES)
                 raise AuthError(refusal.message or "Rakuten refused the key", code=refusal.code)
+            if answer_lost and [e.code for e in answer.errors] == ["3710"]:
+                # "not in edit mode" to the repeat: the try whose answer got lost shipped it
+                logger.warning(
+                    "Rakuten order %s: 3710 after a lost answer, the earlier try went through",
+                    shipment.portal_order_id,
+                )
+                return RakutenAnswer(success=True)
             return answer
 
         def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+            nonlocal answer_lost
+            answer_lost = answer_lost or isinstance(error, TransientError)
             logger.warning(
                 "Rakuten order %s: attempt %d failed (%s); retrying in %.2fs",
                 shipment.portal_order_id,

@@ -99,3 +99,34 @@ def confirmations_of_order(session: Session, *, order_id: int) -> list[Confirmat
         select(Confirmation).where(Confirmation.order_id == order_id).order_by(Confirmation.id)
     )
     return list(session.scalars(statement))
+
+
+def orders_missing_confirmations(session: Session, *, mailed_before: datetime) -> list[int]:
+    """Shipped orders of a portal with a parcel the confirmation ledger has no row for.
+
+    A deliver run that died after its mails went out but before it opened the confirmations
+    leaves such orders behind: their mails are final, so no later run would pick them up.
+    Only mails finished before `mailed_before` count, so a run still busy elsewhere between
+    its mails and its confirmations is left to do its own.
+    """
+    from sqlalchemy import exists
+
+    from db.models import ShippingMail
+
+    no_row = ~exists().where(
+        and_(Confirmation.order_id == Parcel.order_id, Confirmation.parcel_id == Parcel.id)
+    )
+    statement = (
+        select(Parcel.order_id)
+        .join(Order, Order.id == Parcel.order_id)
+        .join(ShippingMail, ShippingMail.order_id == Order.id)
+        .where(
+            Order.status.in_(("shipped", "arrived")),
+            Order.portal != "shop",
+            ShippingMail.finished_at < mailed_before,
+            no_row,
+        )
+        .distinct()
+        .order_by(Parcel.order_id)
+    )
+    return list(session.scalars(statement))

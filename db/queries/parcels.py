@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.models import Parcel
 from db.queries._keys import in_keys
+from db.queries.orders import driver_rows
 from db.types import utcnow
 
 
-@dataclass(frozen=True, slots=True)
-class NewParcel:
+class NewParcel(NamedTuple):
     order_id: int
     carrier: str
     tracking_number: str
     ship_date: date
 
 
-def find_parcel_owners(session: Session, *, numbers: Sequence[str]) -> dict[tuple[str, str], int]:
-    """(carrier, tracking number) -> order id, for the parcels among `numbers` already known."""
+def find_parcel_owners(
+    session: Session, *, numbers: Sequence[str], carrier: str | None = None
+) -> dict[tuple[str, str], int]:
+    """(carrier, tracking number) -> order id, for the parcels among `numbers` already known.
+
+    With `carrier`, only that carrier's parcels: the lookup then uses the unique index on
+    (carrier, tracking_number) instead of reading the whole table (an import asks per carrier).
+    """
     if not numbers:
         return {}
     statement = select(Parcel.carrier, Parcel.tracking_number, Parcel.order_id).where(
         in_keys(session, Parcel.tracking_number, numbers)
     )
-    return {(c, n): o for c, n, o in session.execute(statement)}
+    if carrier is not None:
+        statement = statement.where(Parcel.carrier == carrier)
+    return {(c, n): o for c, n, o in driver_rows(session, statement, tuple)}
 
 
 def insert_parcels(
@@ -60,20 +68,16 @@ def insert_parcels(
                 )
     elif dialect == "sqlite":
         stamp = _sqlite_timestamp(now)
+        days: dict[date, str] = {}  # a file has few distinct ship dates
+        for p in parcels:
+            if p.ship_date not in days:
+                days[p.ship_date] = p.ship_date.isoformat()
         connection.exec_driver_sql(
             "INSERT INTO parcels (order_id, carrier, tracking_number, ship_date, source, "
             "import_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (
-                    p.order_id,
-                    p.carrier,
-                    p.tracking_number,
-                    p.ship_date.isoformat(),
-                    source,
-                    import_id,
-                    stamp,
-                )
-                for p in parcels
+                (order_id, carrier, number, days[day], source, import_id, stamp)
+                for order_id, carrier, number, day in parcels
             ],
         )
     else:

@@ -1,0 +1,378 @@
+"""Benchmark: the deliver chain end to end over all five portals' simulators.
+
+    uv run python bench/deliver_chain.py [--sizes 10000,100000] [--runs 3] [--runs-large 1]
+                                         [--db sqlite,postgresql] [--connections 10]
+
+Set-up (not measured): N sample orders of every portal and the own shop (core.samples) with
+their items bulk-loaded into a migrated store; their tracking file in the project's own format
+(15 % of the orders with two parcels); Postfix's `smtp-sink`; `simulators.stack.PortalStack`
+(Amazon processing time 0, no throttling) seeded with the orders, served by this process;
+a running `prefect server`, started once.
+
+Measured in a fresh child process per run (its own peak RSS; the simulators and the sink run
+elsewhere): the flow `tracking_import` (file -> parcels), the flow `deliver` (mark shipped,
+shipping mails to the sink, confirmations opened and submitted to every portal), then the flow
+`poll_portals` until no Amazon confirmation is `submitted` any more. The time is the sum of the
+three flows' wall times (plus the polls); Prefect task runs are counted by the Prefect client
+for the flow runs of the chain.
+Goals: >= 1,000 orders/s, time(100k) / time(10k) <= 11, fewer than 100 task runs for 100k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import (
+    OUT,
+    ChildResult,
+    child_environment,
+    emit,
+    machine_line,
+    median,
+    migrate,
+    postgres_database,
+    postgres_version,
+    prefect_server,
+    run_child,
+    smtp_sink,
+    sqlite_url,
+    stamp,
+    store_samples,
+    table,
+    unique_portal_ids,
+    write_section,
+)
+
+NOTES = """
+Where the time goes (task runs of one 10,000-order deliver run on SQLite, from the Prefect
+API): the six mail batches (5,914 mails sent, 4,086 Amazon mails suppressed) ~9 s; opening the
+confirmations ~3 s; then the five `confirm-<portal>` tasks side by side: Kaufland 64 s, eBay
+22 s, Amazon 7 s (one feed), Hood 6 s, Rakuten 6 s. The chain waits for Kaufland:
+`KauflandOptions.rate_per_second` is 0.9 × the API's 111 requests/s, and each Kaufland order
+costs several requests (a read-back, then one per order unit). `connectors/registry.py`
+relaxes the client-side limits of eBay, Hood and Rakuten for `simulator = true` accounts, but
+not Kaufland's.
+
+Goals: fewer than 100 task runs — met (34 for 100k: import 5, deliver 28, poll 1); time(100k)
+÷ time(10k) ≤ 11 — met; ≥ 1,000 orders/s — **not met**, and not reachable against the real
+Kaufland API either: with 12 % Kaufland orders, 1,000 orders/s means 120 Kaufland orders/s,
+at least 240 requests/s against a limit of 111.
+Not fixed here: a simulator relaxation for Kaufland in `connectors/registry.py`
+(`rate_per_second`, `burst`, `concurrency`, as for eBay) belongs to that file's owner; the
+Kaufland default itself is the real limit and stays. Not analysed yet: the 100k poll (~106 s,
+Amazon's processing report of ~41,000 rows) and the chain's peak RSS at 100k (1.2 GB).
+"""
+
+TITLE = "Deliver chain end to end: 10k and 100k orders"
+WORK = OUT / "deliver"
+POLL_LIMIT_SECONDS = 600
+
+
+def samples_for(count: int) -> list[Any]:
+    from core.samples import generate_orders
+
+    return unique_portal_ids(list(generate_orders(count, seed=2026)))
+
+
+def tracking_file(count: int, samples: list[Any]) -> Path:
+    from core.samples import tracking_csv
+
+    path = WORK / f"tracking-{count}.csv"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(tracking_csv(samples, seed=5, ship_date=""))
+    return path
+
+
+# --- child -----------------------------------------------------------------------------------
+
+
+def child_chain(file: str) -> None:
+    import asyncio
+
+    from flows.confirm import poll_portals
+    from flows.deliver import deliver
+    from flows.tracking_import import tracking_import
+
+    flow_runs: list[str] = []
+    phases: dict[str, float] = {}
+
+    started = time.perf_counter()
+    state = tracking_import(file=file, source="cli", file_name=Path(file).name, return_state=True)
+    imported = state.result()
+    flow_runs.append(str(state.state_details.flow_run_id))
+    phases["import"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    state = asyncio.run(deliver(return_state=True))
+    delivered = state.result()
+    if asyncio.iscoroutine(delivered):
+        delivered = asyncio.run(delivered)
+    flow_runs.append(str(state.state_details.flow_run_id))
+    phases["deliver"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    polls = 0
+    while True:
+        state = asyncio.run(poll_portals(return_state=True))
+        polled = state.result()
+        flow_runs.append(str(state.state_details.flow_run_id))
+        polls += 1
+        amazon = polled["portals"].get("amazon", {})
+        if not amazon.get("submitted") and not amazon.get("pending"):
+            break
+        if time.perf_counter() - mark > POLL_LIMIT_SECONDS:
+            raise RuntimeError(f"Amazon still not done after {POLL_LIMIT_SECONDS} s: {amazon}")
+        time.sleep(0.2)
+    phases["poll"] = time.perf_counter() - mark
+    total = time.perf_counter() - started
+
+    emit(
+        {
+            "seconds": total,
+            "phases": phases,
+            "polls": polls,
+            "imported": imported["imported"],
+            "rejected": len(imported["rejected"]),
+            "mails": delivered["totals"],
+            "confirmations": polled["portals"],
+            "task_runs": count_task_runs(flow_runs),
+        }
+    )
+
+
+def count_task_runs(flow_run_ids: list[str]) -> dict[str, int]:
+    """Task runs the Prefect server recorded for these flow runs, by flow run kind."""
+    import asyncio
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def count() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async with get_client() as client:
+            for run_id in flow_run_ids:
+                flow_run = await client.read_flow_run(UUID(run_id))
+                found = 0
+                while True:  # the API hands out at most 200 at a time
+                    page = await client.read_task_runs(
+                        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])),
+                        limit=200,
+                        offset=found,
+                    )
+                    found += len(page)
+                    if len(page) < 200:
+                        break
+                name = flow_run.name.split("-")[0] if flow_run.name else "?"
+                key = {"tracking": "import", "deliver": "deliver", "poll": "poll"}.get(name, name)
+                counts[key] = counts.get(key, 0) + found
+        return counts
+
+    # the server writes task runs a little after they ended
+    time.sleep(3)
+    return asyncio.run(count())
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+def run_size(
+    kind: str, count: int, runs: int, args: argparse.Namespace, prefect_url: str
+) -> dict[str, Any]:
+    from db.session import dispose_engines
+    from simulators.stack import PortalStack, portal_orders_from_store
+
+    samples = samples_for(count)
+    file = tracking_file(count, samples)
+    results: list[ChildResult] = []
+    home = WORK / f"home-{kind}"
+
+    def one_run(url: str) -> None:
+        if home.exists():
+            shutil.rmtree(home)
+        home.mkdir(parents=True)
+        with smtp_sink() as port, PortalStack(amazon_processing_seconds=0.0) as portals:
+            portals.seed(portal_orders_from_store(url))
+            dispose_engines()  # no pooled connection may outlive this run's store
+            accounts = home / "accounts.toml"
+            accounts.write_text(portals.accounts_toml(), encoding="utf-8")
+            env = child_environment(
+                db_url=url, home=home, prefect_url=prefect_url, prefect_home=WORK / "prefect"
+            )
+            env.update(portals.environment())
+            env.update(
+                LIEFERN_ACCOUNTS_FILE=str(accounts),
+                LIEFERN_SMTP_URL=f"smtp://127.0.0.1:{port}",
+                LIEFERN_SMTP_CONNECTIONS=str(args.connections),
+            )
+            results.append(run_child([__file__, "_chain", str(file)], env=env))
+        r = results[-1].result
+        unfinished = {
+            portal: counts
+            for portal, counts in r["confirmations"].items()
+            if set(counts) - {"confirmed", "skipped"}
+        }
+        if unfinished or r["rejected"]:
+            raise RuntimeError(f"the chain did not confirm everything: {unfinished or r}")
+        print(
+            f"  {kind} {count} run {len(results)}: {r['seconds']:.1f} s "
+            f"({count / r['seconds']:.0f} orders/s; "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
+            + f"), {results[-1].max_rss_mb:.0f} MB, task runs {r['task_runs']}, "
+            f"mails {r['mails']}, confirmations {r['confirmations']}",
+            flush=True,
+        )
+
+    for run in range(runs):
+        if kind == "sqlite":
+            store = WORK / f"run-{count}-{run}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store}{suffix}").unlink(missing_ok=True)
+            url = sqlite_url(store)
+            migrate(url)
+            store_samples(url, samples)
+            os.sync()
+            one_run(url)
+        else:
+            with postgres_database("liefern_bench_deliver") as url:
+                migrate(url)
+                store_samples(url, samples)
+                os.sync()
+                one_run(url)
+    seconds = median(c.result["seconds"] for c in results)
+    last = results[-1].result
+    return {
+        "db": kind,
+        "count": count,
+        "runs": len(results),
+        "seconds": seconds,
+        "all": [round(c.result["seconds"], 1) for c in results],
+        "phases": {k: median(c.result["phases"][k] for c in results) for k in last["phases"]},
+        "rate": count / seconds,
+        "rss": max(c.max_rss_mb for c in results),
+        "task_runs": last["task_runs"],
+        "mails": last["mails"],
+        "confirmations": last["confirmations"],
+    }
+
+
+def remember(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results of this call merged into those kept from earlier calls (one per database and
+    size), so that sizes and databases can be measured one at a time into one table."""
+    path = WORK / "results.json"
+    kept = json.loads(path.read_text()) if path.exists() else []
+    fresh = {(r["db"], r["count"]) for r in measured}
+    results = [r for r in kept if (r["db"], r["count"]) not in fresh] + measured
+    results.sort(key=lambda r: (r["db"] != "sqlite", r["count"]))
+    path.write_text(json.dumps(results, indent=1, default=str))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs-large", type=int, default=1, help="runs for 100k and more")
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--no-doc", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    measured = []
+    with prefect_server(WORK / "prefect") as prefect_url:
+        for kind in args.db.split(","):
+            for count in sizes:
+                runs = args.runs_large if count >= 100_000 else args.runs
+                measured.append(run_size(kind, count, runs, args, prefect_url))
+    results = remember(measured)
+    rows = []
+    by_key = {(r["db"], r["count"]): r for r in results}
+    smallest = min(r["count"] for r in results)
+    for r in results:
+        small = by_key.get((r["db"], smallest))
+        ratio = f"{r['seconds'] / small['seconds']:.1f}" if small and small is not r else "–"
+        runs_total = sum(r["task_runs"].values())
+        rows.append(
+            (
+                r["db"],
+                f"{r['count']:,}",
+                f"{r['seconds']:.1f} s ({', '.join(map(str, r['all']))})",
+                " / ".join(f"{v:.1f}" for v in r["phases"].values()),
+                f"**{r['rate']:,.0f}**",
+                ratio,
+                f"{runs_total} ({', '.join(f'{k} {v}' for k, v in r['task_runs'].items())})",
+                f"{r['rss']:.0f} MB",
+            )
+        )
+    summary = table(
+        (
+            "database",
+            "orders",
+            "chain time (median; runs)",
+            "import / deliver / poll s",
+            "orders/s",
+            "time ÷ time(10k)",
+            "Prefect task runs",
+            "peak RSS",
+        ),
+        rows,
+    )
+    outcomes = "\n".join(
+        f"- {r['db']} {r['count']:,}: mails {r['mails']}; confirmations {r['confirmations']}"
+        for r in results
+    )
+    print(summary)
+    print(outcomes)
+    if args.no_doc:
+        return
+    command = (
+        f"uv run python bench/deliver_chain.py --sizes {args.sizes} --runs {args.runs} "
+        f"--runs-large {args.runs_large} --db {args.db} --connections {args.connections}"
+    )
+    body = f"""Last measured {stamp()}; 3 runs for 10k (median), 1 for 100k (a 100k run takes
+many minutes here, its set-up longer still: store, simulators seeded with every order).
+{machine_line({"postgresql": postgres_version()})}.
+
+```
+uv run python bench/deliver_chain.py     # everything: both databases, 10k x 3 and 100k x 1
+{command}     # the last call
+```
+
+Each call keeps its rows in `bench/out/deliver/results.json`, so databases and sizes can be
+measured one call at a time into this one table.
+
+{summary}
+
+What came out of the last run of each size (every run is checked to have imported every row):
+{outcomes}
+
+- The chain: flow `tracking_import` (the tracking file of all orders, 15 % of them with two
+  parcels) → flow `deliver` (all carriers; mails to Postfix's `smtp-sink` over {args.connections}
+  connections; confirmations opened and submitted to Amazon (feed), eBay, Kaufland, Hood and
+  Rakuten) → flow `poll_portals` until no Amazon confirmation is left `submitted`. Each flow is
+  called in-process in a fresh child process against a running `prefect server`; the time is
+  the sum of their wall times. The simulators (`PortalStack`, no latency, Amazon processing
+  time 0) and the SMTP sink run in other processes, so the peak RSS is the chain's own.
+- Prefect task runs are counted with the Prefect client (`read_task_runs` per flow run).
+- Goals: ≥ 1,000 orders/s, time(100k) ÷ time(10k) ≤ 11, fewer than 100 task runs for 100k.
+"""
+    body += NOTES
+    write_section(TITLE, body)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_chain":
+        child_chain(sys.argv[2])
+    else:
+        main()
