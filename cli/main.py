@@ -11,6 +11,7 @@ from cli import (
     demo_cmd,
     orders_cmd,
     portals_cmd,
+    serve_cmd,
     tracking_cmd,
 )
 
@@ -28,6 +29,7 @@ app.add_typer(deliver_cmd.mails_app, name="mails")
 app.add_typer(portals_cmd.app, name="portals")
 app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
+app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
 
 

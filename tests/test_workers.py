@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import email
 import itertools
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 
 from cli.local_stack import LocalPrefect
@@ -72,7 +72,6 @@ def add_parcels(db_url: str, count: int) -> list[str]:
 
 
 async def start_runs(api_url: str) -> list[str]:
-    os.environ["PREFECT_API_URL"] = api_url
     from prefect.deployments import run_deployment
 
     ids = []
@@ -144,12 +143,13 @@ def test_two_workers_share_one_pool_without_overlap_or_duplicates(
             prefect.deploy(["deliver-dhl", "deliver-dpd"])
             prefect.start_worker("worker-a", limit=1, **worker_env)
             prefect.start_worker("worker-b", limit=1, **worker_env)
-            ids = asyncio.run(start_runs(prefect.api_url))
-            runs = asyncio.run(wait_for(prefect.api_url, ids, timeout=400))
-            text = asyncio.run(logs_and_artifacts(ids))
+            # this server, even when another test's temporary Prefect server is active
+            with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+                ids = asyncio.run(start_runs(prefect.api_url))
+                runs = asyncio.run(wait_for(prefect.api_url, ids, timeout=400))
+                text = asyncio.run(logs_and_artifacts(ids))
         finally:
             prefect.stop()
-            os.environ.pop("PREFECT_API_URL", None)
 
     assert all(r.state.is_completed() for r in runs), [r.state for r in runs]  # type: ignore[attr-defined]
     for carrier in ("dhl", "dpd"):
