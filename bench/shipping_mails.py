@@ -67,10 +67,12 @@ runs (SQLite / PostgreSQL) after each step, all under shared load:
    (Jinja tries the attribute first): 1,507/s / 700/s — the spread between runs here is as
    large as the steps.
 
-The remaining gap to 1,500/s under load is the SMTP client itself: `SMTP PIPELINING`
-(RFC 2920; `smtp-sink` offers it) would turn three round trips per mail into one, a change
-of `connectors/smtp/sender.py`. The ratio to `smtp-source` swings with the load of the other
-work on the machine (smtp-source: 5,900–17,700/s in these runs).
+At low load (2026-11-26 08:32) liefern sent 1,950–2,200 mails/s including rendering and
+ledger, above the 1,500/s goal, while `smtp-source` did 21,000/s: a ratio of ~0.1×, short of
+0.15×. Under the load of other test suites on both cores the same code measured
+700–1,700/s (smtp-source 5,900–17,700/s). What is left is mostly the SMTP client itself:
+`SMTP PIPELINING` (RFC 2920; `smtp-sink` offers it) would turn three round trips per mail
+into one, a change of `connectors/smtp/sender.py`.
 """
 
 TITLE = "Shipping mails: 10k and 100k"
@@ -271,7 +273,8 @@ def main() -> None:
             f"{r['ratio']:.3f}×",
             f"{r['rss']:.0f} MB",
             f"{r['size']:,} B",
-            "yes" if r["rate"] >= 1500 and r["ratio"] >= 0.15 else "**no**",
+            "yes" if r["rate"] >= 1500 else "**no**",
+            "yes" if r["ratio"] >= 0.15 else "**no**",
         )
         for r in results
     ]
@@ -284,7 +287,8 @@ def main() -> None:
             "ratio",
             "peak RSS",
             "mail size",
-            "goal met",
+            "≥ 1,500/s",
+            "≥ 0.15×",
         ),
         rows,
     )
@@ -316,7 +320,7 @@ event loop of the caller `{args.loop}` (the send loop itself runs on uvloop, see
 - **smtp-source**: Postfix's C load generator, `-d -s {args.connections}`, the same number of
   messages of the same size, to the same sink, right after each liefern run.
 - Goal: ≥ 1,500 mails/s including rendering and ledger, i.e. ≥ 0.15× smtp-source."""
-    body += NOTES
+    body += "\n" + NOTES.strip("\n") + "\n"
     write_section(TITLE, body)
 
 

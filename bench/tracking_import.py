@@ -65,9 +65,11 @@ without a profiler (flow without Prefect: 20.5 s; baseline in the same hour: 10.
 | known parcels (now per carrier, so the unique index is used; was a table scan) | 15.0 s | 1.6 s |
 | insert incl. commits (20 transactions, foreign keys checked) | 24.8 s | ~7 s |
 
-The whole flow went from 41.8 s to 24.9 s on SQLite at load ~2 (ratio 1.6× against a
-15.6 s baseline in that run), and from over 4 minutes (killed) to 75–80 s on PostgreSQL. Under
-the load of the table above (other test suites on both cores) the same code needs 31–55 s.
+The whole flow went from 41.8 s (first measurement, load ~2) to 17.5–19.1 s on SQLite, and
+from over 4 minutes (stopped) to 31–32 s on PostgreSQL, at load ~1–2. Under the load of other
+test suites on both cores (load ~5) the same code needed 31–55 s (SQLite) and 74–80 s
+(PostgreSQL) against baselines of 14–25 s: the baseline, almost all C, suffers less from
+shared cores than the flow.
 
 Why the goal is not met:
 - **PostgreSQL**: the flow inserts into `parcels`, whose foreign keys (order, import) are
@@ -75,10 +77,12 @@ Why the goal is not met:
   separately: `COPY` of 1,000,000 rows into `parcels` 18.7 s with its foreign keys, 11.1 s
   without. The planner also answers `order_no = ANY(<50,000 refs>)` with a parallel scan of
   all 1,000,000 orders per batch (~0.33 s each, 20 batches). Together with validation this
-  puts the floor near 2.5× an FK-free `COPY`, whatever the Python side does.
-- **SQLite**: matching 1,000,000 references against two indexes (4–5 s) and looking up known
-  parcels (1.6 s) are work the baseline does not do; what is left around them is ~1.5× at low
-  load, and more when the cores are shared.
+  keeps the flow near 5× an FK-free `COPY` (6.4 s) at low load.
+- **SQLite**: the baseline inserts in 6.6 s; the flow's insert alone (20 transactions,
+  foreign keys checked) takes about as long, and matching 1,000,000 references against two
+  indexes (4–5 s), looking up known parcels (1.6 s) and validating every number (2.3 s) are
+  work the baseline does not do. With Prefect, the archive copy and the artifacts on top, that
+  is ~2.8×.
 - What would still help (not done): run the order lookups of a batch in a second thread
   while the batch is validated (sqlite3 and psycopg release the GIL while the database works),
   and pipeline batches in the flow (validate batch n+1 while batch n is inserted), which is a
@@ -423,7 +427,7 @@ uv run python bench/tracking_import.py --rows {args.rows} --runs {args.runs} --d
   as the store uses), `COPY ... FROM STDIN` (psycopg `write_row`) on PostgreSQL. No validation,
   no order matching.
 - Goal: flow ≤ 1.5× baseline and peak RSS < 1 GB."""
-    body += NOTES
+    body += "\n" + NOTES.strip("\n") + "\n"
     write_section(TITLE, body)
 
 
