@@ -88,7 +88,7 @@ def preview(
     as_json: bool = JsonOption,
 ) -> None:
     """Render the shipping mail of one order."""
-    from tasks.mails import MailComposer, mail_language
+    from tasks.mails import MailComposer
 
     settings = get_settings()
     url = ensure_database(settings)
@@ -102,16 +102,9 @@ def preview(
             )
         accounts = Accounts.load(settings.accounts_path)
         composer = MailComposer(settings, accounts, carrier or order.parcels[0].carrier)
-        mail, subject = composer.compose(order, order.order_no)
-        language = mail_language(order, accounts)
-        rendered = composer.renderer.render(
-            __import__("tasks.mails", fromlist=["mail_context"]).mail_context(
-                order, settings, language
-            ),
-            portal=order.portal,
-            carrier=composer.carrier,
-            language=language,
-        )
+        rendered = composer.render(order)
+        mail = composer.build(order, order.order_no, rendered)
+        subject, language = rendered.subject, composer.language(order)
     if out:
         out.write_bytes(mail.data if out.suffix != ".html" else rendered.html.encode())
     result = {

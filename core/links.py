@@ -6,13 +6,21 @@ guessable nor enumerable, and a token for one order cannot be turned into one fo
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
 _SALT = "liefern.arrived.v1"
 
 
+@lru_cache(maxsize=4)
+def _serializer(secret: str) -> URLSafeSerializer:
+    # building one derives its key each time: a mail run makes one link per order
+    return URLSafeSerializer(secret, salt=_SALT)
+
+
 def arrival_token(secret: str, order_id: int) -> str:
-    return str(URLSafeSerializer(secret, salt=_SALT).dumps(order_id))
+    return str(_serializer(secret).dumps(order_id))
 
 
 def order_from_token(secret: str, token: str) -> int | None:
@@ -20,7 +28,7 @@ def order_from_token(secret: str, token: str) -> int | None:
     if len(token) > 200:
         return None
     try:
-        value = URLSafeSerializer(secret, salt=_SALT).loads(token)
+        value = _serializer(secret).loads(token)
     except BadSignature:
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None

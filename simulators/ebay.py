@@ -28,6 +28,8 @@ from urllib.parse import parse_qs, quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from simulators.knobs import Knob, RecordedCall, ServerBucket
+
 BASE_PATH = "/sell/fulfillment/v1"
 SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
 READONLY_SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly"
@@ -69,47 +71,10 @@ def _error(status: int, error_id: int, message: str, **extra: Any) -> JSONRespon
 
 
 @dataclass
-class _Knob:
-    remaining: int
-    method: str | None = None
-    status: int = 500
-    seconds: float = 0.0
-
-    def matches(self, method: str) -> bool:
-        return self.remaining > 0 and (self.method is None or self.method == method)
-
-
-@dataclass
 class SimOrder:
     order_id: str
     line_items: dict[str, int]
     fulfillments: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RecordedCall:
-    method: str
-    path: str
-    status: int
-
-
-class _ServerBucket:
-    """The server's own rate limit (sync, thread-safe): beyond it eBay answers 429."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.updated = float(burst), time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
 
 
 class EbaySimulator:
@@ -133,13 +98,13 @@ class EbaySimulator:
         self.token_ttl = token_ttl
         self.retry_after_seconds = retry_after_seconds
         self.duplicate_status = duplicate_status  # 400 (errorId 34500) or 409
-        self._bucket = _ServerBucket(rate_per_second, burst) if rate_per_second else None
+        self._bucket = ServerBucket(rate_per_second, burst) if rate_per_second else None
         self._lock = threading.Lock()
         self._orders: dict[str, SimOrder] = {}
         self._tokens: dict[str, tuple[float, frozenset[str]]] = {}
-        self._failures: list[_Knob] = []
-        self._store_then_fail: list[_Knob] = []
-        self._slow: list[_Knob] = []
+        self._failures: list[Knob] = []
+        self._store_then_fail: list[Knob] = []
+        self._slow: list[Knob] = []
         self.calls: list[RecordedCall] = []
         self.token_requests = 0
         self.refresh_token_revoked = False
@@ -177,19 +142,19 @@ class EbaySimulator:
     def fail_next(self, count: int, status: int = 500, *, method: str | None = None) -> None:
         """The next `count` API requests (optionally of one method) answer `status`."""
         with self._lock:
-            self._failures.append(_Knob(count, method, status))
+            self._failures.append(Knob(count, method, status))
 
     def fail_after_store(self, count: int = 1) -> None:
         """The next `count` creates store the fulfillment, then answer 500 (lost answer)."""
         with self._lock:
-            self._store_then_fail.append(_Knob(count, "POST"))
+            self._store_then_fail.append(Knob(count, "POST"))
 
     def slow_next(self, count: int, seconds: float, *, method: str | None = None) -> None:
         """The next `count` requests are processed at once but answered `seconds` late."""
         with self._lock:
-            self._slow.append(_Knob(count, method, seconds=seconds))
+            self._slow.append(Knob(count, method, seconds=seconds))
 
-    def _take(self, knobs: list[_Knob], method: str) -> _Knob | None:
+    def _take(self, knobs: list[Knob], method: str) -> Knob | None:
         with self._lock:
             for knob in knobs:
                 if knob.matches(method):

@@ -24,6 +24,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from simulators.knobs import Knob, RecordedCall, ServerBucket
+
 BASE_PATH = "/v2"
 
 # a part of Kaufland's carrier list ("Carrier Codes"; GET /carriers has them all)
@@ -71,43 +73,6 @@ class SimOrderUnit:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-@dataclass
-class _Knob:
-    remaining: int
-    method: str | None = None
-    status: int = 500
-    seconds: float = 0.0
-
-    def matches(self, method: str) -> bool:
-        return self.remaining > 0 and (self.method is None or self.method == method)
-
-
-@dataclass(frozen=True)
-class RecordedCall:
-    method: str
-    path: str
-    status: int
-
-
-class _ServerBucket:
-    """The server's own per-seller rate limit (sync, thread-safe)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.updated = float(burst), time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
-
-
 class KauflandSimulator:
     """State and knobs of one simulated Kaufland seller account."""
 
@@ -127,12 +92,12 @@ class KauflandSimulator:
         self.timestamp_window_seconds = timestamp_window_seconds
         self.retry_after_seconds = retry_after_seconds
         self._clock = clock
-        self._bucket = _ServerBucket(rate_per_second, burst) if rate_per_second else None
+        self._bucket = ServerBucket(rate_per_second, burst) if rate_per_second else None
         self._lock = threading.Lock()
         self._units: dict[int, SimOrderUnit] = {}
-        self._failures: list[_Knob] = []
-        self._store_then_fail: list[_Knob] = []
-        self._slow: list[_Knob] = []
+        self._failures: list[Knob] = []
+        self._store_then_fail: list[Knob] = []
+        self._slow: list[Knob] = []
         self.calls: list[RecordedCall] = []
         self.user_agents: set[str] = set()
 
@@ -161,19 +126,19 @@ class KauflandSimulator:
     def fail_next(self, count: int, status: int = 500, *, method: str | None = None) -> None:
         """The next `count` signed requests (optionally of one method) answer `status`."""
         with self._lock:
-            self._failures.append(_Knob(count, method, status))
+            self._failures.append(Knob(count, method, status))
 
     def fail_after_store(self, count: int = 1, *, method: str = "PATCH") -> None:
         """The next `count` PATCH/POST changes are stored, then answered with 500."""
         with self._lock:
-            self._store_then_fail.append(_Knob(count, method))
+            self._store_then_fail.append(Knob(count, method))
 
     def slow_next(self, count: int, seconds: float, *, method: str | None = None) -> None:
         """The next `count` requests are processed at once but answered `seconds` late."""
         with self._lock:
-            self._slow.append(_Knob(count, method, seconds=seconds))
+            self._slow.append(Knob(count, method, seconds=seconds))
 
-    def _take(self, knobs: list[_Knob], method: str) -> _Knob | None:
+    def _take(self, knobs: list[Knob], method: str) -> Knob | None:
         with self._lock:
             for knob in knobs:
                 if knob.matches(method):

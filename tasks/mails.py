@@ -26,7 +26,7 @@ from connectors.smtp.message import check_address, make_message_id
 from core.accounts import AccountOptions, Accounts
 from core.crashpoints import crash_point
 from core.links import arrival_url
-from core.mail_render import PORTAL_LABELS, MailRenderer
+from core.mail_render import PORTAL_LABELS, MailRenderer, RenderedMail
 from core.settings import Settings, get_settings
 from db.models import Order
 from db.queries.mails import (
@@ -134,15 +134,18 @@ class MailComposer:
     def message_id(self, order: AnyOrder) -> str:
         return make_message_id(f"{order.order_no}.shipped", self.domain)
 
-    def compose(self, order: AnyOrder, key: str) -> tuple[OutgoingMail, str]:
-        """The mail's bytes and its subject; raises ValueError for unusable addresses."""
+    def render(self, order: AnyOrder) -> RenderedMail:
+        """Subject, text and HTML of the order's mail, in the buyer's language."""
         language = self.language(order)
-        rendered = self.renderer.render(
+        return self.renderer.render(
             mail_context(order, self.settings, language),
             portal=order.portal,
             carrier=self.carrier,
             language=language,
         )
+
+    def build(self, order: AnyOrder, key: str, rendered: RenderedMail) -> OutgoingMail:
+        """The mail's bytes; raises ValueError for unusable addresses."""
         message_id = self.message_id(order)
         data = build_message(
             sender=self.sender,
@@ -155,8 +158,12 @@ class MailComposer:
             headers={"X-Liefern-Order": order.order_no},
         )
         to = check_address(order.buyer_email, "to_address")  # the To header's form (IDN)
-        mail = OutgoingMail(key, self.envelope_from, (to,), data, message_id)
-        return mail, rendered.subject
+        return OutgoingMail(key, self.envelope_from, (to,), data, message_id)
+
+    def compose(self, order: AnyOrder, key: str) -> tuple[OutgoingMail, str]:
+        """The mail's bytes and its subject; raises ValueError for unusable addresses."""
+        rendered = self.render(order)
+        return self.build(order, key, rendered), rendered.subject
 
 
 def prepare_batch(

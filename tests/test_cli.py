@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email
 import json
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,19 @@ def test_unreadable_tracking_file_exits_2(settings: Settings, tmp_path: Path) ->
     result = runner.invoke(app, ["tracking", "import", str(tmp_path / "x.csv")])
     assert result.exit_code == 2
     assert "cannot find" in result.output
+
+
+def test_mails_preview_renders_one_mail_to_the_terminal_and_to_an_eml(
+    settings: Settings, tmp_path: Path
+) -> None:
+    runner.invoke(app, ["orders", "import", str(write_orders(tmp_path))])
+    runner.invoke(app, ["tracking", "add", "AU100001", "dhl", numbers("dhl", 1)[0]])
+    shown = runner.invoke(app, ["mails", "preview", "AU100001"])
+    assert shown.exit_code == 0, shown.output
+    assert "/arrived/" in shown.stdout
+    out = tmp_path / "mail.eml"
+    saved = runner.invoke(app, ["mails", "preview", "AU100001", "--out", str(out), "--json"])
+    result = json.loads(saved.stdout)
+    message = email.message_from_bytes(out.read_bytes(), policy=default)
+    assert (message["Subject"], message["Message-ID"]) == (result["subject"], result["message_id"])
+    assert runner.invoke(app, ["mails", "preview", "AU100002"]).exit_code == 2  # no parcel
