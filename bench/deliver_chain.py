@@ -141,6 +141,7 @@ def child_chain(file: str) -> None:
         time.sleep(0.2)
     phases["poll"] = time.perf_counter() - mark
     total = time.perf_counter() - started
+    task_runs, task_seconds = count_task_runs(flow_runs)
 
     emit(
         {
@@ -151,24 +152,29 @@ def child_chain(file: str) -> None:
             "rejected": len(imported["rejected"]),
             "mails": delivered["totals"],
             "confirmations": polled["portals"],
-            "task_runs": count_task_runs(flow_runs),
+            "task_runs": task_runs,
+            "task_seconds": task_seconds,
         }
     )
 
 
-def count_task_runs(flow_run_ids: list[str]) -> dict[str, int]:
-    """Task runs the Prefect server recorded for these flow runs, by flow run kind."""
+def count_task_runs(flow_run_ids: list[str]) -> tuple[dict[str, int], dict[str, float]]:
+    """Task runs the Prefect server recorded for these flow runs, by flow run kind, and the
+    seconds they took, summed per task (the deliver run's `mail-batch` tasks, `confirm-ebay`...)."""
     import asyncio
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    async def count() -> dict[str, int]:
+    async def count() -> tuple[dict[str, int], dict[str, float]]:
         counts: dict[str, int] = {}
+        seconds: dict[str, float] = {}
         async with get_client() as client:
             for run_id in flow_run_ids:
                 flow_run = await client.read_flow_run(UUID(run_id))
+                name = flow_run.name.split("-")[0] if flow_run.name else "?"
+                key = {"tracking": "import", "deliver": "deliver", "poll": "poll"}.get(name, name)
                 found = 0
                 while True:  # the API hands out at most 200 at a time
                     page = await client.read_task_runs(
@@ -177,16 +183,25 @@ def count_task_runs(flow_run_ids: list[str]) -> dict[str, int]:
                         offset=found,
                     )
                     found += len(page)
+                    for task_run in page:
+                        task = f"{key}:{_task_label(task_run.name)}"
+                        took = task_run.total_run_time.total_seconds()
+                        seconds[task] = seconds.get(task, 0.0) + took
                     if len(page) < 200:
                         break
-                name = flow_run.name.split("-")[0] if flow_run.name else "?"
-                key = {"tracking": "import", "deliver": "deliver", "poll": "poll"}.get(name, name)
                 counts[key] = counts.get(key, 0) + found
-        return counts
+        return counts, {k: round(v, 1) for k, v in seconds.items()}
 
     # the server writes task runs a little after they ended
     time.sleep(3)
     return asyncio.run(count())
+
+
+def _task_label(name: str) -> str:
+    """`send-shipping-mails-7f3` -> `send-shipping-mails`; `confirm-ebay` stays as it is."""
+    if name.startswith(("confirm-", "poll-")):
+        return name
+    return name.rsplit("-", 1)[0]
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -235,7 +250,8 @@ def run_size(
             f"({count / r['seconds']:.0f} orders/s; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
             + f"), {results[-1].max_rss_mb:.0f} MB, task runs {r['task_runs']}, "
-            f"mails {r['mails']}, confirmations {r['confirmations']}",
+            f"mails {r['mails']}, confirmations {r['confirmations']}, "
+            f"task seconds {r['task_seconds']}",
             flush=True,
         )
 

@@ -48,6 +48,8 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
         kaufland = (
             KauflandOptions(api_base=options.base_url) if options.base_url else KauflandOptions()
         )
+        if simulator:  # Kaufland's 111 requests per second are a production limit
+            kaufland = replace(kaufland, rate_per_second=1000.0, burst=1000, concurrency=16)
         return KauflandConnector.from_credentials(
             client_key=secret(portal, account, "client_key").get_secret_value(),
             secret_key=secret(portal, account, "secret_key"),

@@ -34,6 +34,7 @@ from connectors.errors import (
     Rejected,
     TransientError,
 )
+from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
 from connectors.retry import with_retries
 
@@ -181,7 +182,7 @@ class SpApiClient:
         self.retry_attempts = retry_attempts
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
-        self._http = httpx.AsyncClient(
+        self._http = portal_client(
             base_url=base_url.rstrip("/"),
             auth=auth,
             transport=transport,

@@ -31,6 +31,7 @@ from connectors.errors import (
     Rejected,
     TransientError,
 )
+from connectors.http import portal_client
 from connectors.retry import with_retries
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class ShippingApi:
         self.base_url = base_url.rstrip("/")
         self.attempts = attempts
         self.base_delay = base_delay
-        self._http = httpx.AsyncClient(
+        self._http = portal_client(
             base_url=self.base_url,
             auth=auth,
             transport=transport,

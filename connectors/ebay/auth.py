@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from connectors.ebay.mapping import API_BASE, FULFILLMENT_SCOPE, TOKEN_PATH
 from connectors.errors import AuthError, RateLimited, TransientError
+from connectors.http import portal_client
 
 DEFAULT_TOKEN_URL = API_BASE + TOKEN_PATH
 
@@ -55,7 +56,7 @@ class EbayAuth(httpx.Auth):
         self.account = account
         self.margin_seconds = margin_seconds
         self._clock = clock
-        self._http = httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
+        self._http = portal_client(timeout=timeout_seconds, transport=transport)
         self._lock = asyncio.Lock()
         self._token: SecretStr | None = None
         self._expires_at = 0.0

@@ -26,6 +26,7 @@ from connectors.errors import (
     Rejected,
     TransientError,
 )
+from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
 
 EventHooks = Mapping[str, list[Any]]
@@ -52,7 +53,7 @@ class EbayClient:
     ) -> None:
         self.auth = auth
         self.bucket = bucket
-        self._http = httpx.AsyncClient(
+        self._http = portal_client(
             base_url=api_base.rstrip("/") + FULFILLMENT_BASE_PATH,
             auth=auth,
             timeout=timeout_seconds,

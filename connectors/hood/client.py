@@ -11,6 +11,7 @@ import httpx
 
 from connectors.errors import AuthError, RateLimited, Rejected, TransientError
 from connectors.hood.mapping import CONTENT_TYPE
+from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
 
 
@@ -33,7 +34,7 @@ class HoodClient:
     ) -> None:
         self.url = url
         self._bucket = bucket
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = portal_client(timeout=timeout, transport=transport)
 
     async def post_xml(self, body: bytes) -> bytes:
         """POST `body`; the answer's bytes for 2xx, else an error from connectors.errors."""

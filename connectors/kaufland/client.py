@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.http import portal_client
 from connectors.kaufland.auth import KauflandAuth
 from connectors.kaufland.mapping import ACCOUNT_PROBLEMS, parse_problem
 from connectors.ratelimit import TokenBucket
@@ -42,7 +43,7 @@ class KauflandClient:
         self.auth = auth
         self.bucket = bucket
         self.account = account
-        self._http = httpx.AsyncClient(
+        self._http = portal_client(
             base_url=api_base.rstrip("/"),
             auth=auth,
             timeout=timeout_seconds,

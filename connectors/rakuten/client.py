@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 
 from connectors.errors import AuthError, RateLimited, Rejected, TransientError
+from connectors.http import portal_client
 from connectors.rakuten.auth import RakutenCredentials
 from connectors.ratelimit import TokenBucket
 
@@ -32,7 +33,7 @@ class RakutenClient:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._credentials = credentials
         self._bucket = bucket
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = portal_client(timeout=timeout, transport=transport)
 
     async def call(self, method: str, fields: dict[str, str]) -> bytes:
         """POST `fields` plus the key to `<base>/<method>`; the answer's bytes for 2xx."""

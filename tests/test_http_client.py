@@ -1,0 +1,164 @@
+"""connectors/http.py: httpx requests over aiohttp, checked against a raw loopback server that
+records every byte and can answer, hang, or hang up."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from connectors.errors import TransientError
+from connectors.http import portal_client
+from connectors.kaufland.auth import KauflandAuth
+from connectors.kaufland.client import KauflandClient
+from connectors.ratelimit import TokenBucket
+
+Behaviour = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+async def _serve(behaviour: Behaviour, seen: list[bytes]) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                seen.append(request)
+                await behaviour(request, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def _answer(status: int, body: bytes, *headers: str) -> bytes:
+    head = [f"HTTP/1.1 {status} Whatever", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _json_ok(request: bytes, writer: asyncio.StreamWriter) -> None:
+    writer.write(_answer(200, b'{"ok": true}', "Content-Type: application/json"))
+    await writer.drain()
+
+
+async def _gzipped(request: bytes, writer: asyncio.StreamWriter) -> None:
+    body = gzip.compress(json.dumps({"packed": "äöü"}).encode())
+    writer.write(_answer(200, body, "Content-Type: application/json", "Content-Encoding: gzip"))
+    await writer.drain()
+
+
+async def _hang(request: bytes, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(30)
+
+
+async def _hang_up(request: bytes, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    raise ConnectionError
+
+
+def _run(behaviour: Behaviour, call: Callable[[str], Awaitable[object]]) -> tuple[object, list]:
+    seen: list[bytes] = []
+
+    async def main() -> object:
+        server = await _serve(behaviour, seen)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await call(f"http://127.0.0.1:{port}")
+
+    return asyncio.run(main()), seen
+
+
+def test_request_goes_out_byte_for_byte_and_answer_comes_back() -> None:
+    async def call(base: str) -> object:
+        async with portal_client(base_url=base, timeout=5) as client:
+            first = await client.get("/v2/order-units/1?embedded=a%2Cb&x=%C3%A4")
+            second = await client.post("/v2/shipments", json={"unit": 1})
+            return first, second
+
+    answers, seen = _run(_json_ok, call)
+    first, second = cast(tuple[httpx.Response, httpx.Response], answers)
+    assert first.status_code == 200 and first.json() == {"ok": True}
+    assert first.reason_phrase == "Whatever"
+    assert second.json() == {"ok": True}
+    assert seen[0].startswith(b"GET /v2/order-units/1?embedded=a%2Cb&x=%C3%A4 HTTP/1.1\r\n")
+    assert seen[1].startswith(b"POST /v2/shipments HTTP/1.1\r\n")
+    assert seen[1].endswith(b'{"unit":1}')
+    assert b"content-length: 10" in seen[1].lower()
+    assert len(seen) == 2  # both on one kept-alive connection, answered in order
+
+
+def test_compressed_answer_is_decoded_once() -> None:
+    async def call(base: str) -> object:
+        async with portal_client(timeout=5) as client:
+            return (await client.get(base + "/")).json()
+
+    body, _ = _run(_gzipped, call)
+    assert body == {"packed": "äöü"}
+
+
+def test_no_answer_in_time_is_a_read_timeout() -> None:
+    async def call(base: str) -> object:
+        async with portal_client(timeout=0.3) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(base + "/")
+        return None
+
+    _run(_hang, call)
+
+
+def test_hung_up_connection_is_a_network_error_not_a_timeout() -> None:
+    async def call(base: str) -> object:
+        async with portal_client(timeout=5) as client:
+            with pytest.raises(httpx.TransportError) as caught:
+                await client.get(base + "/")
+        assert not isinstance(caught.value, httpx.TimeoutException)
+        return None
+
+    _run(_hang_up, call)
+
+
+def test_refused_connection_is_a_connect_error() -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        async with portal_client(timeout=5) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("behaviour", "words"), [(_hang, "in time"), (_hang_up, "unreachable")])
+def test_connector_turns_both_into_transient_errors(behaviour: Behaviour, words: str) -> None:
+    async def call(base: str) -> object:
+        client = KauflandClient(
+            auth=KauflandAuth("key", SecretStr("secret")),
+            api_base=base + "/v2",
+            bucket=TokenBucket(100, 10),
+            timeout_seconds=0.3,
+        )
+        try:
+            with pytest.raises(TransientError, match=words):
+                await client.order_unit(1)
+        finally:
+            await client.aclose()
+        return None
+
+    _run(behaviour, call)
