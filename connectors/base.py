@@ -37,6 +37,9 @@ class ParcelShipment:
     items: tuple[ShipmentItem, ...] = ()
     # all tracking numbers of the order known so far (Kaufland sends them comma-joined)
     order_tracking_numbers: tuple[str, ...] = ()
+    # False only when the ledger shows no earlier attempt: no call of ours can have reached
+    # the portal, so a connector may skip reading back what the portal already has
+    sent_before: bool = True
 
 
 @dataclass(frozen=True, slots=True)

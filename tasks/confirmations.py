@@ -31,15 +31,18 @@ from core.clock import BUSINESS_TZ
 from core.crashpoints import crash_point
 from core.domain import ConfirmationStatus as S
 from core.settings import Settings, get_settings
-from db.models import Confirmation, Order, Parcel
 from db.queries.confirmations import (
+    LedgerEntry,
+    LedgerRow,
+    LedgerOrder,
+    LedgerParcel,
     add_confirmations,
     confirmations_in_status,
     existing_confirmation_keys,
     mark_attempted,
+    parcels_of_orders,
     record_results,
 )
-from db.queries.mails import load_orders
 from db.session import session_scope
 from db.types import utcnow
 from tasks.guard import RunOverlap, waiting_run_guard
@@ -90,12 +93,12 @@ def open_confirmations(
     now = utcnow()
     with session_scope(db_url) as session:
         known = existing_confirmation_keys(session, order_ids=order_ids)
-        for order in load_orders(session, order_ids=order_ids):
+        for order in parcels_of_orders(session, order_ids=order_ids):
             if order.portal == "shop":
                 continue
-            options = accounts.options(order.portal, order.portal_account)
-            for position, parcel in enumerate(order.parcels):
-                if (order.id, order.portal, parcel.id) in known:
+            options = accounts.options(order.portal, order.account)
+            for position, parcel_id in enumerate(order.parcel_ids):
+                if (order.order_id, order.portal, parcel_id) in known:
                     continue
                 reason = skip_reason(options) if not options.confirm else None
                 if reason is None and position > 0:
@@ -103,10 +106,10 @@ def open_confirmations(
                 skipped = reason is not None
                 rows.append(
                     {
-                        "order_id": order.id,
-                        "parcel_id": parcel.id,
+                        "order_id": order.order_id,
+                        "parcel_id": parcel_id,
                         "portal": order.portal,
-                        "account": order.portal_account,
+                        "account": order.account,
                         "status": "skipped" if skipped else "pending",
                         "error_text": reason,
                         "flow_run_id": run_id,
@@ -121,7 +124,7 @@ def open_confirmations(
     return len(rows)
 
 
-def to_shipment(row: Confirmation, order: Order, parcel: Parcel) -> ParcelShipment:
+def to_shipment(row: LedgerRow, order: LedgerOrder, parcel: LedgerParcel) -> ParcelShipment:
     # the parcel's ship date at the time the order was marked shipped (German time)
     shipped = order.shipped_at.astimezone(BUSINESS_TZ) if order.shipped_at else None
     at = (
@@ -138,7 +141,8 @@ def to_shipment(row: Confirmation, order: Order, parcel: Parcel) -> ParcelShipme
         tracking_number=parcel.tracking_number,
         shipped_at=datetime.combine(parcel.ship_date, at),
         items=tuple(ShipmentItem(i.item_id, i.quantity, i.sku) for i in order.items),
-        order_tracking_numbers=tuple(p.tracking_number for p in order.parcels),
+        order_tracking_numbers=tuple(order.tracking_numbers),
+        sent_before=row.attempts > 0,
     )
 
 
@@ -183,7 +187,7 @@ async def submit_pending(
     report = PortalReport(portal)
     with session_scope(db_url) as session:
         rows = confirmations_in_status(session, portal=portal, status="pending")
-    by_account: dict[str, list[tuple[Confirmation, Order, Parcel]]] = defaultdict(list)
+    by_account: dict[str, list[LedgerEntry]] = defaultdict(list)
     for row in rows:
         by_account[row[0].account].append(row)
     for account, group in by_account.items():
@@ -217,7 +221,7 @@ async def submit_pending(
 async def _submit_account(
     db_url: str,
     connector: PortalConnector,
-    group: list[tuple[Confirmation, Order, Parcel]],
+    group: list[LedgerEntry],
     report: PortalReport,
     run_id: str | None,
     settings: Settings,
@@ -248,7 +252,7 @@ def _record(
     db_url: str,
     report: PortalReport,
     results: Sequence[ConfirmationResult],
-    rows: Sequence[tuple[Confirmation, Order, Parcel]],
+    rows: Sequence[LedgerEntry],
     settings: Settings,
     *,
     attempted: bool = False,
@@ -296,7 +300,7 @@ async def poll_submitted(
     report = PortalReport(portal)
     with session_scope(db_url) as session:
         rows = confirmations_in_status(session, portal=portal, status="submitted")
-    by_account: dict[str, list[tuple[Confirmation, Order, Parcel]]] = defaultdict(list)
+    by_account: dict[str, list[LedgerEntry]] = defaultdict(list)
     for row in rows:
         by_account[row[0].account].append(row)
     stuck_before = utcnow() - timedelta(minutes=settings.feed_stuck_minutes)

@@ -16,6 +16,7 @@ from core.accounts import Accounts
 from core.settings import Settings, reset_settings
 from core.tracking_rows import ParcelRow
 from db.models import Confirmation, Order
+from db.queries.confirmations import confirmations_in_status, mark_attempted
 from db.queries.mails import mark_shipped
 from db.session import session_scope
 from db.types import utcnow
@@ -166,10 +167,8 @@ def test_crash_between_create_feed_and_storing_its_id_loses_nothing(
     accounts = Accounts.load(settings.accounts_path)
     open_confirmations(db_url, order_ids=[order.id], accounts=accounts, run_id=None)
     with session_scope(db_url) as session:
-        row = session.scalars(select(Confirmation)).one()
-        loaded = session.get(Order, order.id)
-        assert loaded is not None
-        shipment = to_shipment(row, loaded, loaded.parcels[0])
+        [entry] = confirmations_in_status(session, portal="amazon", status="pending")
+        shipment = to_shipment(*entry)
 
     async def submit_and_crash() -> None:  # the process dies before recording the answer
         connector = open_connector(accounts.options("amazon", order.portal_account), simulator=True)
@@ -266,3 +265,34 @@ def test_switched_off_account_is_skipped_with_the_reason(
     )
     status, _, reason = statuses(db_url)[order.order_no]
     assert status == "skipped" and "mark-as-sent is off" in (reason or "")
+
+
+def test_ledger_rows_carry_every_parcel_of_the_order_and_whether_it_was_attempted(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "ebay", 1)
+    second = normalise_tracking_number("dhl", numbers("dhl", 1, seed=99)[0])
+    with session_scope(db_url) as session:
+        attach_parcels(
+            session,
+            rows=[ParcelRow(1, order.order_no, "dhl", second, date(2026, 11, 26))],
+            source="test",
+        )
+    configure(portals, settings, monkeypatch)
+    accounts = Accounts.load(settings.accounts_path)
+    open_confirmations(db_url, order_ids=[order.id], accounts=accounts, run_id=None)
+    with session_scope(db_url) as session:
+        entries = confirmations_in_status(session, portal="ebay", status="pending")
+        items = session.scalars(select(Order).where(Order.id == order.id)).one().items
+        expected_items = [(i.item_id, i.quantity, i.sku) for i in items]
+    shipments = [to_shipment(*entry) for entry in entries]
+    assert [s.tracking_number for s in shipments][1] == second
+    assert all(s.order_tracking_numbers == shipments[0].order_tracking_numbers for s in shipments)
+    assert shipments[0].order_tracking_numbers[1] == second
+    assert [(i.item_id, i.quantity, i.sku) for i in shipments[0].items] == expected_items
+    assert [s.sent_before for s in shipments] == [False, False]
+    with session_scope(db_url) as session:
+        mark_attempted(session, ids=[entries[0][0].id], at=utcnow(), run_id=None)
+    with session_scope(db_url) as session:
+        again = confirmations_in_status(session, portal="ebay", status="pending")
+    assert [to_shipment(*e).sent_before for e in again] == [True, False]

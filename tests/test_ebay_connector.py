@@ -151,6 +151,35 @@ def test_a_parcel_ebay_already_has_is_confirmed_without_a_second_post(
     assert posts == 1
 
 
+def test_a_parcel_never_attempted_goes_straight_to_the_post(ebay: Callable[..., Ebay]) -> None:
+    shop = ebay()
+    [result] = shop.submit([replace(parcel("00340434161234567890"), sent_before=False)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert (shop.sim.count("GET"), shop.sim.count("POST")) == (0, 1)
+
+
+@pytest.mark.parametrize("duplicate_status", [400, 409])
+def test_a_parcel_entered_by_hand_on_ebay_is_confirmed_without_a_second_fulfillment(
+    ebay: Callable[..., Ebay], duplicate_status: int
+) -> None:
+    shipment = parcel("00340434161234567890", ("111", 2))
+    shop = ebay(duplicate_status=duplicate_status)
+    shop.submit([shipment])  # stands for the seller's own entry in eBay's seller hub
+    [result] = shop.submit([replace(shipment, sent_before=False)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert result.reference == "00340434161234567890"
+    assert len(shop.sim.fulfillments(ORDER)) == 1
+
+
+def test_a_never_attempted_parcel_reads_back_after_a_500(ebay: Callable[..., Ebay]) -> None:
+    shop = ebay()
+    shop.sim.fail_after_store(1)
+    [result] = shop.submit([replace(parcel("00340434161234567890"), sent_before=False)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert len(shop.sim.fulfillments(ORDER)) == 1
+    assert (shop.sim.count("GET"), shop.sim.count("POST")) == (1, 1)
+
+
 def test_a_500_after_ebay_stored_the_fulfillment_is_read_back_not_repeated(
     ebay: Callable[..., Ebay],
 ) -> None:

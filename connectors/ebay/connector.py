@@ -2,7 +2,10 @@
 
 Per parcel: read the order's fulfillments back; a fulfillment with the same tracking number
 means the parcel is already known (an earlier run, or a POST whose answer got lost), so it is
-confirmed without a second POST. Otherwise create the fulfillment. Timeouts, 5xx and 429 are
+confirmed without a second POST. Otherwise create the fulfillment. A parcel whose ledger row was
+never attempted skips the first read-back (no call of ours can have reached eBay; that halves
+the requests of a normal run); should eBay hold it all the same (entered by hand), its
+"already exists" answer is read back and counts as confirmed. Timeouts, 5xx and 429 are
 retried with backoff. After a timeout or a 5xx the retry starts with the read-back again:
 eBay documents that a 500 "may succeed if issued once more", and it may also already have
 succeeded. After a 429 eBay did nothing, so only the create is repeated.
@@ -183,7 +186,7 @@ class _ParcelAttempt:
         self.client = client
         self.shipment = shipment
         self.payload: dict[str, Any] = fulfillment_request(shipment)
-        self.read_back_needed = True
+        self.read_back_needed = shipment.sent_before
 
     async def __call__(self) -> ConfirmationResult:
         shipment = self.shipment
