@@ -1,11 +1,12 @@
 """Kaufland stand-in: Seller API v2 order units and shipments, with Kaufland's request signing.
 
 Implements what liefern uses, as Kaufland documents it (specs/kaufland/seller_api_v2_swagger.json
-and the "rest-api" docs page): `GET /v2/order-units/{id}`, `PATCH /v2/order-units/{id}/send`,
-`POST /v2/shipments`, `GET /v2/carriers`. Every request must carry Shop-Client-Key,
-Shop-Timestamp (inside a configurable window) and a Shop-Signature that is verified exactly
-(HMAC-SHA256 over method, full URI, body and timestamp); otherwise 401 with Kaufland's
-`ErrorResponse`. 429 above a configurable rate, plus fault knobs for tests and the demo.
+and the "rest-api" docs page): `GET /v2/orders/{id_order}`, `GET /v2/order-units/{id}`,
+`PATCH /v2/order-units/{id}/send`, `POST /v2/shipments`, `GET /v2/carriers`. Every request
+must carry Shop-Client-Key, Shop-Timestamp (inside a configurable window) and a Shop-Signature
+that is verified exactly (HMAC-SHA256 over method, full URI, body and timestamp); otherwise 401
+with Kaufland's `ErrorResponse`. 429 above a configurable rate, plus fault knobs for tests and
+the demo.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ CARRIERS: dict[str, bool] = {  # name -> isHauler
 NO_TRACKING_NEEDED = frozenset({"Other", "Other Hauler"})
 SENDABLE = frozenset({"need_to_be_sent", "open"})
 SENT = frozenset({"sent", "sent_and_autopaid"})
+# fields of OrderUnitDetails that OrderDetails carries once for the whole order
+ORDER_LEVEL_FIELDS = ("fulfillment_type", "buyer", "billing_address", "shipping_address")
 
 
 def problem(
@@ -95,6 +98,7 @@ class KauflandSimulator:
         self._bucket = ServerBucket(rate_per_second, burst) if rate_per_second else None
         self._lock = threading.Lock()
         self._units: dict[int, SimOrderUnit] = {}
+        self._orders: dict[str, list[int]] = {}  # id_order -> its units, in seeding order
         self._failures: list[Knob] = []
         self._store_then_fail: list[Knob] = []
         self._slow: list[Knob] = []
@@ -106,7 +110,13 @@ class KauflandSimulator:
         self, id_order_unit: int, id_order: str, status: str = "need_to_be_sent"
     ) -> None:
         with self._lock:
+            previous = self._units.get(id_order_unit)
+            if previous is not None:
+                self._orders[previous.id_order].remove(id_order_unit)
+                if not self._orders[previous.id_order]:
+                    del self._orders[previous.id_order]
             self._units[id_order_unit] = SimOrderUnit(id_order_unit, id_order, status)
+            self._orders.setdefault(id_order, []).append(id_order_unit)
 
     def unit(self, id_order_unit: int) -> SimOrderUnit:
         with self._lock:
@@ -249,6 +259,25 @@ def _unit_details(unit: SimOrderUnit) -> dict[str, Any]:
     }
 
 
+def _order_details(id_order: str, units: list[SimOrderUnit]) -> dict[str, Any]:
+    """An `OrderDetails` with every required field: buyer, addresses and fulfillment type once
+    for the order, each of its units as in `OrderUnitDetails` without those plus `tickets`."""
+    entries = [_unit_details(unit) for unit in units]
+    order_level = {name: entries[0][name] for name in ORDER_LEVEL_FIELDS}
+    for entry in entries:
+        for name in ORDER_LEVEL_FIELDS:
+            del entry[name]
+        entry["tickets"] = []
+    return {
+        "id_order": id_order,
+        "ts_created_iso": _iso(min(unit.created for unit in units)),
+        "is_marketplace_deemed_supplier": False,
+        "storefront": units[0].storefront,
+        **order_level,
+        "order_units": entries,
+    }
+
+
 def _validation(field_name: str, reason: str) -> JSONResponse:
     return problem(
         400,
@@ -353,6 +382,18 @@ async def _get_unit(unit_id: str, request: Request) -> Response:
     return await _handle(request, work)
 
 
+async def _get_order(id_order: str, request: Request) -> Response:
+    def work(sim: KauflandSimulator, _: bytes) -> Response:
+        with sim._lock:
+            units = [sim._units[u] for u in sim._orders.get(id_order, ())]
+            data = _order_details(id_order, units) if units else None
+        if data is None:
+            return problem(404, "/problems/not-found", "Resource not found")
+        return JSONResponse({"data": data})
+
+    return await _handle(request, work)
+
+
 async def _send(unit_id: str, request: Request) -> Response:
     def work(sim: KauflandSimulator, body: bytes) -> Response:
         if not unit_id.isdigit():
@@ -396,6 +437,7 @@ async def _seed_unit(request: Request) -> Response:
 def build_app(sim: KauflandSimulator) -> FastAPI:
     app = FastAPI(title="Kaufland simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sim = sim
+    app.add_api_route(BASE_PATH + "/orders/{id_order}", _get_order, methods=["GET"])
     app.add_api_route(BASE_PATH + "/order-units/{unit_id}", _get_unit, methods=["GET"])
     app.add_api_route(BASE_PATH + "/order-units/{unit_id}/send", _send, methods=["PATCH"])
     app.add_api_route(BASE_PATH + "/shipments", _shipments, methods=["POST"])

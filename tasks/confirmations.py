@@ -33,9 +33,9 @@ from core.domain import ConfirmationStatus as S
 from core.settings import Settings, get_settings
 from db.queries.confirmations import (
     LedgerEntry,
-    LedgerRow,
     LedgerOrder,
     LedgerParcel,
+    LedgerRow,
     add_confirmations,
     confirmations_in_status,
     existing_confirmation_keys,

@@ -1,4 +1,6 @@
-"""KauflandConnector against the Kaufland simulator over real HTTP: each unit sent once."""
+"""KauflandConnector against the Kaufland simulator over real HTTP: each unit sent once.
+
+Answers the simulator never gives (malformed order bodies) come from an httpx.MockTransport."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -74,6 +77,10 @@ def kaufland(server: tuple[FastAPI, str]) -> Callable[..., Kaufland]:
     return fresh
 
 
+def calls(shop: Kaufland) -> list[tuple[str, str, int]]:
+    return [(c.method, c.path, c.status) for c in shop.sim.calls]
+
+
 def parcel(
     number: str,
     *units: int,
@@ -119,6 +126,24 @@ def test_every_unit_of_the_parcel_is_marked_sent(kaufland: Callable[..., Kauflan
     assert {shop.sim.unit(u).status for u in (1001, 1002, 1003)} == {"sent"}
 
 
+def test_the_order_is_read_once_for_all_units_of_the_parcel(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    for unit_id in (1001, 1002, 1003):
+        shop.sim.add_order_unit(unit_id, "MB7UWLD")
+    shop.sim.add_order_unit(1004, "MB7UWLD", status="cancelled")  # not in this parcel
+    [result] = shop.submit([parcel(FIRST, 1001, 1002, 1003)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert calls(shop) == [
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1001/send", 204),
+        ("PATCH", "/v2/order-units/1002/send", 204),
+        ("PATCH", "/v2/order-units/1003/send", 204),
+    ]
+    assert shop.sim.count("GET", "/order-units/") == 0
+
+
 def test_parcels_of_one_order_are_sent_together_and_each_unit_only_once(
     kaufland: Callable[..., Kaufland],
 ) -> None:
@@ -136,6 +161,12 @@ def test_parcels_of_one_order_are_sent_together_and_each_unit_only_once(
     assert shop.sim.unit(1001).tracking_numbers == [FIRST, SECOND]
     assert shop.sim.count("PATCH", status=204) == 2
     assert shop.sim.count("POST") == 0
+    # the second parcel is covered by the first one's tracking numbers: no request at all
+    assert calls(shop) == [
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1001/send", 204),
+        ("PATCH", "/v2/order-units/1002/send", 204),
+    ]
 
 
 def test_a_parcel_added_after_the_unit_was_sent_becomes_a_shipment(
@@ -185,7 +216,7 @@ def test_a_cancelled_unit_is_rejected(kaufland: Callable[..., Kaufland]) -> None
     assert shop.sim.count("PATCH") == 0
 
 
-def test_a_unit_kaufland_does_not_know_is_rejected_with_its_reason_and_the_rest_goes_on(
+def test_an_order_kaufland_does_not_know_is_rejected_with_its_reason_and_the_rest_goes_on(
     kaufland: Callable[..., Kaufland],
 ) -> None:
     shop = kaufland()
@@ -198,8 +229,24 @@ def test_a_unit_kaufland_does_not_know_is_rejected_with_its_reason_and_the_rest_
     )
     assert missing.status is ConfirmationStatus.REJECTED
     assert missing.error_code == "not-found"
-    assert missing.error_text == "Resource not found"
+    assert missing.error_text == "order MB7UWLD: Resource not found"
     assert good.status is ConfirmationStatus.CONFIRMED
+    assert shop.sim.count("GET", "/orders/MB7UWLD", status=404) == 1
+
+
+def test_a_unit_the_order_does_not_list_rejects_the_parcel_before_any_change(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.add_order_unit(2001, "X2AB3CD")  # known to Kaufland, but of another order
+    [result] = shop.submit([parcel(FIRST, 1001, 2001, 999)])
+    assert result.status is ConfirmationStatus.REJECTED
+    assert result.error_code == "not-found"
+    assert result.error_text == "Kaufland order MB7UWLD has no order unit(s) 2001, 999"
+    assert shop.sim.unit(1001).status == "need_to_be_sent"
+    assert shop.sim.count("GET") == 1
+    assert shop.sim.count("PATCH") == 0
 
 
 def test_a_500_after_kaufland_stored_the_change_is_read_back_not_repeated(
@@ -235,6 +282,137 @@ def test_a_timeout_is_retried_without_sending_twice(kaufland: Callable[..., Kauf
     [result] = shop.submit([parcel(FIRST, 1001)], replace(FAST, timeout_seconds=0.2))
     assert result.status is ConfirmationStatus.CONFIRMED
     assert shop.sim.count("PATCH") == 1
+    assert shop.sim.count("GET", "/orders/MB7UWLD") == 2  # read again before deciding
+
+
+def test_a_lost_answer_re_reads_the_order_before_the_next_change(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    for unit_id in (1001, 1002, 1003):
+        shop.sim.add_order_unit(unit_id, "MB7UWLD")
+    shop.sim.fail_after_store(1)
+    [result] = shop.submit([parcel(FIRST, 1001, 1002, 1003)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert calls(shop) == [
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1001/send", 500),  # stored all the same
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1002/send", 204),
+        ("PATCH", "/v2/order-units/1003/send", 204),
+    ]
+    assert all(shop.sim.unit(u).tracking_numbers == [FIRST] for u in (1001, 1002, 1003))
+
+
+def test_a_5xx_on_a_change_re_reads_the_order_and_then_sends(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.add_order_unit(1002, "MB7UWLD")
+    shop.sim.fail_next(1, 503, method="PATCH")
+    [result] = shop.submit([parcel(FIRST, 1001, 1002)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert calls(shop) == [
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1001/send", 503),
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1001/send", 204),
+        ("PATCH", "/v2/order-units/1002/send", 204),
+    ]
+
+
+def test_a_429_on_a_change_repeats_only_the_change(kaufland: Callable[..., Kaufland]) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.add_order_unit(1002, "MB7UWLD")
+    shop.sim.fail_next(1, 429, method="PATCH")
+    [result] = shop.submit([parcel(FIRST, 1001, 1002)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert calls(shop) == [
+        ("GET", "/v2/orders/MB7UWLD", 200),
+        ("PATCH", "/v2/order-units/1001/send", 429),
+        ("PATCH", "/v2/order-units/1001/send", 204),
+        ("PATCH", "/v2/order-units/1002/send", 204),
+    ]
+
+
+def test_a_failing_order_read_is_retried(kaufland: Callable[..., Kaufland]) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.fail_next(2, 500, method="GET")
+    [result] = shop.submit([parcel(FIRST, 1001)])
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert shop.sim.count("GET", "/orders/MB7UWLD", status=500) == 2
+    assert shop.sim.count("PATCH") == 1
+
+
+def _order_answers(*bodies: object) -> tuple[httpx.MockTransport, list[str]]:
+    """A Kaufland stand-in answering the order reads with `bodies` in turn (the last one
+    repeats) and every change with 204; the paths asked for are logged."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.method} {request.url.path}")
+        if request.method != "GET":
+            return httpx.Response(204)
+        reads = sum(1 for a in asked if a.startswith("GET"))
+        return httpx.Response(200, json=bodies[min(reads, len(bodies)) - 1])
+
+    return httpx.MockTransport(answer), asked
+
+
+def _submit_through(transport: httpx.MockTransport, shipment: ParcelShipment) -> ConfirmationResult:
+    async def run() -> list[ConfirmationResult]:
+        connector = KauflandConnector.from_credentials(
+            client_key=CLIENT_KEY,
+            secret_key=SecretStr(SECRET_KEY),
+            options=replace(FAST, api_base="https://sellerapi.example/v2", attempts=3),
+            transport=transport,
+        )
+        try:
+            return await connector.submit([shipment])
+        finally:
+            await connector.aclose()
+
+    [result] = asyncio.run(run())
+    return result
+
+
+OPEN_ORDER = {"data": {"order_units": [{"id_order_unit": 1001, "status": "need_to_be_sent"}]}}
+NO_STATUS = {"data": {"order_units": [{"id_order_unit": 1001}]}}
+
+
+def test_a_malformed_order_answer_is_read_again() -> None:
+    transport, asked = _order_answers(NO_STATUS, OPEN_ORDER)
+    result = _submit_through(transport, parcel(FIRST, 1001))
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert asked == [
+        "GET /v2/orders/MB7UWLD",
+        "GET /v2/orders/MB7UWLD",
+        "PATCH /v2/order-units/1001/send",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"data": {"id_order": "MB7UWLD"}}, "has no data.order_units"),
+        ({"errors": []}, "has no data.order_units"),
+        (NO_STATUS, "has no status for order unit 1001"),
+    ],
+)
+def test_a_malformed_order_answer_fails_the_parcel_after_all_attempts(
+    body: object, words: str
+) -> None:
+    transport, asked = _order_answers(body)
+    result = _submit_through(transport, parcel(FIRST, 1001))
+    assert result.status is ConfirmationStatus.FAILED
+    assert result.error_code == "TransientError"
+    assert result.error_text is not None
+    assert result.error_text.startswith("order MB7UWLD: Kaufland's order answer")
+    assert words in result.error_text
+    assert asked == ["GET /v2/orders/MB7UWLD"] * 3
 
 
 def test_throttling_is_recovered_without_duplicates(kaufland: Callable[..., Kaufland]) -> None:

@@ -23,6 +23,7 @@ from connectors.kaufland.mapping import (
     send_request,
     unit_action,
     unit_status,
+    unit_statuses,
 )
 from core.domain import ConfirmationStatus
 
@@ -135,6 +136,60 @@ def test_an_answer_without_status_is_an_error() -> None:
         unit_status({"data": {}})
 
 
+def test_every_units_status_is_read_from_the_order_answer() -> None:
+    assert unit_statuses(load("order_three_units.json")) == {
+        314567898654242: "sent",
+        314567898654243: "need_to_be_sent",
+        314567898654244: "cancelled",
+    }
+
+
+def test_an_order_without_units_has_no_statuses() -> None:
+    body = load("order_three_units.json")
+    body["data"]["order_units"] = []
+    assert unit_statuses(body) == {}
+
+
+def _without_status(body: dict[str, Any]) -> dict[str, Any]:
+    del body["data"]["order_units"][1]["status"]
+    return body
+
+
+def _without_unit_id(body: dict[str, Any]) -> dict[str, Any]:
+    del body["data"]["order_units"][0]["id_order_unit"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {},
+        {"data": None},
+        {"data": {"id_order": "MB7UWLD"}},
+        {"data": {"order_units": None}},
+        {"data": {"order_units": ["314567898654242"]}},
+        _without_status(load("order_three_units.json")),
+        _without_unit_id(load("order_three_units.json")),
+    ],
+    ids=[
+        "none",
+        "list",
+        "no-data",
+        "null-data",
+        "no-order-units",
+        "null-order-units",
+        "unit-no-object",
+        "unit-without-status",
+        "unit-without-id",
+    ],
+)
+def test_a_malformed_order_answer_is_an_error(body: Any) -> None:
+    with pytest.raises(ValueError, match="Kaufland's order answer"):
+        unit_statuses(body)
+
+
 def test_a_validation_error_names_the_field_and_kauflands_reason() -> None:
     problem = parse_problem(load("error_validation.json"), status=400)
     assert problem.code == "validation-error"
@@ -167,6 +222,7 @@ def test_other_carrier_needs_no_tracking_number() -> None:
 @pytest.mark.parametrize(
     ("change", "code"),
     [
+        ({"portal_order_id": " "}, "no-order-id"),
         ({"items": ()}, "no-order-units"),
         ({"items": (ShipmentItem("MB7UWLD-1", 1),)}, "bad-order-unit-id"),
         ({"tracking_number": "  "}, "no-tracking-number"),

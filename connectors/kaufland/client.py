@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -54,16 +55,13 @@ class KauflandClient:
     def __repr__(self) -> str:
         return f"KauflandClient(base_url={str(self._http.base_url)!r}, auth={self.auth!r})"
 
+    async def order(self, order_id: str) -> dict[str, Any]:
+        """`GET /orders/{id_order}`: the `ApiResponse_OrderDetails_`, all units with status."""
+        return await self._get_object(f"/orders/{quote(order_id, safe='')}", "the order")
+
     async def order_unit(self, unit_id: int) -> dict[str, Any]:
         """`GET /order-units/{id_order_unit}`: the `ApiResponse_OrderUnitDetails_`."""
-        response = await self._send("GET", f"/order-units/{unit_id}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise TransientError("Kaufland answered the order unit with no JSON") from exc
-        if not isinstance(body, dict):
-            raise TransientError("Kaufland answered the order unit with no JSON object")
-        return body
+        return await self._get_object(f"/order-units/{unit_id}", "the order unit")
 
     async def send_order_unit(self, unit_id: int, payload: dict[str, str]) -> None:
         """`PATCH /order-units/{id_order_unit}/send` (204)."""
@@ -72,6 +70,16 @@ class KauflandClient:
     async def add_shipment(self, payload: dict[str, Any]) -> None:
         """`POST /shipments` (204): one more parcel for a unit already marked sent."""
         await self._send("POST", "/shipments", json=payload)
+
+    async def _get_object(self, path: str, what: str) -> dict[str, Any]:
+        response = await self._send("GET", path)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise TransientError(f"Kaufland answered {what} with no JSON") from exc
+        if not isinstance(body, dict):
+            raise TransientError(f"Kaufland answered {what} with no JSON object")
+        return body
 
     async def _send(
         self, method: str, path: str, *, json: dict[str, Any] | None = None

@@ -1,11 +1,13 @@
 """KauflandConnector: marks order units as sent, per unit and never twice.
 
-Per parcel and per order unit: read the unit first. `need_to_be_sent`/`open` → mark it sent
-with the order's tracking numbers (one comma-joined string); `sent` → done, or for an order with
-several parcels add this parcel as a shipment (a duplicate answer counts as done); `received`/
-`returned` → done; `cancelled` → nothing to confirm. A retry after a timeout or a 5xx starts
-with the read again, so a PATCH whose answer got lost is not sent a second time; after a 429
-only the change is repeated.
+Per parcel: read the order once (`GET /orders/{id_order}`) and take each of the parcel's units'
+status from that answer. `need_to_be_sent`/`open` → mark the unit sent with the order's
+tracking numbers (one comma-joined string); `sent` → done, or for an order with several parcels
+add this parcel as a shipment (a duplicate answer counts as done); `received`/`returned` → done;
+`cancelled` → nothing to confirm. An order Kaufland does not know, or one that does not list a
+unit of the parcel, rejects the parcel. A retry after a timeout or a 5xx on a change reads the
+order again before the next change, so a PATCH whose answer got lost is not sent a second time;
+after a 429 only the change is repeated.
 
 Parcels of one order are handled one after the other (they touch the same units); different
 orders run concurrently. A rejected parcel never stops the batch; refused API keys (AuthError)
@@ -44,7 +46,7 @@ from connectors.kaufland.mapping import (
     rejected,
     send_request,
     unit_action,
-    unit_status,
+    unit_statuses,
 )
 from connectors.ratelimit import TokenBucket
 from connectors.retry import with_retries
@@ -72,6 +74,45 @@ class _UnitOutcome:
     unit_id: int
     action: UnitAction
     note: str | None = None
+
+
+@dataclass
+class _OrderRead:
+    """One parcel's view of its order on Kaufland: unit statuses as last read, None when the
+    order has to be read (again) before the next change."""
+
+    order_id: str
+    unit_ids: list[int]
+    statuses: dict[int, str] | None = None
+
+    async def status(self, client: KauflandClient, unit_id: int) -> str:
+        if self.statuses is None:
+            statuses = await self._read(client)
+            # checked for all the parcel's units at once, so none is changed for a parcel
+            # that names a unit Kaufland does not know
+            missing = [u for u in self.unit_ids if u not in statuses]
+            if missing:
+                ids = ", ".join(map(str, missing))
+                raise Rejected(
+                    f"Kaufland order {self.order_id} has no order unit(s) {ids}", code="not-found"
+                )
+            self.statuses = statuses
+        return self.statuses[unit_id]
+
+    async def _read(self, client: KauflandClient) -> dict[int, str]:
+        try:
+            body = await client.order(self.order_id)
+        except Rejected as error:  # e.g. 404: the whole parcel names an order Kaufland lacks
+            raise Rejected(
+                f"order {self.order_id}: {error.message}",
+                code=error.code,
+                status=error.status,
+                request_id=error.request_id,
+            ) from error
+        try:
+            return unit_statuses(body)
+        except ValueError as exc:
+            raise TransientError(f"order {self.order_id}: {exc}") from exc
 
 
 @dataclass
@@ -141,9 +182,11 @@ class KauflandConnector:
 
     async def _confirm(self, shipment: ParcelShipment, memo: _OrderMemo) -> ConfirmationResult:
         outcomes: list[_UnitOutcome] = []
+        unit_ids = order_unit_ids(shipment)
+        order = _OrderRead(shipment.portal_order_id.strip(), unit_ids)
         try:
-            for unit_id in order_unit_ids(shipment):
-                outcomes.append(await self._unit_with_retries(unit_id, shipment, memo))
+            for unit_id in unit_ids:
+                outcomes.append(await self._unit_with_retries(unit_id, shipment, memo, order))
         except AuthError:
             raise
         except Rejected as error:
@@ -166,11 +209,12 @@ class KauflandConnector:
         return confirmed(shipment, reference, "; ".join(notes) or None)
 
     async def _unit_with_retries(
-        self, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo
+        self, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo, order: _OrderRead
     ) -> _UnitOutcome:
         def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
             log.warning(
-                "Kaufland order unit %s: try %d failed (%s), again in %.1fs",
+                "Kaufland order %s, unit %s: try %d failed (%s), again in %.1fs",
+                order.order_id,
                 unit_id,
                 attempt_no,
                 error,
@@ -178,7 +222,7 @@ class KauflandConnector:
             )
 
         return await with_retries(
-            _UnitAttempt(self.client, unit_id, shipment, memo),
+            _UnitAttempt(self.client, unit_id, shipment, memo, order),
             attempts=self.options.attempts,
             base_delay=self.options.base_delay,
             max_delay=self.options.max_delay,
@@ -193,29 +237,29 @@ class KauflandConnector:
 
 
 class _UnitAttempt:
-    """One order unit's tries for one parcel. The unit is read first and again whenever a
-    change may have reached Kaufland (timeout, 5xx); after a 429 Kaufland did nothing, so only
-    the change is repeated."""
+    """One order unit's tries for one parcel. Its status comes from the parcel's order read,
+    which is done again whenever a change may have reached Kaufland (timeout, 5xx); after a
+    429 Kaufland did nothing, so only the change is repeated."""
 
     def __init__(
-        self, client: KauflandClient, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo
+        self,
+        client: KauflandClient,
+        unit_id: int,
+        shipment: ParcelShipment,
+        memo: _OrderMemo,
+        order: _OrderRead,
     ) -> None:
         self.client = client
         self.unit_id = unit_id
         self.shipment = shipment
         self.memo = memo
-        self.status: str | None = None  # None: read the unit (again) before changing it
+        self.order = order
 
     async def __call__(self) -> _UnitOutcome:
         unit_id, number = self.unit_id, self.shipment.tracking_number.strip()
         if number in self.memo.sent.get(unit_id, set()):
             return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE)
-        if self.status is None:
-            try:
-                self.status = unit_status(await self.client.order_unit(unit_id))
-            except ValueError as exc:
-                raise TransientError(f"order unit {unit_id}: {exc}") from exc
-        status = self.status
+        status = await self.order.status(self.client, unit_id)
         action = unit_action(status, parcel_may_be_new=parcel_may_be_new(self.shipment))
         if action is UnitAction.SEND:
             payload = send_request(self.shipment)
@@ -243,9 +287,9 @@ class _UnitAttempt:
         try:
             await call
         except RateLimited:
-            raise  # not processed: the status read stays valid
+            raise  # not processed: the order read stays valid
         except TransientError:
-            self.status = None  # it may have gone through all the same
+            self.order.statuses = None  # it may have gone through all the same
             raise
         except Rejected as error:
             if error.code in DUPLICATE_PROBLEMS:

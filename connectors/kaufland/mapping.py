@@ -155,6 +155,24 @@ def unit_action(status: str, *, parcel_may_be_new: bool) -> UnitAction:
     return UnitAction.ALREADY_DONE
 
 
+def unit_statuses(body: Any) -> dict[int, str]:
+    """`id_order_unit` -> `status` of every unit in an `ApiResponse_OrderDetails_`."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    units = data.get("order_units") if isinstance(data, Mapping) else None
+    if not isinstance(units, list):
+        raise ValueError("Kaufland's order answer has no data.order_units")
+    statuses: dict[int, str] = {}
+    for unit in units:
+        unit_id = unit.get("id_order_unit") if isinstance(unit, Mapping) else None
+        if not isinstance(unit_id, int) or isinstance(unit_id, bool):
+            raise ValueError("Kaufland's order answer lists a unit without id_order_unit")
+        status = unit.get("status")
+        if not isinstance(status, str):
+            raise ValueError(f"Kaufland's order answer has no status for order unit {unit_id}")
+        statuses[unit_id] = status
+    return statuses
+
+
 def unit_status(body: Any) -> str:
     """`status` of an `ApiResponse_OrderUnitDetails_`."""
     if isinstance(body, Mapping):
@@ -185,6 +203,8 @@ def parse_problem(body: Any, *, status: int) -> KauflandProblem:
 
 def rejection_reason(shipment: ParcelShipment) -> tuple[str, str] | None:
     """(code, text) for what Kaufland would refuse anyway, checked before anything is sent."""
+    if not shipment.portal_order_id.strip():
+        return "no-order-id", "the parcel names no Kaufland id_order"
     if not shipment.items:
         return "no-order-units", "the parcel names no Kaufland order units"
     for item in shipment.items:

@@ -35,8 +35,8 @@ def expected_traffic(world: World) -> dict[str, int]:
     return {
         "smtp": 2 * (len(world.samples) - portals["amazon"]),
         "amazon": 16,
-        "ebay": 2 * portals["ebay"],
-        "kaufland": 2 * units,
+        "ebay": portals["ebay"],  # one POST per parcel; read-backs only after a fault
+        "kaufland": units + portals["kaufland"],  # one order read per parcel, a PATCH per unit
         "hood": max(2, portals["hood"] // 5),
         "rakuten": portals["rakuten"],
     }
