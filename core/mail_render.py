@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,12 @@ def template_names(kind: str, portal: str, carrier: str, language: str, fmt: str
     ]
 
 
+@cache
 def make_environment(override_dir: Path | None = None) -> Environment:
+    """One environment per template directory and process: every deliver batch used to build
+    its own and compile the same templates again. `auto_reload` checks a template file's
+    modification time whenever it is looked up (once per portal, carrier and language and
+    batch), so an edited template is picked up by the next batch."""
     loaders = [FileSystemLoader(str(override_dir))] if override_dir else []
     loaders.append(FileSystemLoader(str(DEFAULT_TEMPLATES)))
     return Environment(
@@ -53,7 +59,7 @@ def make_environment(override_dir: Path | None = None) -> Environment:
         ),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-        auto_reload=False,
+        auto_reload=True,
     )
 
 

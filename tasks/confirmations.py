@@ -46,6 +46,7 @@ from db.queries.confirmations import (
 from db.session import session_scope
 from db.types import utcnow
 from tasks.guard import RunOverlap, waiting_run_guard
+from tasks.own_loop import on_own_loop
 
 RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
 
@@ -355,7 +356,7 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     logger = get_run_logger()
     try:
         async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
-            report = await submit_pending(db_url, portal=portal, run_id=run_id)
+            report = await on_own_loop(lambda: submit_pending(db_url, portal=portal, run_id=run_id))
     except RunOverlap as overlap:
         logger.info("%s: not submitted now, %s", portal, overlap)
         return PortalReport(portal)
@@ -378,7 +379,7 @@ async def poll_portal(db_url: str, portal: str) -> PortalReport:
     logger = get_run_logger()
     try:
         async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
-            report = await poll_submitted(db_url, portal=portal)
+            report = await on_own_loop(lambda: poll_submitted(db_url, portal=portal))
     except RunOverlap as overlap:
         logger.info("%s: not polled now, %s", portal, overlap)
         return PortalReport(portal)

@@ -10,12 +10,11 @@ show it once. That is the only case in which a buyer can get a mail twice.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -43,8 +42,8 @@ from db.queries.mails import (
 )
 from db.session import session_scope
 from db.types import utcnow
+from tasks.own_loop import on_own_loop
 
-T = TypeVar("T")
 # a mail is composed from an ORM order (previews, the CLI) or from plain rows (bulk runs)
 AnyOrder = Order | MailOrder
 
@@ -319,26 +318,6 @@ async def send_shipping_mails(
     if outgoing:
         await on_own_loop(send)
     return report
-
-
-async def on_own_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work` on an event loop of its own in a worker thread: uvloop where installed.
-
-    Sending is CPU-bound in the SMTP client's protocol handling, and on uvloop the same sender
-    moves over half again as many mails per second as on the default loop
-    (bench/shipping_mails.py), whatever loop the caller (a Prefect task, the CLI) runs. The
-    caller's loop only waits meanwhile; connections, callbacks and the ledger writer all live on
-    the new loop, and an error raised there is raised here.
-    """
-    return await asyncio.to_thread(_run_loop, work)
-
-
-def _run_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        import uvloop
-    except ImportError:  # not on every platform: the default loop does the same, slower
-        return asyncio.run(work())
-    return uvloop.run(work())
 
 
 def _preview(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email
+import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -271,3 +273,21 @@ def test_operator_template_overrides_per_portal_without_touching_defaults(
     assert subjects == sorted(
         [f"eBay-Bestellung {a} versendet", f"Ihre Bestellung {b} ist unterwegs"]
     )
+
+
+def test_a_template_edited_between_runs_is_used_by_the_next_run(
+    db_url: str, smtp: FaultySmtpServer, settings: Settings
+) -> None:
+    a, b = shop_orders(db_url, 2)
+    for order_no in (a, b):
+        set_order(db_url, order_no, portal="ebay", portal_account="ebay-main", language="de")
+    template = settings.home / "templates" / "mails" / "shipped.ebay.de.txt.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text('{% set subject = "erste Fassung" %}eins\n')
+    add_parcel(db_url, a, "dhl", numbers("dhl", 2)[0])
+    deliver(db_url, "dhl")
+    template.write_text('{% set subject = "zweite Fassung" %}zwei\n')
+    os.utime(template, (time.time() + 5, time.time() + 5))  # a later modification time
+    add_parcel(db_url, b, "dhl", numbers("dhl", 2)[1])
+    deliver(db_url, "dhl")
+    assert [str(m["Subject"]) for m in parsed(smtp)] == ["erste Fassung", "zweite Fassung"]

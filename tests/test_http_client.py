@@ -56,6 +56,11 @@ async def _json_ok(request: bytes, writer: asyncio.StreamWriter) -> None:
     await writer.drain()
 
 
+async def _sets_a_cookie(request: bytes, writer: asyncio.StreamWriter) -> None:
+    writer.write(_answer(200, b"{}", "Set-Cookie: session=abc; Path=/"))
+    await writer.drain()
+
+
 async def _gzipped(request: bytes, writer: asyncio.StreamWriter) -> None:
     body = gzip.compress(json.dumps({"packed": "äöü"}).encode())
     writer.write(_answer(200, body, "Content-Type: application/json", "Content-Encoding: gzip"))
@@ -100,6 +105,18 @@ def test_request_goes_out_byte_for_byte_and_answer_comes_back() -> None:
     assert seen[1].endswith(b'{"unit":1}')
     assert b"content-length: 10" in seen[1].lower()
     assert len(seen) == 2  # both on one kept-alive connection, answered in order
+
+
+def test_cookies_are_neither_kept_nor_sent_back() -> None:
+    async def call(base: str) -> object:
+        async with portal_client(timeout=5) as client:
+            await client.get(base + "/")
+            await client.get(base + "/")
+            return len(client.cookies)
+
+    kept, seen = _run(_sets_a_cookie, call)
+    assert kept == 0
+    assert all(b"cookie:" not in request.lower() for request in seen)
 
 
 def test_compressed_answer_is_decoded_once() -> None:
