@@ -285,6 +285,7 @@ def run_size(
         "task_runs": last["task_runs"],
         "mails": last["mails"],
         "confirmations": last["confirmations"],
+        "task_seconds": last.get("task_seconds", {}),
         "measured": stamp(),
     }
 
@@ -354,6 +355,7 @@ def main() -> None:
     )
     outcomes = "\n".join(
         f"- {r['db']} {r['count']:,}: mails {r['mails']}; confirmations {r['confirmations']}"
+        + (f"; seconds per task {r['task_seconds']}" if r.get("task_seconds") else "")
         for r in results
     )
     print(summary)
@@ -379,7 +381,9 @@ measured one call at a time into this one table.
 
 {summary}
 
-What came out of the last run of each size (every run is checked to have imported every row):
+What came out of the last run of each size (every run is checked to have imported every row
+and confirmed every parcel), with the seconds its Prefect task runs took (the `confirm-<portal>`
+tasks run side by side):
 {outcomes}
 
 - The chain: flow `tracking_import` (the tracking file of all orders, 15 % of them with two

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Confirmation, Order, OrderItem, Parcel
@@ -25,10 +25,8 @@ def existing_confirmation_keys(
 
 
 def add_confirmations(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        from sqlalchemy import insert
-
-        session.execute(insert(Confirmation), list(rows))
+    if rows:  # on the connection: one executemany (the ORM session ran one INSERT per row)
+        session.connection().execute(insert(Confirmation), list(rows))
 
 
 class LedgerRow(NamedTuple):

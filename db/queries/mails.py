@@ -179,7 +179,8 @@ def mail_row_states(
 def insert_mail_rows(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
     """Many new ledger rows in one executemany (dicts of ShippingMail columns)."""
     if rows:
-        session.execute(insert(ShippingMail), list(rows))
+        # on the connection: one executemany (the ORM session ran one INSERT per row here)
+        session.connection().execute(insert(ShippingMail), list(rows))
 
 
 def add_mail_rows(session: Session, *, rows: Iterable[ShippingMail]) -> None:
