@@ -66,3 +66,20 @@ def test_simulator_ebay_account_is_not_paced_like_production(
         elapsed = time.monotonic() - started
     assert statuses == [ConfirmationStatus.CONFIRMED] * PARCELS
     assert elapsed < 8.0, f"{PARCELS} parcels took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize(("simulator", "fast"), [(True, True), (False, False)])
+def test_kaufland_is_paced_like_production_only_against_the_real_portal(
+    monkeypatch: pytest.MonkeyPatch, simulator: bool, fast: bool
+) -> None:
+    from connectors.kaufland.connector import KauflandConnector
+    from connectors.kaufland.mapping import RATE_LIMIT_PER_SECOND
+
+    monkeypatch.setenv(env_name("kaufland", "main", "client_key"), "key")
+    monkeypatch.setenv(env_name("kaufland", "main", "secret_key"), "secret")
+    connector = open_connector(AccountOptions("kaufland", "main"), simulator=simulator)
+    assert isinstance(connector, KauflandConnector)
+    limit = connector.options.rate_per_second
+    assert (limit > RATE_LIMIT_PER_SECOND) is fast
+    assert limit <= RATE_LIMIT_PER_SECOND or simulator
+    asyncio.run(connector.aclose())
