@@ -173,7 +173,7 @@ def test_connector_turns_both_into_transient_errors(behaviour: Behaviour, words:
         )
         try:
             with pytest.raises(TransientError, match=words):
-                await client.order_unit(1)
+                await client.order("MB7UWLD")
         finally:
             await client.aclose()
         return None

@@ -22,7 +22,6 @@ from connectors.kaufland.mapping import (
     parse_problem,
     send_request,
     unit_action,
-    unit_status,
     unit_statuses,
 )
 from core.domain import ConfirmationStatus
@@ -125,15 +124,6 @@ def test_only_a_parcel_of_a_multi_parcel_order_may_be_new_to_a_sent_unit() -> No
     assert parcel_may_be_new(second)
     assert not parcel_may_be_new(only)
     assert not parcel_may_be_new(untracked)
-
-
-def test_the_status_is_read_from_the_order_unit_answer() -> None:
-    assert unit_status(load("order_unit_sent.json")) == "sent"
-
-
-def test_an_answer_without_status_is_an_error() -> None:
-    with pytest.raises(ValueError):
-        unit_status({"data": {}})
 
 
 def test_every_units_status_is_read_from_the_order_answer() -> None:

@@ -59,10 +59,6 @@ class KauflandClient:
         """`GET /orders/{id_order}`: the `ApiResponse_OrderDetails_`, all units with status."""
         return await self._get_object(f"/orders/{quote(order_id, safe='')}", "the order")
 
-    async def order_unit(self, unit_id: int) -> dict[str, Any]:
-        """`GET /order-units/{id_order_unit}`: the `ApiResponse_OrderUnitDetails_`."""
-        return await self._get_object(f"/order-units/{unit_id}", "the order unit")
-
     async def send_order_unit(self, unit_id: int, payload: dict[str, str]) -> None:
         """`PATCH /order-units/{id_order_unit}/send` (204)."""
         await self._send("PATCH", f"/order-units/{unit_id}/send", json=payload)

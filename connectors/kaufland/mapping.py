@@ -173,15 +173,6 @@ def unit_statuses(body: Any) -> dict[int, str]:
     return statuses
 
 
-def unit_status(body: Any) -> str:
-    """`status` of an `ApiResponse_OrderUnitDetails_`."""
-    if isinstance(body, Mapping):
-        data = body.get("data")
-        if isinstance(data, Mapping) and isinstance(data.get("status"), str):
-            return str(data["status"])
-    raise ValueError("Kaufland's order unit answer has no data.status")
-
-
 def parse_problem(body: Any, *, status: int) -> KauflandProblem:
     """Kaufland's `ErrorResponse`; tolerant of bodies that are not one."""
     if not isinstance(body, Mapping):
