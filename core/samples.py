@@ -160,8 +160,22 @@ def _portal_ids(
     return f"WEB-{digits(10**5, 10**6)}", [f"L{i + 1}" for i in range(n_items)]
 
 
+def _unique(item_ids: list[str], used: set[str]) -> list[str]:
+    """Kaufland's `id_order_unit` is unique across all orders: a random id drawn twice (likely
+    from some ten thousand Kaufland orders on) is counted up to the next free one, without
+    drawing again, so the rest of the sample stays as it was."""
+    unique = []
+    for item_id in item_ids:
+        while item_id in used:
+            item_id = str(int(item_id) + 1)
+        used.add(item_id)
+        unique.append(item_id)
+    return unique
+
+
 def generate_orders(count: int, *, seed: int = 7, start: int = 100001) -> Iterator[SampleOrder]:
     rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
+    kaufland_units: set[str] = set()
     for n in range(start, start + count):
         portal = _pick(rng, PORTAL_WEIGHTS)
         country = _pick(rng, COUNTRY_WEIGHTS)
@@ -173,6 +187,8 @@ def generate_orders(count: int, *, seed: int = 7, start: int = 100001) -> Iterat
             products = [p for p, q in zip(products, quantities, strict=True) for _ in range(q)]
             quantities = [1] * len(products)
         portal_order_id, item_ids = _portal_ids(rng, portal, len(products), quantities)
+        if portal == "kaufland":
+            item_ids = _unique(item_ids, kaufland_units)
         local = f"{first}.{last}".lower().replace(" ", "")
         local = local.translate(_ASCII_MAIL)
         domain = "members.ebay.example" if portal == "ebay" else "example.de"

@@ -96,3 +96,17 @@ def test_stored_order_keeps_items_and_is_found_by_portal_order_id(db_url: str) -
         assert [(i.item_id, i.quantity) for i in order.items] == [
             (i["item_id"], i["quantity"]) for i in wanted.items
         ]
+
+
+def test_sample_kaufland_order_units_are_unique_across_orders_as_on_kaufland() -> None:
+    from core.samples import _unique
+
+    assert _unique(["500", "500", "501", "7"], {"7"}) == ["500", "501", "502", "8"]
+    # at 100,000 orders this seed draws a unit id twice (its two orders then disagreed)
+    units = [
+        item["item_id"]
+        for sample in generate_orders(100_000, seed=2026)
+        if sample.order["portal"] == "kaufland"
+        for item in sample.items
+    ]
+    assert len(units) == len(set(units)) > 30_000
