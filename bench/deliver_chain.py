@@ -64,27 +64,29 @@ confirmations run, the Prefect server and the SMTP sink little.
 - Confirmations, ~12 s: the five `confirm-<portal>` tasks run side by side, each on an event
   loop of its own; together about 8,300 HTTP calls (eBay one POST per parcel; Kaufland one
   order read per order and one PATCH per order unit, 3,078 units; Hood and Rakuten one call
-  per order; Amazon one feed). bench/portal_calls.py measures one such call at ~1.3 ms of
-  client CPU through the connectors (aiohttp alone: ~0.6 ms; httpx's own pool: ~3.4 ms).
+  per order; Amazon one feed). bench/portal_calls.py measures one such call at ~1.2 ms of
+  client CPU through the connectors (aiohttp alone: ~0.5 ms; httpx's own pool: ~3.1 ms).
 - Prefect: the import flow is the process's first flow run and pays ~1–2 s for the client
   and the server's version check; 34 task runs for 100,000 orders cost well under a second.
 
-Cost model: at this order mix one order costs the chain ~2.4 ms of CPU (0.6 mails and 0.8
-portal calls per order, ledger rows), so one process on one core tops out at about 400–450
-orders/s; 100,000 orders scale linearly (ratio above). **The goal of 1,000 orders/s is not
+Cost model: at this order mix one order costs the chain 2.1–2.8 ms of CPU (0.6 mails and 0.8
+portal calls per order, ledger rows), so one process on one core tops out at about 350–470
+orders/s; 100,000 orders scale linearly (ratio 8.2–8.9), in under 0.9 GB. **The goal of 1,000 orders/s is not
 met on this 2-core machine**, where the simulators share the cores. What would reach it: the
 portal confirmations in processes of their own (eBay and Kaufland make four fifths of the
 calls) on a machine with four or more cores, and connectors speaking aiohttp directly (the
-httpx layer is half of each call's CPU).
+httpx layer and the connector code are over half of each call's CPU).
 
 From 126–139 orders/s (2026-11-26 08:23 UTC) to this: Kaufland simulator accounts no longer
 paced at 0.9 × 111 requests/s (it was the chain's whole wait); the portal connectors send
-through aiohttp (`connectors/http.py`, 2.7× less CPU per call than httpx's pool, and without
+through aiohttp (`connectors/http.py`, 2.5× less CPU per call than httpx's pool, and without
 aiohttp's per-request proxy and netrc lookups or httpx's per-answer cookie parsing); eBay
 skips the read-back for parcels the ledger shows were never attempted; Kaufland reads each
-order once per parcel instead of each unit; confirmation rows are loaded as plain rows, not
+order once instead of each order unit; confirmation rows are loaded as plain rows, not
 ORM objects; ledger rows are inserted in one executemany (the ORM session had sent one INSERT
-per row); one jinja environment per process instead of one per mail batch.
+per row); one jinja environment per process instead of one per mail batch. The peak RSS at
+100k fell from 1.2 GB to 0.8–0.9 GB; the 734 MB of the PostgreSQL 10k runs (more than its 100k
+run) is not analysed.
 """
 
 TITLE = "Deliver chain end to end: 10k and 100k orders"

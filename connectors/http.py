@@ -1,9 +1,9 @@
 """The HTTP client every portal connector uses: httpx's API over aiohttp's connection pool.
 
-httpx's own pool (httpcore) costs ~2 ms of CPU per request and gets slower with more
-connections; a deliver run of 100,000 orders makes well over 100,000 portal calls from one event
-loop, so that cost decides the run's speed. aiohttp does the same work at about a third of it
-(docs/benchmarks.md). The connectors keep speaking httpx (auth flows, event hooks, error
+A deliver run of 100,000 orders makes some 80,000 portal calls from one process, so the CPU
+each call costs decides the run's speed. Through a connector, a call costs ~3.1 ms of CPU on
+httpx's own pool (httpcore) and ~1.2 ms on aiohttp's (bench/portal_calls.py,
+docs/benchmarks.md). The connectors keep speaking httpx (auth flows, event hooks, error
 classes): `AiohttpTransport` below is an httpx transport, and tests hand in their own transport
 (httpx.MockTransport) instead.
 """
