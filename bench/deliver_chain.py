@@ -71,11 +71,11 @@ confirmations run, the Prefect server and the SMTP sink little.
 
 Cost model: at this order mix one order costs the chain 2.1–2.8 ms of CPU (0.6 mails and 0.8
 portal calls per order, ledger rows), so one process on one core tops out at about 350–470
-orders/s; 100,000 orders scale linearly (ratio 8.2–8.9), in under 0.9 GB. **The goal of 1,000 orders/s is not
-met on this 2-core machine**, where the simulators share the cores. What would reach it: the
-portal confirmations in processes of their own (eBay and Kaufland make four fifths of the
-calls) on a machine with four or more cores, and connectors speaking aiohttp directly (the
-httpx layer and the connector code are over half of each call's CPU).
+orders/s; 100,000 orders scale linearly (ratio 8.2–8.9), in under 0.9 GB. **The goal of 1,000
+orders/s is not met on this 2-core machine**, where the simulators share the cores. What would
+reach it: the portal confirmations in processes of their own (eBay and Kaufland make four
+fifths of the calls) on a machine with four or more cores, and connectors speaking aiohttp
+directly (the httpx layer and the connector code are over half of each call's CPU).
 
 From 126–139 orders/s (2026-11-26 08:23 UTC) to this: Kaufland simulator accounts no longer
 paced at 0.9 × 111 requests/s (it was the chain's whole wait); the portal connectors send
