@@ -49,6 +49,7 @@ uv run python bench/tracking_import.py            # 1,000,000 rows, SQLite and P
 uv run python bench/shipping_mails.py             # 10,000 and 100,000 mails
 uv run python bench/deliver_chain.py              # 10,000 and 100,000 orders, both databases
 uv run python bench/web_arrival.py                # buyer arrival page (needs `wrk`)
+uv run python bench/portal_calls.py               # client CPU per portal call
 ```
 
 Each script prints a summary and replaces its own section below (`--no-doc` leaves this file
@@ -80,12 +81,26 @@ def machine() -> dict[str, str]:
     }
 
 
+def python_speed_ms() -> float:
+    """One core's speed for Python, to compare machines: `sum(range(10**6))`, best of 5.
+
+    The same cloud model name can hide very different cores: one machine took 34 ms here, and
+    every Python-bound figure on it came out at about half of another's."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(range(10**6))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def machine_line(extra: dict[str, str] | None = None) -> str:
     facts = {**machine(), **(extra or {})}
     cpu, nproc, memory = facts.pop("cpu"), facts.pop("nproc"), facts.pop("memory")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
-        f"Machine: {cpu}, nproc {nproc}, {memory} RAM (`free -h`); "
+        f"Machine: {cpu}, nproc {nproc}, {memory} RAM (`free -h`), "
+        f"`sum(range(10**6))` in {python_speed_ms():.0f} ms; "
         + ", ".join(f"{k} {v}" for k, v in facts.items())
         + f"; load average at the end {load} (other work on the machine shares its 2 cores)"
     )

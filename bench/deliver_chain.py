@@ -64,8 +64,8 @@ confirmations run, the Prefect server and the SMTP sink little.
 - Confirmations, ~12 s: the five `confirm-<portal>` tasks run side by side, each on an event
   loop of its own; together about 8,300 HTTP calls (eBay one POST per parcel; Kaufland one
   order read per order and one PATCH per order unit, 3,078 units; Hood and Rakuten one call
-  per order; Amazon one feed). bench/portal_calls.py measures one such call at ~1.2 ms of
-  client CPU through the connectors (aiohttp alone: ~0.5 ms; httpx's own pool: ~3.1 ms).
+  per order; Amazon one feed). bench/portal_calls.py measures one such call at 1.1–1.2 ms
+  of client CPU through the connectors (aiohttp alone: ~0.5 ms; httpx's own pool: ~3 ms).
 - Prefect: the import flow is the process's first flow run and pays ~1–2 s for the client
   and the server's version check; 34 task runs for 100,000 orders cost well under a second.
 
@@ -79,7 +79,7 @@ directly (the httpx layer and the connector code are over half of each call's CP
 
 From 126–139 orders/s (2026-11-26 08:23 UTC) to this: Kaufland simulator accounts no longer
 paced at 0.9 × 111 requests/s (it was the chain's whole wait); the portal connectors send
-through aiohttp (`connectors/http.py`, 2.5× less CPU per call than httpx's pool, and without
+through aiohttp (`connectors/http.py`, 2.5–2.7× less CPU per call than httpx's pool, and without
 aiohttp's per-request proxy and netrc lookups or httpx's per-answer cookie parsing); eBay
 skips the read-back for parcels the ledger shows were never attempted; Kaufland reads each
 order once instead of each order unit; confirmation rows are loaded as plain rows, not

@@ -67,12 +67,15 @@ runs (SQLite / PostgreSQL) after each step, all under shared load:
    (Jinja tries the attribute first): 1,507/s / 700/s — the spread between runs here is as
    large as the steps.
 
-At low load (2026-11-26 08:32) liefern sent 1,950–2,200 mails/s including rendering and
-ledger, above the 1,500/s goal, while `smtp-source` did 21,000/s: a ratio of ~0.1×, short of
-0.15×. Under the load of other test suites on both cores the same code measured
-700–1,700/s (smtp-source 5,900–17,700/s). What is left is mostly the SMTP client itself:
-`SMTP PIPELINING` (RFC 2920; `smtp-sink` offers it) would turn three round trips per mail
-into one, a change of `connectors/smtp/sender.py`.
+At low load (2026-11-26 08:32, an Intel Xeon machine) liefern sent 1,950–2,200 mails/s
+including rendering and ledger, above the 1,500/s goal, while `smtp-source` did 21,000/s: a
+ratio of ~0.1×, short of 0.15×. The table above comes from another machine (AMD EPYC, idle):
+there one core runs Python about half as fast (`sum(range(10**6))` 34 ms; the machine line
+gives it for every run from now on), and the same code sends 880–980 mails/s — the commit of
+08:32 itself measured 966/s there — while `smtp-source` still does ~17,000/s. So the 1,500/s
+goal holds on the first machine and not on the second. What is left is mostly the SMTP client
+itself: `SMTP PIPELINING` (RFC 2920; `smtp-sink` offers it) would turn three round trips per
+mail into one, a change of `connectors/smtp/sender.py`.
 """
 
 TITLE = "Shipping mails: 10k and 100k"
@@ -302,7 +305,7 @@ def main() -> None:
         + f" --connections {args.connections} --db {args.db} --loop {args.loop}"
     )
     body = f"""Measured {stamp()}, {runs_text} each (median), {args.connections} connections,
-event loop of the caller `{args.loop}` (the send loop itself runs on uvloop, see tasks/mails.py).
+event loop of the caller `{args.loop}` (the send loop itself runs on uvloop, see tasks/own_loop.py).
 {machine_line({"postgresql": postgres_version()})}.
 
 ```

@@ -1,8 +1,8 @@
 """The HTTP client every portal connector uses: httpx's API over aiohttp's connection pool.
 
 A deliver run of 100,000 orders makes some 80,000 portal calls from one process, so the CPU
-each call costs decides the run's speed. Through a connector, a call costs ~3.1 ms of CPU on
-httpx's own pool (httpcore) and ~1.2 ms on aiohttp's (bench/portal_calls.py,
+each call costs decides the run's speed. Through a connector, a call costs ~3 ms of CPU on
+httpx's own pool (httpcore) and 1.1–1.2 ms on aiohttp's (bench/portal_calls.py,
 docs/benchmarks.md). The connectors keep speaking httpx (auth flows, event hooks, error
 classes): `AiohttpTransport` below is an httpx transport, and tests hand in their own transport
 (httpx.MockTransport) instead.
