@@ -85,8 +85,10 @@ skips the read-back for parcels the ledger shows were never attempted; Kaufland 
 order once instead of each order unit; confirmation rows are loaded as plain rows, not
 ORM objects; ledger rows are inserted in one executemany (the ORM session had sent one INSERT
 per row); one jinja environment per process instead of one per mail batch. The peak RSS at
-100k fell from 1.2 GB to 0.8–0.9 GB; the 734 MB of the PostgreSQL 10k runs (more than its 100k
-run) is not analysed.
+100k fell from 1.2 GB to 0.8–0.9 GB. The 734 MB of the PostgreSQL 10k runs are glibc malloc
+arenas, one per thread that allocated (the portal threads' psycopg buffers): the same run with
+`MALLOC_ARENA_MAX=2` peaked at 297 MB at the same speed (352 orders/s). The workers that
+`liefern serve` starts set it (flow runs inherit it); the runs in the table above did not.
 """
 
 TITLE = "Deliver chain end to end: 10k and 100k orders"

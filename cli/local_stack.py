@@ -129,6 +129,10 @@ class LocalPrefect:
         self, name: str = "worker", *, limit: int | None = None, **extra: str
     ) -> subprocess.Popen[bytes]:
         args = ["worker", "start", "--pool", WORK_POOL, "--name", name, "--type", "process"]
+        # Flow runs inherit the worker's environment. glibc keeps a malloc arena per thread
+        # that allocated, and a deliver run's portal threads then held ~400 MB more on
+        # PostgreSQL for no speed (docs/benchmarks.md); two arenas are plenty.
+        extra = {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"), **extra}
         return self._spawn(
             name, _prefect(*args, *(["--limit", str(limit)] if limit else [])), **extra
         )

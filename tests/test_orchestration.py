@@ -82,3 +82,31 @@ def test_deliver_run_is_named_and_tagged_by_carrier_and_trigger(settings: Settin
     run = asyncio.run(find())
     assert run.name == "deliver-hermes-dry-run"  # type: ignore[attr-defined]
     assert {"carrier:hermes", "trigger:cli"} <= set(run.tags)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("outside", "expected"), [(None, "2"), ("8", "8")])
+def test_workers_cap_malloc_arenas_unless_the_operator_chose(
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    outside: str | None,
+    expected: str,
+) -> None:
+    from cli import local_stack
+
+    started: list[dict[str, str]] = []
+
+    class Recorded:
+        pid = 0
+
+        def __init__(self, args: list[str], **options: object) -> None:
+            started.append(options["env"])  # type: ignore[arg-type]
+
+    if outside is None:
+        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_ARENA_MAX", outside)
+    monkeypatch.setattr(local_stack.subprocess, "Popen", Recorded)
+    stack = local_stack.LocalPrefect(settings, log_dir=tmp_path)
+    stack.start_worker("w1")
+    assert started[0]["MALLOC_ARENA_MAX"] == expected
