@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (
+    ORDER_COLUMNS,
     OUT,
     ChildResult,
     bulk_insert,
@@ -125,24 +126,6 @@ def order_rows(count: int) -> Any:
             now,
             now,
         )
-
-
-ORDER_COLUMNS = (
-    "id",
-    "order_no",
-    "portal",
-    "portal_account",
-    "portal_order_id",
-    "buyer_name",
-    "buyer_email",
-    "language",
-    "country",
-    "postal_code",
-    "city",
-    "status",
-    "created_at",
-    "updated_at",
-)
 
 
 def load_orders(url: str, count: int) -> None:

@@ -42,7 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench._common import DOC, write_section  # noqa: E402 - after the path set-up
+
 TITLE = "Web: buyer arrival page"
 SECRET = "bench-secret-key-0123456789abcdef"  # noqa: S105 - a throwaway store
 GOAL_P99_MS = 50.0
@@ -440,26 +441,6 @@ def section(results: list[Result], *, orders: int, runs: int, rate: float, secon
     )
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md; others stay."""
-    heading = f"## {TITLE}"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
-    block = [heading, "", *body.splitlines(), ""]
-    if start is None:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += ["", *block]
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        lines[start:end] = block
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
-
-
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -526,7 +507,7 @@ def main() -> int:
         )
         print("\n" + body)
         if not args.no_doc:
-            write_section(body)
+            write_section(TITLE, body)
             print(f"\nwritten to {DOC.relative_to(ROOT)} under '## {TITLE}'")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
