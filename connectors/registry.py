@@ -33,8 +33,8 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
         ebay = EbayOptions(api_base=options.base_url) if options.base_url else EbayOptions()
         if options.extra.get("token_url"):
             ebay = EbayOptions(api_base=ebay.api_base, token_url=options.extra["token_url"])
-        if simulator:  # eBay's 5 requests per second are a production limit
-            ebay = replace(ebay, rate_per_second=1000.0, burst=1000)
+        if simulator:  # eBay's 5 requests per second (and the 4 at a time) are for production
+            ebay = replace(ebay, rate_per_second=1000.0, burst=1000, concurrency=16)
         return EbayConnector.from_credentials(
             client_id=secret(portal, account, "client_id").get_secret_value(),
             client_secret=secret(portal, account, "client_secret"),

@@ -83,3 +83,22 @@ def test_kaufland_is_paced_like_production_only_against_the_real_portal(
     assert (limit > RATE_LIMIT_PER_SECOND) is fast
     assert limit <= RATE_LIMIT_PER_SECOND or simulator
     asyncio.run(connector.aclose())
+
+
+@pytest.mark.parametrize("simulator", [True, False])
+def test_ebay_is_paced_like_production_only_against_the_real_portal(
+    monkeypatch: pytest.MonkeyPatch, simulator: bool
+) -> None:
+    from connectors.ebay.connector import EbayConnector, EbayOptions
+
+    for field in ("client_id", "client_secret", "refresh_token"):
+        monkeypatch.setenv(env_name("ebay", "main", field), "x")
+    connector = open_connector(AccountOptions("ebay", "main"), simulator=simulator)
+    assert isinstance(connector, EbayConnector)
+    production = EbayOptions()
+    faster = (
+        connector.options.rate_per_second > production.rate_per_second
+        and connector.options.concurrency > production.concurrency
+    )
+    assert faster is simulator
+    asyncio.run(connector.aclose())
