@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     import_batch_rows: int = 50_000
     confirm_batch_size: int = 2_000
     confirm_max_attempts: int = 5
+    # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)
+    confirm_in_processes: bool = True
     feed_stuck_minutes: int = 120
     max_upload_bytes: int = 50 * 1024 * 1024
 

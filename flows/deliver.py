@@ -20,6 +20,7 @@ from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from db.types import utcnow
 from flows.labels import label_run
+from tasks import own_process
 from tasks.guard import run_guard
 from tasks.mails import MailBatchReport, mail_batch
 
@@ -54,6 +55,8 @@ async def deliver(
     run_id = str(flow_run.id) if flow_run.id else None
     started = utcnow()
     groups = carrier_groups(db_url, carriers)
+    if confirm_portals and not dry_run and get_settings().confirm_in_processes:
+        own_process.warm_up()  # the confirmations' workers load while the mails go out
     await label_run(carriers=carriers or groups)
     locks = [] if dry_run else [f"deliver:{c}" for c in groups]
     with run_guard(db_url, locks) as guard:

@@ -45,8 +45,9 @@ from db.queries.confirmations import (
 )
 from db.session import session_scope
 from db.types import utcnow
+from tasks import own_process
 from tasks.guard import RunOverlap, waiting_run_guard
-from tasks.own_loop import on_own_loop
+from tasks.own_loop import on_own_loop, run_loop
 
 RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
 
@@ -344,6 +345,11 @@ async def poll_submitted(
     return report
 
 
+def submit_here(db_url: str, portal: str, run_id: str | None) -> PortalReport:
+    """`submit_pending` on an event loop of this thread: the body of a worker process."""
+    return run_loop(lambda: submit_pending(db_url, portal=portal, run_id=run_id))
+
+
 @task(
     name="confirm-portal",
     retries=2,
@@ -356,7 +362,12 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     logger = get_run_logger()
     try:
         async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
-            report = await on_own_loop(lambda: submit_pending(db_url, portal=portal, run_id=run_id))
+            if get_settings().confirm_in_processes and own_process.supported():
+                report = await own_process.in_own_process(submit_here, db_url, portal, run_id)
+            else:
+                report = await on_own_loop(
+                    lambda: submit_pending(db_url, portal=portal, run_id=run_id)
+                )
     except RunOverlap as overlap:
         logger.info("%s: not submitted now, %s", portal, overlap)
         return PortalReport(portal)

@@ -18,10 +18,11 @@ T = TypeVar("T")
 
 
 async def on_own_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    return await asyncio.to_thread(_run_loop, work)
+    return await asyncio.to_thread(run_loop, work)
 
 
-def _run_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`work()` on a new event loop in this thread, until it is done."""
     try:
         import uvloop
     except ImportError:  # not on every platform: the default loop does the same, slower

@@ -1,0 +1,113 @@
+"""Run a piece of a run in a process of its own: each portal's confirmations use a core each.
+
+A deliver run is CPU-bound in one process (mails, then portal calls: aiohttp and the
+connectors), so on a machine with several cores the portals' confirmations go to worker
+processes, one per portal, side by side. The workers are forked from a forkserver that
+imported the confirmation code once, started when the run begins, so a worker costs
+milliseconds, not the second and a half of imports a fresh interpreter would.
+
+What the workers share with the run, and what they must not outlive:
+
+- the environment as it is at the call (settings, credentials, `LIEFERN_CRASH_AT`), not as it
+  was when the forkserver started: it is handed over with every call;
+- nothing else: each call gets a fresh worker (no engine, cache or connection is reused
+  across calls), and the result comes back pickled;
+- the run's life: a worker dies with its forkserver (PR_SET_PDEATHSIG), and the forkserver
+  ends when the run's process does, so a run killed with SIGKILL leaves nothing behind that
+  could still call a portal while the next run starts. A crash point reached in a worker
+  kills the run's process first (core/crashpoints.py).
+
+Only on Linux (forkserver plus PR_SET_PDEATHSIG); elsewhere, and with
+`LIEFERN_CONFIRM_IN_PROCESSES=false`, the work runs on a thread of the run's process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from core import crashpoints
+
+T = TypeVar("T")
+
+# imported once by the forkserver, so that every worker starts with them loaded
+PRELOAD = [
+    "tasks.confirmations",
+    "connectors.registry",
+    "connectors.amazon.connector",
+    "connectors.ebay.connector",
+    "connectors.hood.connector",
+    "connectors.kaufland.connector",
+    "connectors.rakuten.connector",
+]
+MAX_WORKERS = 8  # portals (5) with room; a worker serves one call and is replaced
+_PR_SET_PDEATHSIG = 1
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def supported() -> bool:
+    return sys.platform == "linux" and "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def warm_up() -> None:
+    """Start the forkserver now (it imports the confirmation code while the run sends mails)."""
+    if supported():
+        _context()
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+async def in_own_process(work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in a fresh worker process; its result, or its exception, comes back here.
+    `work` and its arguments must be picklable (a module-level function, plain values)."""
+    global _pool
+    loop = asyncio.get_running_loop()
+    if _pool is None:
+        _pool = ProcessPoolExecutor(
+            MAX_WORKERS,
+            mp_context=_context(),
+            initializer=_join_run,
+            initargs=(os.getpid(),),
+            max_tasks_per_child=1,
+        )
+    pool = _pool
+    try:
+        return await loop.run_in_executor(pool, _call, dict(os.environ), work, args)
+    except BrokenProcessPool:
+        # a worker died without answering (killed, out of memory): the next call gets a new
+        # pool; this one's work is in the ledger as attempted, as after any crash
+        if _pool is pool:
+            _pool = None
+        raise
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _join_run(run_pid: int) -> None:
+    """In the worker, first thing: die with the forkserver, crash points kill the run too."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the forkserver ended before the line above took effect
+        os._exit(1)
+    crashpoints.kill_also(run_pid)
+
+
+def _call(environment: dict[str, str], work: Callable[..., T], args: tuple[Any, ...]) -> T:
+    os.environ.clear()
+    os.environ.update(environment)
+    return work(*args)
