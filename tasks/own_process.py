@@ -12,23 +12,25 @@ What the workers share with the run, and what they must not outlive:
   was when the forkserver started: it is handed over with every call;
 - nothing else: each call gets a fresh worker (no engine, cache or connection is reused
   across calls), and the result comes back pickled;
-- the run's life: a worker dies with its forkserver (PR_SET_PDEATHSIG), and the forkserver
-  ends when the run's process does, so a run killed with SIGKILL leaves nothing behind that
-  could still call a portal while the next run starts. A crash point reached in a worker
-  kills the run's process first (core/crashpoints.py).
+- the run's life: a worker watches the run's process (a pidfd) and kills itself when the
+  run has ended, so a run killed with SIGKILL leaves nothing behind that could still call a
+  portal while the next run starts. (The forkserver cannot do it: every worker holds its
+  keep-alive pipe, so it lives as long as they do.) A crash point reached in a worker kills
+  the run's process first (core/crashpoints.py).
 
-Only on Linux (forkserver plus PR_SET_PDEATHSIG); elsewhere, and with
+Only on Linux (forkserver and pidfd); elsewhere, and with
 `LIEFERN_CONFIRM_IN_PROCESSES=false`, the work runs on a thread of the run's process instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,13 +51,16 @@ PRELOAD = [
     "connectors.rakuten.connector",
 ]
 MAX_WORKERS = 8  # portals (5) with room; a worker serves one call and is replaced
-_PR_SET_PDEATHSIG = 1
 
 _pool: ProcessPoolExecutor | None = None
 
 
 def supported() -> bool:
-    return sys.platform == "linux" and "forkserver" in multiprocessing.get_all_start_methods()
+    return (
+        sys.platform == "linux"
+        and hasattr(os, "pidfd_open")
+        and "forkserver" in multiprocessing.get_all_start_methods()
+    )
 
 
 def warm_up() -> None:
@@ -98,13 +103,18 @@ def _context() -> multiprocessing.context.ForkServerContext:
 
 
 def _join_run(run_pid: int) -> None:
-    """In the worker, first thing: die with the forkserver, crash points kill the run too."""
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the forkserver ended before the line above took effect
+    """In the worker, first thing: die with the run; a crash point kills the run too."""
+    try:
+        run = os.pidfd_open(run_pid)
+    except ProcessLookupError:  # the run ended before this worker started
         os._exit(1)
+    threading.Thread(target=_die_with, args=(run,), name="run-watch", daemon=True).start()
     crashpoints.kill_also(run_pid)
+
+
+def _die_with(run: int) -> None:
+    select.select([run], [], [])  # readable once the run's process has ended
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _call(environment: dict[str, str], work: Callable[..., T], args: tuple[Any, ...]) -> T:
