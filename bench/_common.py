@@ -133,6 +133,40 @@ class ChildResult:
     result: dict[str, Any]  # what the child printed as its last JSON line
     wall: float  # seconds from start to exit, as seen by the parent
     max_rss_mb: float
+    max_tree_mb: float = 0.0  # the child and the processes it started: peak of their PSS sum
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def tree_pss_mb(root: int) -> float:
+    """Memory of a process and its descendants (worker processes): the sum of their PSS, so
+    pages they share (forked from one parent) count once. 0 where /proc has no smaps_rollup."""
+    total = 0
+    for pid in _descendants(root):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total / 1024
 
 
 def run_child(
@@ -152,6 +186,7 @@ def run_child(
         stderr=subprocess.STDOUT,
     )
     deadline = started + timeout
+    tree_mb, next_look = 0.0, 0.0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
@@ -160,6 +195,9 @@ def run_child(
             process.kill()
             pid, status, usage = os.wait4(process.pid, 0)
             break
+        if time.perf_counter() >= next_look:  # a look costs a few ms: every quarter second
+            tree_mb = max(tree_mb, tree_pss_mb(process.pid))
+            next_look = time.perf_counter() + 0.25
         time.sleep(0.05)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -171,7 +209,7 @@ def run_child(
     last = [line for line in text.splitlines() if line.startswith("{")]
     if not last:
         raise RuntimeError(f"child {' '.join(args)} printed no result:\n{text[-4000:]}")
-    return ChildResult(json.loads(last[-1]), wall, usage.ru_maxrss / 1024)
+    return ChildResult(json.loads(last[-1]), wall, usage.ru_maxrss / 1024, tree_mb)
 
 
 def emit(result: dict[str, Any]) -> None:

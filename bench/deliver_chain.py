@@ -262,7 +262,8 @@ def run_size(
             f"  {kind} {count} run {len(results)}: {r['seconds']:.1f} s "
             f"({count / r['seconds']:.0f} orders/s; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
-            + f"), {results[-1].max_rss_mb:.0f} MB, task runs {r['task_runs']}, "
+            + f"), {results[-1].max_rss_mb:.0f} MB ({results[-1].max_tree_mb:.0f} MB with its "
+            f"workers), task runs {r['task_runs']}, "
             f"mails {r['mails']}, confirmations {r['confirmations']}, "
             f"task seconds {r['task_seconds']}",
             flush=True,
@@ -295,6 +296,7 @@ def run_size(
         "phases": {k: median(c.result["phases"][k] for c in results) for k in last["phases"]},
         "rate": count / seconds,
         "rss": max(c.max_rss_mb for c in results),
+        "tree": max(c.max_tree_mb for c in results),
         "task_runs": last["task_runs"],
         "mails": last["mails"],
         "confirmations": last["confirmations"],
@@ -351,6 +353,7 @@ def main() -> None:
                 ratio,
                 f"{runs_total} ({', '.join(f'{k} {v}' for k, v in r['task_runs'].items())})",
                 f"{r['rss']:.0f} MB",
+                f"{r['tree']:.0f} MB" if r.get("tree") else "–",
             )
         )
     summary = table(
@@ -363,6 +366,7 @@ def main() -> None:
             "time ÷ time(10k)",
             "Prefect task runs",
             "peak RSS",
+            "peak memory with workers",
         ),
         rows,
     )

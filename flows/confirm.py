@@ -21,19 +21,71 @@ async def confirm_orders(
     db_url: str, order_ids: Sequence[int], run_id: str | None
 ) -> dict[str, Any]:
     """Open ledger rows for these orders, then submit every portal's pending rows."""
-    settings = get_settings()
-    opened = open_confirmations(
-        db_url,
-        order_ids=order_ids,
-        accounts=Accounts.load(settings.accounts_path),
-        run_id=run_id,
-    )
-    get_run_logger().info("%d confirmations opened", opened)
-    summary = await submit_all(db_url, run_id)
-    with session_scope(db_url) as session:
-        summary["portals"] = confirmation_counts(session, order_ids=list(order_ids))
-    await _publish(summary, key="deliver-confirmations")
-    return summary
+    passes = PortalPasses(db_url, run_id)
+    return await passes.finish(order_ids)
+
+
+class PortalPasses:
+    """A deliver run's confirmations, carrier group by carrier group: once a group's mails are
+    done, its ledger rows are opened and every portal with pending rows submits them, in the
+    background (worker processes) while the next group's mails go out.
+
+    A pass of a portal submits all of its pending rows, so a portal never has two passes at
+    once: rows opened while its pass runs get the next pass, which starts as soon as that one
+    ends. The portals do not wait for each other.
+    """
+
+    def __init__(self, db_url: str, run_id: str | None) -> None:
+        self.db_url, self.run_id = db_url, run_id
+        self.orders: list[int] = []
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.again: set[str] = set()
+        self.outcomes: list[tuple[str, object]] = []  # (portal, PortalReport or error)
+
+    def mailed(self, order_ids: Sequence[int]) -> None:
+        """These orders' mails are final: open their ledger rows, have the portals submit."""
+        if order_ids:
+            self.orders += order_ids
+            opened = open_confirmations(
+                self.db_url,
+                order_ids=order_ids,
+                accounts=Accounts.load(get_settings().accounts_path),
+                run_id=self.run_id,
+            )
+            get_run_logger().info("%d confirmations opened", opened)
+        with session_scope(self.db_url) as session:
+            portals = portals_with(session, status="pending")
+        for portal in portals:
+            if portal in self.running and not self.running[portal].done():
+                self.again.add(portal)
+            else:
+                self.running[portal] = asyncio.create_task(self._passes(portal))
+
+    async def _passes(self, portal: str) -> None:
+        while True:
+            self.again.discard(portal)
+            try:
+                report = await confirm_portal(self.db_url, portal, self.run_id)
+                self.outcomes.append((portal, report))
+            except Exception as error:
+                self.outcomes.append((portal, error))
+            if portal not in self.again:
+                return
+
+    async def settle(self) -> None:
+        """Wait until no portal has a pass running."""
+        while running := [t for t in self.running.values() if not t.done()]:
+            await asyncio.wait(running)
+
+    async def finish(self, more_orders: Sequence[int] = ()) -> dict[str, Any]:
+        """Confirm `more_orders` too, wait for every pass, then the counts and the artifact."""
+        self.mailed(more_orders)
+        await self.settle()
+        summary = _combine([p for p, _ in self.outcomes], [o for _, o in self.outcomes])
+        with session_scope(self.db_url) as session:
+            summary["portals"] = confirmation_counts(session, order_ids=sorted(set(self.orders)))
+        await _publish(summary, key="deliver-confirmations")
+        return summary
 
 
 async def submit_all(db_url: str, run_id: str | None) -> dict[str, Any]:

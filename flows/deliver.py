@@ -1,8 +1,10 @@
 """Flow: the deliver run of one or more carriers ("DPD mails now, UPS after the pick-up").
 
 Per carrier group: pick the orders with a parcel of that carrier and no shipping mail yet, and
-work through them in batches (mark shipped, ledger, mails). Then tell the portals.
-An order with parcels of several carriers gets one mail, in the first group that reaches it.
+work through them in batches (mark shipped, ledger, mails). Once a group's mails are done, the
+portals are told about its orders, in the background while the next group's mails go out
+(flows/confirm.py PortalPasses). An order with parcels of several carriers gets one
+mail, in the first group that reaches it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from db.queries.confirmations import orders_missing_confirmations
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from db.types import utcnow
+from flows.confirm import PortalPasses
 from flows.labels import label_run
 from tasks import own_process
 from tasks.guard import run_guard
@@ -62,32 +65,37 @@ async def deliver(
     with run_guard(db_url, locks) as guard:
         reports: list[MailBatchReport] = []
         seen: set[int] = set()
-        for carrier in groups:
-            with session_scope(db_url) as session:
-                order_ids = [
-                    i for i in orders_to_mail(session, carriers=[carrier]) if i not in seen
-                ]
-            seen.update(order_ids)
-            logger.info("%s: %d orders to deliver", carrier, len(order_ids))
-            for start in range(0, len(order_ids), batch_size):
-                batch = order_ids[start : start + batch_size]
-                reports.append(await mail_batch(db_url, batch, carrier, dry_run, run_id))
-                guard.keep_alive()
-                logger.info(
-                    "%s: %d/%d orders done",
-                    carrier,
-                    min(start + batch_size, len(order_ids)),
-                    len(order_ids),
-                )
+        passes = PortalPasses(db_url, run_id) if confirm_portals and not dry_run else None
+        try:
+            for carrier in groups:
+                with session_scope(db_url) as session:
+                    order_ids = [
+                        i for i in orders_to_mail(session, carriers=[carrier]) if i not in seen
+                    ]
+                seen.update(order_ids)
+                logger.info("%s: %d orders to deliver", carrier, len(order_ids))
+                for start in range(0, len(order_ids), batch_size):
+                    batch = order_ids[start : start + batch_size]
+                    reports.append(await mail_batch(db_url, batch, carrier, dry_run, run_id))
+                    guard.keep_alive()
+                    logger.info(
+                        "%s: %d/%d orders done",
+                        carrier,
+                        min(start + batch_size, len(order_ids)),
+                        len(order_ids),
+                    )
+                if passes is not None:
+                    passes.mailed(order_ids)  # the carrier's mails are done: tell the portals
+        finally:
+            if passes is not None:
+                await passes.settle()  # no portal pass outlives the run
         summary = _summarise(reports, dry_run)
         await _publish(summary, dry_run)
-        if confirm_portals and not dry_run:
-            from flows.confirm import confirm_orders
-
+        if passes is not None:
             with session_scope(db_url) as session:  # left behind by a run that died
-                seen.update(orders_missing_confirmations(session, mailed_before=started))
-            if seen:
-                summary["confirmations"] = await confirm_orders(db_url, sorted(seen), run_id)
+                left_behind = orders_missing_confirmations(session, mailed_before=started)
+            if passes.orders or left_behind:
+                summary["confirmations"] = await passes.finish(left_behind)
     return summary
 
 
