@@ -50,7 +50,10 @@ PRELOAD = [
     "connectors.kaufland.connector",
     "connectors.rakuten.connector",
 ]
-MAX_WORKERS = 8  # portals (5) with room; a worker serves one call and is replaced
+# Portals (5) with room. A worker serves one call and is replaced at once by a fresh fork.
+# One call per worker also keeps clear of CPython's max_tasks_per_child deadlock
+# (gh-115634, 3.11 to 3.13): it needs a worker that finished a call and stayed.
+MAX_WORKERS = 8
 
 _pool: ProcessPoolExecutor | None = None
 
