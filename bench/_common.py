@@ -124,7 +124,7 @@ def compile_bytecode() -> None:
 
     started = time.perf_counter()
     for path in (sysconfig.get_paths()["purelib"], *(ROOT / p for p in PROJECT_PACKAGES)):
-        compileall.compile_dir(path, quiet=1, workers=0)
+        compileall.compile_dir(path, quiet=2, workers=0)  # quiet: modules for newer Pythons
     print(f"(bytecode ready in {time.perf_counter() - started:.1f} s)", flush=True)
 
 
@@ -382,6 +382,7 @@ def child_environment(
         "LIEFERN_HOME": str(home),
         "LIEFERN_DEMO": "true",
         "LIEFERN_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+        "MALLOC_ARENA_MAX": "2",  # as `liefern serve` sets it for its worker's flow runs
     }
     if prefect_url:
         env["PREFECT_API_URL"] = prefect_url

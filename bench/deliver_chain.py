@@ -126,8 +126,12 @@ def child_chain(file: str) -> None:
     phases: dict[str, float] = {}
 
     started = time.perf_counter()
-    state = tracking_import(file=file, source="cli", file_name=Path(file).name, return_state=True)
+    state = asyncio.run(
+        tracking_import(file=file, source="cli", file_name=Path(file).name, return_state=True)
+    )
     imported = state.result()
+    if asyncio.iscoroutine(imported):
+        imported = asyncio.run(imported)
     flow_runs.append(str(state.state_details.flow_run_id))
     phases["import"] = time.perf_counter() - started
 

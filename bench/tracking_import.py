@@ -21,6 +21,7 @@ Goal: flow <= 1.5x baseline, peak RSS < 1 GB.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import shutil
@@ -196,7 +197,7 @@ def child_flow(file: str) -> None:
     from flows.tracking_import import tracking_import  # imports prefect: not timed
 
     started = time.perf_counter()
-    summary = tracking_import(file=file, source="cli", file_name=Path(file).name)
+    summary = asyncio.run(tracking_import(file=file, source="cli", file_name=Path(file).name))
     seconds = time.perf_counter() - started
     emit(
         {

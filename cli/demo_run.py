@@ -46,7 +46,9 @@ def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any
     from flows.deliver import deliver
     from flows.tracking_import import tracking_import
 
-    report = tracking_import(file=str(tracking_file), source="demo", file_name="tracking.csv")
+    report = asyncio.run(
+        tracking_import(file=str(tracking_file), source="demo", file_name="tracking.csv")
+    )
     lines.append(
         f"tracking import {report['import_id']}: {report['imported']} parcels from {tracking_file}"
     )

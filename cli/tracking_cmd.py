@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,14 @@ def import_file(
     from flows.tracking_import import tracking_import
 
     try:
-        summary = tracking_import(
-            file=str(file.resolve()),
-            file_format=file_format,
-            carrier=carrier,
-            source="cli",
-            file_name=file.name,
+        summary = asyncio.run(
+            tracking_import(
+                file=str(file.resolve()),
+                file_format=file_format,
+                carrier=carrier,
+                source="cli",
+                file_name=file.name,
+            )
         )
     except UnreadableInput as error:
         fail(f"cannot read {file}: {error}", as_json=as_json)

@@ -29,10 +29,3 @@ async def label_run(*, carriers: list[str] | None = None) -> list[str]:
         async with get_client() as client:
             await client.update_flow_run(flow_run.id, tags=sorted(tags | new))
     return sorted(tags | new)
-
-
-def label_run_sync(*, carriers: list[str] | None = None) -> list[str]:
-    """The same for synchronous flows."""
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    return run_coro_as_sync(label_run(carriers=carriers)) or []

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
 
 from core.clock import business_today
@@ -15,7 +15,7 @@ from core.settings import get_settings
 from core.tracking_csv import read_tracking_file
 from db.queries.imports import import_summary
 from db.session import session_scope
-from flows.labels import label_run_sync
+from flows.labels import label_run
 from tasks.parcels import BatchOutcome
 from tasks.tracking_import import (
     claim_registered_import,
@@ -33,8 +33,10 @@ def _run_name() -> str:
     return f"tracking-import-{params.get('source', 'cli')}-{name}"
 
 
+# async, though its work is synchronous: Prefect ends a synchronous flow run by joining its
+# heartbeat thread, which sleeps in whole seconds (about a second per import, measured)
 @flow(name="tracking-import", flow_run_name=_run_name)
-def tracking_import(
+async def tracking_import(
     file: str,
     file_format: str | None = None,
     carrier: str | None = None,
@@ -48,7 +50,7 @@ def tracking_import(
     db_url = settings.db_url
     path = Path(file)
     run_id = str(flow_run.id) if flow_run.id else None
-    label_run_sync(carriers=[carrier] if carrier else None)
+    await label_run(carriers=[carrier] if carrier else None)
     if import_id is None:
         import_id = register_import(
             db_url,
@@ -102,7 +104,7 @@ def tracking_import(
             len(total.problems),
         )
     close_import(db_url, import_id=import_id, rows=rows, outcome=total)
-    _publish(import_id, rows, total)
+    await _publish(import_id, rows, total)
     return _summary(db_url, import_id)
 
 
@@ -113,10 +115,10 @@ def _summary(db_url: str, import_id: int) -> dict[str, Any]:
     return summary
 
 
-def _publish(import_id: int, rows: int, total: BatchOutcome) -> None:
+async def _publish(import_id: int, rows: int, total: BatchOutcome) -> None:
     shown = total.problems[:REJECTED_ROWS_IN_ARTIFACT]
     if shown:
-        create_table_artifact(
+        await acreate_table_artifact(
             key="tracking-import-rejected-rows",
             table=[p.as_dict() for p in shown],
             description=f"Import {import_id}: rejected rows"
@@ -126,7 +128,7 @@ def _publish(import_id: int, rows: int, total: BatchOutcome) -> None:
                 else ""
             ),
         )
-    create_markdown_artifact(
+    await acreate_markdown_artifact(
         key="tracking-import-summary",
         markdown=(
             f"### Tracking import {import_id}\n\n"

@@ -9,6 +9,7 @@ uploads are imported one after the other and never hold up a request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -131,7 +132,7 @@ def _run_here(parameters: dict[str, Any]) -> dict[str, Any] | None:
 
     import_id = parameters["import_id"]
     try:
-        result: dict[str, Any] = tracking_import(**parameters)
+        result: dict[str, Any] = asyncio.run(tracking_import(**parameters))
         return result
     except Exception as error:
         log.warning("import %s failed: %s", import_id, type(error).__name__)
