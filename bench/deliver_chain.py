@@ -168,6 +168,7 @@ def child_chain(file: str) -> None:
             "imported": imported["imported"],
             "rejected": len(imported["rejected"]),
             "mails": delivered["totals"],
+            "confirm_errors": delivered.get("confirmations", {}).get("errors", []),
             "confirmations": polled["portals"],
             "task_runs": task_runs,
             "task_seconds": task_seconds,
@@ -262,6 +263,8 @@ def run_size(
         }
         if unfinished or r["rejected"]:
             raise RuntimeError(f"the chain did not confirm everything: {unfinished or r}")
+        if r.get("confirm_errors") or r["polls"] > 1:  # done, but not in one go: say why
+            print(f"  (polls {r['polls']}; deliver's portal errors: {r.get('confirm_errors')})")
         print(
             f"  {kind} {count} run {len(results)}: {r['seconds']:.1f} s "
             f"({count / r['seconds']:.0f} orders/s; "
