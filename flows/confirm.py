@@ -38,28 +38,40 @@ class PortalPasses:
     def __init__(self, db_url: str, run_id: str | None) -> None:
         self.db_url, self.run_id = db_url, run_id
         self.orders: list[int] = []
+        self.opening: asyncio.Task[None] | None = None
         self.running: dict[str, asyncio.Task[None]] = {}
         self.again: set[str] = set()
         self.outcomes: list[tuple[str, object]] = []  # (portal, PortalReport or error)
 
     def mailed(self, order_ids: Sequence[int]) -> None:
-        """These orders' mails are final: open their ledger rows, have the portals submit."""
+        """These orders' mails are final: open their ledger rows, have the portals submit.
+
+        In the background, so the next group's mails start at once; openings keep their order,
+        and a portal starts its pass only once the rows are in."""
+        self.orders += order_ids
+        self.opening = asyncio.create_task(self._open(self.opening, list(order_ids)))
+
+    async def _open(self, before: asyncio.Task[None] | None, order_ids: list[int]) -> None:
+        if before is not None:
+            await before  # an opening that failed fails this one: the run stops
         if order_ids:
-            self.orders += order_ids
-            opened = open_confirmations(
+            opened = await asyncio.to_thread(
+                open_confirmations,
                 self.db_url,
                 order_ids=order_ids,
                 accounts=Accounts.load(get_settings().accounts_path),
                 run_id=self.run_id,
             )
             get_run_logger().info("%d confirmations opened", opened)
-        with session_scope(self.db_url) as session:
-            portals = portals_with(session, status="pending")
-        for portal in portals:
+        for portal in await asyncio.to_thread(self._pending_portals):
             if portal in self.running and not self.running[portal].done():
                 self.again.add(portal)
             else:
                 self.running[portal] = asyncio.create_task(self._passes(portal))
+
+    def _pending_portals(self) -> list[str]:
+        with session_scope(self.db_url) as session:
+            return portals_with(session, status="pending")
 
     async def _passes(self, portal: str) -> None:
         while True:
@@ -73,9 +85,14 @@ class PortalPasses:
                 return
 
     async def settle(self) -> None:
-        """Wait until no portal has a pass running."""
-        while running := [t for t in self.running.values() if not t.done()]:
-            await asyncio.wait(running)
+        """Wait until every opening is done and no portal has a pass running."""
+        opening, self.opening = self.opening, None
+        try:
+            if opening is not None:
+                await opening
+        finally:
+            while running := [t for t in self.running.values() if not t.done()]:
+                await asyncio.wait(running)
 
     async def finish(self, more_orders: Sequence[int] = ()) -> dict[str, Any]:
         """Confirm `more_orders` too, wait for every pass, then the counts and the artifact."""
