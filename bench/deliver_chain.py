@@ -54,41 +54,42 @@ from bench._common import (
 )
 
 NOTES = """
-Where the time goes (10,000 orders; seconds per task above). The chain process is CPU-bound on
-one core from start to end; the simulators use about half of the other core while the
-confirmations run, the Prefect server and the SMTP sink little.
+How a deliver run uses the machine (flows/deliver.py, flows/confirm.py `PortalPasses`,
+tasks/own_process.py). The run's process sends the mails carrier group by carrier group. As
+soon as a group's mails are done, its confirmation rows are opened (in the background) and
+every portal with pending rows starts a pass in a worker process of its own, forked from a
+forkserver that loaded the confirmation code while the first mails went out. A portal never
+has two passes at once; rows opened during a pass get the next one. The workers run at a
+lower priority (nice 10), because the mails are the run's critical path: the portals of the
+last group wait for them. On this 2-core machine the run, its workers, the simulators (one
+process), the SMTP sink, the Prefect server and PostgreSQL share the cores.
 
-- Mails, ~7 s for 5,914 mails (4,086 Amazon mails suppressed): composing (two templates and
-  the MIME bytes per mail, the signed arrival link) is about 45 % of it, the SMTP exchange on
-  its uvloop thread about 40 %, order and ledger rows the rest.
-- Confirmations, ~12 s: the five `confirm-<portal>` tasks run side by side, each on an event
-  loop of its own; together about 8,300 HTTP calls (eBay one POST per parcel; Kaufland one
-  order read per order and one PATCH per order unit, 3,078 units; Hood and Rakuten one call
-  per order; Amazon one feed). bench/portal_calls.py measures one such call at 1.1–1.2 ms
-  of client CPU through the connectors (aiohttp alone: ~0.5 ms; httpx's own pool: ~3 ms).
-- Prefect: the import flow is the process's first flow run and pays ~1–2 s for the client
-  and the server's version check; 34 task runs for 100,000 orders cost well under a second.
+- Seconds per task above are summed over task runs: the `confirm-<portal>` passes run side by
+  side with each other and with the mails, so they add up to more than the run's time.
+- Prefect task runs: one per mail batch of up to 5,000 orders, one per portal pass (a pass
+  per carrier group at most, fewer where a pass is still running when the next group is done).
+- "peak memory with workers" is the sum of the PSS of the run's process and its workers,
+  sampled every 0.25 s (pages the workers share with the forkserver count once); "peak RSS" is
+  the run's own process (ru_maxrss). The children run with `MALLOC_ARENA_MAX=2`, as the
+  workers of `liefern serve` do.
 
-Cost model: at this order mix one order costs the chain 2.1–2.8 ms of CPU (0.6 mails and 0.8
-portal calls per order, ledger rows), so one process on one core tops out at about 350–470
-orders/s; 100,000 orders scale linearly (ratio 8.2–8.9), in under 0.9 GB. **The goal of 1,000
-orders/s is not met on this 2-core machine**, where the simulators share the cores. What would
-reach it: the portal confirmations in processes of their own (eBay and Kaufland make four
-fifths of the calls) on a machine with four or more cores, and connectors speaking aiohttp
-directly (the httpx layer and the connector code are over half of each call's CPU).
+What got it here from 363–471 orders/s (2026-11-26, a machine whose cores were ~40 % slower:
+`sum(range(10**6))` in 32–34 ms against 19–20 ms here), measured on this machine step by step
+(SQLite, 10,000 orders): 612–640 orders/s as it was; 800–870 with byte-compiled code (the
+benchmark compiles it first, as `uv sync --compile-bytecode` does: without `.pyc` files every
+process compiled each module it imported, a tenth of the run); eBay simulator accounts send
+16 calls at a time (4 for the real eBay); 775–830 with the portals in worker processes but
+after the mails (no gain on 2 cores); 750–920 with passes overlapping the mails at the same
+priority (the mails slowed down 2.4×); 1,010–1,020 with the workers at nice 10; 1,100–1,180
+with the tracking import as an async flow (Prefect ended each synchronous flow run by joining
+its heartbeat thread, which sleeps in whole seconds: an empty synchronous flow took 1.08 s, an
+async one 0.10–0.13 s). PostgreSQL, 10,000 orders, the last two steps: 920–1,000, then
+960–1,040 with the ledger rows of a group opened in the background (the next group's mails
+no longer wait for them).
 
-From 126–139 orders/s (2026-11-26 08:23 UTC) to this: Kaufland simulator accounts no longer
-paced at 0.9 × 111 requests/s (it was the chain's whole wait); the portal connectors send
-through aiohttp (`connectors/http.py`, 2.5–2.7× less CPU per call than httpx's pool, and without
-aiohttp's per-request proxy and netrc lookups or httpx's per-answer cookie parsing); eBay
-skips the read-back for parcels the ledger shows were never attempted; Kaufland reads each
-order once instead of each order unit; confirmation rows are loaded as plain rows, not
-ORM objects; ledger rows are inserted in one executemany (the ORM session had sent one INSERT
-per row); one jinja environment per process instead of one per mail batch. The peak RSS at
-100k fell from 1.2 GB to 0.8–0.9 GB. The 734 MB of the PostgreSQL 10k runs are glibc malloc
-arenas, one per thread that allocated (the portal threads' psycopg buffers): the same run with
-`MALLOC_ARENA_MAX=2` peaked at 297 MB at the same speed (352 orders/s). The workers that
-`liefern serve` starts set it (flow runs inherit it); the runs in the table above did not.
+The 100,000-order runs are faster per order than the 10,000-order runs: a fixed ~2–3 s (the
+first flow run of the process, the forkserver's imports, the last portal passes after the
+last mails, the poll) weighs less, and more groups' passes overlap the mails.
 """
 
 TITLE = "Deliver chain end to end: 10k and 100k orders"
