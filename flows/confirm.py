@@ -17,14 +17,6 @@ from flows.labels import label_run
 from tasks.confirmations import PortalReport, confirm_portal, open_confirmations, poll_portal
 
 
-async def confirm_orders(
-    db_url: str, order_ids: Sequence[int], run_id: str | None
-) -> dict[str, Any]:
-    """Open ledger rows for these orders, then submit every portal's pending rows."""
-    passes = PortalPasses(db_url, run_id)
-    return await passes.finish(order_ids)
-
-
 class PortalPasses:
     """A deliver run's confirmations, carrier group by carrier group: once a group's mails are
     done, its ledger rows are opened and every portal with pending rows submits them, in the
