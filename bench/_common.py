@@ -219,9 +219,9 @@ def emit(result: dict[str, Any]) -> None:
     """A child's last line: its result as JSON (with its own peak RSS), read by run_child."""
     sys.stdout.flush()
     peak = own_peak_rss_mb()
-    print(
-        json.dumps({**result, **({"peak_rss_mb": peak} if peak else {})}, default=str), flush=True
-    )
+    if peak:
+        result = {**result, "peak_rss_mb": peak}
+    print(json.dumps(result, default=str), flush=True)
 
 
 def own_peak_rss_mb() -> float | None:

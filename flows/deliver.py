@@ -58,7 +58,7 @@ async def deliver(
     run_id = str(flow_run.id) if flow_run.id else None
     started = utcnow()
     groups = carrier_groups(db_url, carriers)
-    if confirm_portals and not dry_run and get_settings().confirm_in_processes:
+    if groups and confirm_portals and not dry_run:
         own_process.warm_up()  # the confirmations' workers load while the mails go out
     await label_run(carriers=carriers or groups)
     locks = [] if dry_run else [f"deliver:{c}" for c in groups]

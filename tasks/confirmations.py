@@ -362,7 +362,7 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     logger = get_run_logger()
     try:
         async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
-            if get_settings().confirm_in_processes and own_process.supported():
+            if own_process.enabled():
                 report = await own_process.in_own_process(submit_here, db_url, portal, run_id)
             else:
                 report = await on_own_loop(

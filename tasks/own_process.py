@@ -67,9 +67,16 @@ def supported() -> bool:
     )
 
 
+def enabled() -> bool:
+    """Confirmations go to worker processes: supported here and not switched off."""
+    from core.settings import get_settings
+
+    return supported() and get_settings().confirm_in_processes
+
+
 def warm_up() -> None:
     """Start the forkserver now (it imports the confirmation code while the run sends mails)."""
-    if supported():
+    if enabled():
         _context()
         from multiprocessing import forkserver
 
