@@ -28,7 +28,7 @@ KEEPALIVE_SECONDS = 5.0
 
 
 @cache
-def _ssl_context() -> ssl.SSLContext:
+def ssl_context() -> ssl.SSLContext:
     # httpx's defaults (certifi's CA bundle, SSL_CERT_FILE honoured), built once per process
     return httpx.create_ssl_context()
 
@@ -76,7 +76,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self.max_connections, keepalive_timeout=self.keepalive, ssl=_ssl_context()
+            limit=self.max_connections, keepalive_timeout=self.keepalive, ssl=ssl_context()
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

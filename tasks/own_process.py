@@ -49,6 +49,7 @@ PRELOAD = [
     "connectors.hood.connector",
     "connectors.kaufland.connector",
     "connectors.rakuten.connector",
+    "tasks.worker_preload",  # last: warms what the modules above load lazily
 ]
 # Portals (5) with room. A worker serves one call and is replaced at once by a fresh fork.
 # One call per worker also keeps clear of CPython's max_tasks_per_child deadlock

@@ -24,6 +24,15 @@ def where_and_what(name: str) -> tuple[int, str | None]:
     return os.getpid(), os.environ.get(name)
 
 
+def what_a_worker_starts_with() -> dict[str, bool]:
+    from connectors.http import ssl_context
+
+    return {
+        "psycopg imported": "psycopg" in sys.modules,
+        "TLS context built": ssl_context.cache_info().currsize == 1,
+    }
+
+
 def refuse(text: str) -> None:
     raise ValueError(text)
 
@@ -45,6 +54,12 @@ def test_work_runs_in_another_process_with_the_environment_of_the_call(
     assert value == "set after the forkserver started"
     again, _ = asyncio.run(own_process.in_own_process(where_and_what, "HOME"))
     assert again != pid  # a fresh worker per call: nothing carried over
+
+
+def test_a_worker_starts_with_the_driver_and_tls_context_loaded() -> None:
+    # loaded once by the forkserver, not again by each of a run's twenty-odd workers
+    started = asyncio.run(own_process.in_own_process(what_a_worker_starts_with))
+    assert started == {"psycopg imported": True, "TLS context built": True}
 
 
 def test_an_error_in_the_worker_is_raised_to_the_caller() -> None:
