@@ -36,6 +36,7 @@ from bench._common import (
     OUT,
     ChildResult,
     child_environment,
+    cpu_seconds,
     emit,
     machine_line,
     median,
@@ -130,6 +131,7 @@ def child_chain(file: str) -> None:
     flow_runs: list[str] = []
     phases: dict[str, float] = {}
 
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     state = asyncio.run(
         tracking_import(file=file, source="cli", file_name=Path(file).name, return_state=True)
@@ -163,11 +165,13 @@ def child_chain(file: str) -> None:
         time.sleep(0.2)
     phases["poll"] = time.perf_counter() - mark
     total = time.perf_counter() - started
+    cpu = {k: v - cpu_before[k] for k, v in cpu_seconds().items()}
     task_runs, task_seconds = count_task_runs(flow_runs)
 
     emit(
         {
             "seconds": total,
+            "cpu": cpu,
             "phases": phases,
             "polls": polls,
             "imported": imported["imported"],
@@ -274,7 +278,8 @@ def run_size(
             f"  {kind} {count} run {len(results)}: {r['seconds']:.1f} s "
             f"({count / r['seconds']:.0f} orders/s; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
-            + f"), {results[-1].max_rss_mb:.0f} MB ({results[-1].max_tree_mb:.0f} MB with its "
+            + f"), CPU {_cpu_text(r['cpu'])}"
+            + f", {results[-1].max_rss_mb:.0f} MB ({results[-1].max_tree_mb:.0f} MB with its "
             f"workers), task runs {r['task_runs']}, "
             f"mails {r['mails']}, confirmations {r['confirmations']}, "
             f"task seconds {r['task_seconds']}",
@@ -307,6 +312,7 @@ def run_size(
         "all": [round(c.result["seconds"], 1) for c in results],
         "phases": {k: median(c.result["phases"][k] for c in results) for k in last["phases"]},
         "rate": count / seconds,
+        "cpu": {k: median(c.result["cpu"][k] for c in results) for k in last["cpu"]},
         "rss": max(c.max_rss_mb for c in results),
         "tree": max(c.max_tree_mb for c in results),
         "task_runs": last["task_runs"],
@@ -315,6 +321,18 @@ def run_size(
         "task_seconds": last.get("task_seconds", {}),
         "measured": stamp(),
     }
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    return f"{cpu['run']:.1f} s run + {cpu['workers']:.1f} s workers"
+
+
+def _cpu_per_thousand(result: dict[str, Any]) -> str:
+    cpu = result.get("cpu")
+    if not cpu:  # kept from a call before the CPU was counted
+        return "–"
+    per = 1000 / result["count"]
+    return f"{cpu['run'] * per:.2f} + {cpu['workers'] * per:.2f}"
 
 
 def goal_line(results: list[dict[str, Any]]) -> str:
@@ -374,6 +392,7 @@ def main() -> None:
                 f"{r['seconds']:.1f} s ({', '.join(map(str, r['all']))})",
                 " / ".join(f"{v:.1f}" for v in r["phases"].values()),
                 f"**{r['rate']:,.0f}**",
+                _cpu_per_thousand(r),
                 ratio,
                 f"{runs_total} ({', '.join(f'{k} {v}' for k, v in r['task_runs'].items())})",
                 f"{r['rss']:.0f} MB",
@@ -387,6 +406,7 @@ def main() -> None:
             "chain time (median; runs)",
             "import / deliver / poll s",
             "orders/s",
+            "CPU s per 1,000 orders: run + workers",
             "time ÷ time(10k)",
             "Prefect task runs",
             "peak RSS",
