@@ -4,17 +4,22 @@ once, before the fork.
 
 A deliver run forks a worker per portal pass, some twenty for 10,000 orders. Each one used to
 import psycopg on its first query (SQLAlchemy loads the driver with the first engine), build
-the TLS context (reading and parsing the CA bundle) and configure the mappers. On a 2-core
+the TLS context (reading and parsing the CA bundle), configure the mappers and import uvloop
+and the carrier tables (both loaded only where first used). On a 2-core
 machine that was a fifth of the workers' CPU: 18.8-22.4 s for a 10,000-order chain on
 PostgreSQL, 15.1-15.4 s with this module (bench/deliver_chain.py).
 """
 
 from __future__ import annotations
 
+import encodings.idna  # noqa: F401  (host names in URLs)
+
 import psycopg  # noqa: F401  (the driver of postgresql+psycopg URLs)
 import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
+import uvloop  # noqa: F401  (a worker's loop: tasks/own_loop.py; installed wherever Linux is)
 from sqlalchemy.orm import configure_mappers
 
+import connectors.carriers  # noqa: F401  (tracking URLs: Rakuten)
 import db.models  # noqa: F401  (the mappers configured below)
 from connectors.http import ssl_context
 

@@ -30,6 +30,7 @@ def what_a_worker_starts_with() -> dict[str, bool]:
     return {
         "psycopg imported": "psycopg" in sys.modules,
         "TLS context built": ssl_context.cache_info().currsize == 1,
+        "uvloop imported": "uvloop" in sys.modules,
     }
 
 
@@ -59,7 +60,11 @@ def test_work_runs_in_another_process_with_the_environment_of_the_call(
 def test_a_worker_starts_with_the_driver_and_tls_context_loaded() -> None:
     # loaded once by the forkserver, not again by each of a run's twenty-odd workers
     started = asyncio.run(own_process.in_own_process(what_a_worker_starts_with))
-    assert started == {"psycopg imported": True, "TLS context built": True}
+    assert started == {
+        "psycopg imported": True,
+        "TLS context built": True,
+        "uvloop imported": True,
+    }
 
 
 def test_an_error_in_the_worker_is_raised_to_the_caller() -> None:
