@@ -14,6 +14,7 @@ from core.settings import get_settings
 from db.queries.confirmations import confirmation_counts, portals_with
 from db.session import session_scope
 from flows.labels import label_run
+from tasks import own_process
 from tasks.confirmations import PortalReport, confirm_portal, open_confirmations, poll_portal
 
 
@@ -145,6 +146,10 @@ async def poll_portals() -> dict[str, Any]:
     await label_run()
     with session_scope(db_url) as session:
         portals = portals_with(session, status="submitted")
+        if portals_with(session, status="pending"):
+            # rows left pending by an earlier run are resubmitted below, in worker processes:
+            # they load while the portals are polled (most polls have none and start nothing)
+            own_process.warm_up()
     outcomes = await asyncio.gather(
         *(poll_portal(db_url, p) for p in portals), return_exceptions=True
     )
