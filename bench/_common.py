@@ -110,7 +110,14 @@ def machine_line(extra: dict[str, str] | None = None) -> str:
 
 # --- child processes -------------------------------------------------------------------------
 
-PROJECT_PACKAGES = ("cli", "connectors", "core", "db", "flows", "simulators", "tasks", "web")
+
+def project_packages() -> list[str]:
+    """The packages a wheel of the project holds (pyproject.toml), its Python ones."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    return [p for p in packages if (ROOT / p / "__init__.py").exists()]
 
 
 @cache
@@ -124,9 +131,13 @@ def compile_bytecode() -> None:
     import sysconfig
 
     started = time.perf_counter()
-    for path in (sysconfig.get_paths()["purelib"], *(ROOT / p for p in PROJECT_PACKAGES)):
+    for path in (sysconfig.get_paths()["purelib"], *(ROOT / p for p in project_packages())):
         compileall.compile_dir(path, quiet=2, workers=0)  # quiet: modules for newer Pythons
     print(f"(bytecode ready in {time.perf_counter() - started:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":  # `python -m bench._common`: what .ci/run does before the tests
+    compile_bytecode()
 
 
 @dataclass
