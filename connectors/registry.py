@@ -8,10 +8,14 @@ Credential fields per portal (options in accounts.toml in brackets):
 - kaufland: client_key, secret_key [base_url]
 - hood: account_name, api_password [base_url]
 - rakuten: key [base_url; confirm = true to enable]
+
+Every portal also takes `timeout_seconds` (default 30): how long one call may take before it
+counts as timed out and is retried (or, for a change, read back first).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from connectors.base import PortalConnector
@@ -25,14 +29,17 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
     `simulator=True` relaxes client-side rate limits that only make sense against the real
     portals (Amazon allows one createFeed per two minutes)."""
     portal, account = options.portal, options.account
+    timeout = call_timeout(options)
     if portal == "amazon":
-        return _amazon(options, simulator=simulator)
+        return _amazon(options, simulator=simulator, timeout=timeout)
     if portal == "ebay":
         from connectors.ebay.connector import EbayConnector, EbayOptions
 
-        ebay = EbayOptions(api_base=options.base_url) if options.base_url else EbayOptions()
+        ebay = EbayOptions(timeout_seconds=timeout)
+        if options.base_url:
+            ebay = replace(ebay, api_base=options.base_url)
         if options.extra.get("token_url"):
-            ebay = EbayOptions(api_base=ebay.api_base, token_url=options.extra["token_url"])
+            ebay = replace(ebay, token_url=options.extra["token_url"])
         if simulator:  # eBay's 5 requests per second (and the 4 at a time) are for production
             ebay = replace(ebay, rate_per_second=1000.0, burst=1000, concurrency=16)
         return EbayConnector.from_credentials(
@@ -45,9 +52,9 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
     if portal == "kaufland":
         from connectors.kaufland.connector import KauflandConnector, KauflandOptions
 
-        kaufland = (
-            KauflandOptions(api_base=options.base_url) if options.base_url else KauflandOptions()
-        )
+        kaufland = KauflandOptions(timeout_seconds=timeout)
+        if options.base_url:
+            kaufland = replace(kaufland, api_base=options.base_url)
         if simulator:  # Kaufland's 111 requests per second are a production limit
             kaufland = replace(kaufland, rate_per_second=1000.0, burst=1000, concurrency=16)
         return KauflandConnector.from_credentials(
@@ -71,6 +78,7 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
             url=options.base_url or HOOD_API_URL,
             rate_per_second=100.0 if simulator else 1.0,
             burst=100 if simulator else 2,
+            timeout=timeout,
         )
     if portal == "rakuten":
         from connectors.carriers import tracking_url
@@ -84,11 +92,27 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
             base_url=options.base_url or RAKUTEN_BASE_URL,
             tracking_url=lambda s: tracking_url(s.carrier, s.tracking_number, "de") or None,
             rate_per_second=100.0 if simulator else 10_000 / 86_400,
+            timeout=timeout,
         )
     raise ValueError(f"no connector for portal {portal!r}")
 
 
-def _amazon(options: AccountOptions, *, simulator: bool) -> PortalConnector:
+def call_timeout(options: AccountOptions) -> float:
+    """The account's `timeout_seconds`, checked: a wrong value names the account and the key."""
+    raw = options.extra.get("timeout_seconds", "30")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds <= 600):
+        raise ValueError(
+            f"{options.portal} account {options.account!r}: timeout_seconds in accounts.toml "
+            f"must be a number of seconds above 0 and at most 600, not {raw!r}"
+        )
+    return seconds
+
+
+def _amazon(options: AccountOptions, *, simulator: bool, timeout: float) -> PortalConnector:
     from connectors.amazon.auth import LWA_TOKEN_URL, LwaAuth
     from connectors.amazon.client import RateLimits
     from connectors.amazon.connector import AmazonConnector
@@ -116,4 +140,5 @@ def _amazon(options: AccountOptions, *, simulator: bool) -> PortalConnector:
         options.base_url or endpoint_for_marketplace(marketplace),
         "confirm_shipment" if options.mode == "confirm_shipment" else "feed",
         RateLimits.relaxed() if simulator else None,
+        timeout=timeout,
     )
