@@ -4,6 +4,7 @@ errors coming back, and no worker outliving a run killed with SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -58,9 +59,19 @@ def test_work_runs_in_another_process_with_the_environment_of_the_call(
 
 
 def test_a_worker_starts_with_the_driver_and_tls_context_loaded() -> None:
-    # loaded once by the forkserver, not again by each of a run's twenty-odd workers
-    started = asyncio.run(own_process.in_own_process(what_a_worker_starts_with))
-    assert started == {
+    # loaded once by the forkserver, not again by each of a run's twenty-odd workers. In a
+    # process of its own: a process has one forkserver, and the crash tests start theirs here
+    script = (
+        "import asyncio, json\n"
+        "from tasks.own_process import in_own_process\n"
+        "from tests.test_own_process import what_a_worker_starts_with\n"
+        "print(json.dumps(asyncio.run(in_own_process(what_a_worker_starts_with))))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-1]) == {
         "psycopg imported": True,
         "TLS context built": True,
         "uvloop imported": True,
