@@ -5,9 +5,10 @@ once, before the fork.
 A deliver run forks a worker per portal pass, some twenty for 10,000 orders. Each one used to
 import psycopg on its first query (SQLAlchemy loads the driver with the first engine), build
 the TLS context (reading and parsing the CA bundle), configure the mappers and import uvloop
-and the carrier tables (both loaded only where first used). On a 2-core
-machine that was a fifth of the workers' CPU: 18.8-22.4 s for a 10,000-order chain on
-PostgreSQL, 15.1-15.4 s with this module (bench/deliver_chain.py).
+and the carrier tables. On a 2-core machine that was a fifth of the workers' CPU: 18.8-22.4 s
+for a 10,000-order chain on PostgreSQL, 15.1-15.4 s with psycopg, TLS context and mappers
+loaded here (bench/deliver_chain.py). The CA bundle is read once per run, when the forkserver
+starts (SSL_CERT_FILE as it is then).
 """
 
 from __future__ import annotations
