@@ -9,6 +9,7 @@ import asyncio
 import os
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
@@ -31,9 +32,9 @@ def run_owner() -> str:
     return f"{run_id}@{socket.gethostname()}:{os.getpid()}"[:128]
 
 
-def _try(db_url: str, name: str, owner: str) -> Holder | None:
+def _try(db_url: str, name: str, owner: str, ttl: timedelta = LOCK_TTL) -> Holder | None:
     with session_scope(db_url) as session:
-        return try_acquire(session, name=name, owner=owner, ttl=LOCK_TTL)
+        return try_acquire(session, name=name, owner=owner, ttl=ttl)
 
 
 def _overlap(name: str, holder: Holder) -> RunOverlap:
@@ -92,3 +93,20 @@ class RunGuard:
         """Called between batches: a long run keeps its locks, a dead one loses them."""
         with session_scope(self.db_url) as session:
             refresh(session, names=self.names, owner=self.owner, ttl=LOCK_TTL)
+
+
+@contextmanager
+def short_lock(db_url: str, name: str, *, wait_seconds: float, ttl: timedelta) -> Iterator[None]:
+    """One named lock around a short step of this thread (it blocks while waiting), for
+    every process and machine on the database. Each call is an owner of its own, so two
+    threads of one process keep apart too; a holder that died loses it after `ttl`."""
+    owner = f"{uuid.uuid4().hex[:12]}@{socket.gethostname()}:{os.getpid()}"[:128]
+    deadline = time.monotonic() + wait_seconds
+    while (holder := _try(db_url, name, owner, ttl)) is not None:
+        if time.monotonic() >= deadline:
+            raise _overlap(name, holder)
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        _release(db_url, [name], owner)

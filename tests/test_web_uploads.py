@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +16,15 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
+from core.archive import sha256_of
 from core.samples import tracking_csv
 from core.settings import Settings
 from db.models import Parcel, TrackingImport
+from db.queries.locks import try_acquire
 from db.session import session_scope
 from tests.helpers import seed_orders
 from tests.test_web_app import API_TOKEN, WebClient, web_settings
+from web import uploads
 from web.app import create_app
 from web.imports import drain
 
@@ -194,6 +200,47 @@ def test_the_same_file_uploaded_twice_is_imported_once(
     assert second.json()["import_id"] == first["import_id"]
     assert second.json()["duplicate"] is True
     assert counts(settings) == (1, parcels_after_first)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_same_file_sent_at_once_to_two_web_processes_is_imported_once(
+    settings: Settings, client: WebClient
+) -> None:
+    # two apps stand for two web processes: only the database keeps them apart
+    other = WebClient(create_app(web_settings(settings, max_upload_bytes=20_000)))
+    data = tracking_file(settings)
+    start = threading.Barrier(6)
+
+    def send(index: int) -> dict[str, Any]:
+        start.wait()
+        answer = upload(client if index % 2 else other, data, name=f"copy-{index}.csv")
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(send, range(6)))
+    assert len({a["import_id"] for a in answers}) == 1
+    assert sorted(a["duplicate"] for a in answers) == [False] + [True] * 5
+    wait_until_finished(client, answers[0]["import_id"])
+    assert counts(settings)[0] == 1
+
+
+def test_a_file_held_by_a_stuck_request_gets_try_again_not_a_second_import(
+    settings: Settings, client: WebClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tracking_file(settings)
+    with session_scope(settings.db_url) as session:  # a web process that died mid-way
+        try_acquire(
+            session,
+            name=f"upload:{sha256_of(data)[:48]}",
+            owner="dead-process",
+            ttl=timedelta(minutes=2),
+        )
+    monkeypatch.setattr(uploads, "REGISTER_WAIT_SECONDS", 0.3)
+    answer = upload(client, data)
+    assert answer.status_code == 503
+    assert "send it again in a minute" in answer.json()["error"]
+    assert counts(settings)[0] == 0
 
 
 @pytest.mark.usefixtures("prefect_harness")

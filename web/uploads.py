@@ -2,13 +2,15 @@
 
 The file is archived under its sha256 before anything else happens, and the same bytes
 uploaded again answer with the first import (`"duplicate": true`) and start nothing, so a
-script that retries after a timeout never imports twice.
+script that retries after a timeout never imports twice. The check and the new import are one
+step under a lock in the database, so that holds for the same file sent at once to several
+web processes or machines too.
 """
 
 from __future__ import annotations
 
 import re
-import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from core.tracking_csv import PRESETS
 from db.queries.imports import create_import, import_summary
 from db.queries.web import latest_upload_import
 from db.session import session_scope
+from tasks.guard import RunOverlap, short_lock
 from web.deps import ApiClient, AppSettings
 from web.imports import start_import
 from web.multipart import BadForm, TooLarge, UploadForm, read_form
@@ -32,7 +35,9 @@ router = APIRouter(prefix="/api")
 # the keys of `liefern tracking import --json`, plus the import's status and error
 SUMMARY_KEYS = ("import_id", "rows", "imported", "already_known", "rejected", "status", "error")
 
-_register_lock = threading.Lock()  # one check-then-create at a time for the same bytes
+# one check-then-create at a time for the same bytes, in every web process on the database
+REGISTER_WAIT_SECONDS = 30.0
+REGISTER_LOCK_TTL = timedelta(minutes=2)
 
 
 # bytes below 0x20 that no text file holds (tab, LF, CR, FF and DOS's end-of-file mark may)
@@ -122,23 +127,47 @@ def _register_upload(settings: Settings, form: UploadForm) -> JSONResponse:
         return problem(400, f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}")
     file_name = safe_file_name(upload.file_name or "upload.csv")
     digest = sha256_of(upload.data)
-    with _register_lock:
-        with session_scope(settings.db_url) as session:
-            earlier = latest_upload_import(session, sha256=digest)
-            if earlier is not None:
-                return _accepted(earlier.id, earlier.status, duplicate=True)
-        archived = _archive(settings, upload.data, file_name)
-        with session_scope(settings.db_url) as session:
-            import_id = create_import(
-                session,
-                file_name=file_name,
-                sha256=digest,
-                archive_path=str(archived),
-                file_format=file_format,
-                carrier=carrier,
-                source="upload",
-                status="queued",
-            )
+    try:
+        with short_lock(
+            settings.db_url,
+            f"upload:{digest[:48]}",  # lock names are at most 64 characters
+            wait_seconds=REGISTER_WAIT_SECONDS,
+            ttl=REGISTER_LOCK_TTL,
+        ):
+            return _register_new(settings, upload.data, digest, file_name, file_format, carrier)
+    except RunOverlap:
+        return problem(
+            503,
+            "the same file is being registered by another request right now; "
+            "send it again in a minute (it will not be imported twice)",
+        )
+
+
+def _register_new(
+    settings: Settings,
+    data: bytes,
+    digest: str,
+    file_name: str,
+    file_format: str | None,
+    carrier: str | None,
+) -> JSONResponse:
+    """Under the file's lock: the earlier import of these bytes, or a new one started."""
+    with session_scope(settings.db_url) as session:
+        earlier = latest_upload_import(session, sha256=digest)
+        if earlier is not None:
+            return _accepted(earlier.id, earlier.status, duplicate=True)
+    archived = _archive(settings, data, file_name)
+    with session_scope(settings.db_url) as session:
+        import_id = create_import(
+            session,
+            file_name=file_name,
+            sha256=digest,
+            archive_path=str(archived),
+            file_format=file_format,
+            carrier=carrier,
+            source="upload",
+            status="queued",
+        )
     start_import(import_id, archived, file_format, carrier, sha256=digest, file_name=file_name)
     return _accepted(import_id, "queued", duplicate=False)
 
