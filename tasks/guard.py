@@ -105,7 +105,7 @@ def short_lock(db_url: str, name: str, *, wait_seconds: float, ttl: timedelta) -
     while (holder := _try(db_url, name, owner, ttl)) is not None:
         if time.monotonic() >= deadline:
             raise _overlap(name, holder)
-        time.sleep(0.05)
+        time.sleep(0.2)  # each try is a write transaction: not too often
     try:
         yield
     finally:

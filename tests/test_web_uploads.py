@@ -239,7 +239,7 @@ def test_a_file_held_by_a_stuck_request_gets_try_again_not_a_second_import(
     monkeypatch.setattr(uploads, "REGISTER_WAIT_SECONDS", 0.3)
     answer = upload(client, data)
     assert answer.status_code == 503
-    assert "send it again in a minute" in answer.json()["error"]
+    assert "send it again in a few minutes" in answer.json()["error"]
     assert counts(settings)[0] == 0
 
 

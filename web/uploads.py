@@ -139,7 +139,7 @@ def _register_upload(settings: Settings, form: UploadForm) -> JSONResponse:
         return problem(
             503,
             "the same file is being registered by another request right now; "
-            "send it again in a minute (it will not be imported twice)",
+            "send it again in a few minutes (it will not be imported twice)",
         )
 
 
