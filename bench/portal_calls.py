@@ -6,11 +6,13 @@ Set-up (not measured): the eBay simulator with N orders, served by uvicorn in a 
 own, so that the CPU time measured here is the client's alone.
 
 Measured, alternately, in this process (CPU time of the process, `time.process_time`):
-- connector / aiohttp: `EbayConnector.submit` of N never-attempted parcels (one
+- connector / PortalClient on aiohttp: `EbayConnector.submit` of N never-attempted parcels (one
   createShippingFulfillment POST each) over `connectors.http.portal_client`, as a deliver run
   sends them;
-- connector / httpx pool: the same with httpx's own connection pool (`httpx.AsyncHTTPTransport`),
-  the stack the connectors used before;
+- connector / httpx.AsyncClient on aiohttp: the same with httpx's client in front of the same
+  transport, the stack the connectors used before `PortalClient`;
+- connector / httpx.AsyncClient on httpx's pool (`httpx.AsyncHTTPTransport`), the stack before
+  that;
 - aiohttp alone: the same N POSTs (same bodies, same token) with aiohttp, no connector: the
   floor.
 The simulator is reset between runs (every run creates N fresh fulfillments).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import sys
 import time
@@ -77,26 +80,49 @@ def shipments(parcels: int) -> list[Any]:
     ]
 
 
-def connector(base: str, concurrency: int, transport: Any = None) -> Any:
+def httpx_client(*, transport: Any = None, **options: Any) -> Any:
+    """The connectors' client before `PortalClient`: httpx's own, on the given transport."""
+    import httpx
+
+    from connectors.http import AiohttpTransport
+
+    return httpx.AsyncClient(transport=transport or AiohttpTransport(), **options)
+
+
+def connector(
+    base: str, concurrency: int, transport: Any = None, client: Callable[..., Any] | None = None
+) -> Any:
+    from unittest import mock
+
     from pydantic import SecretStr
 
     from connectors.ebay import EbayConnector, EbayOptions
     from simulators.ebay import EbaySimulator
 
     sim = EbaySimulator()  # its default credentials are the served simulator's too
-    return EbayConnector.from_credentials(
-        client_id=sim.client_id,
-        client_secret=SecretStr(sim.client_secret),
-        refresh_token=SecretStr(sim.refresh_token),
-        options=EbayOptions(
-            api_base=base, rate_per_second=1e6, burst=1_000_000, concurrency=concurrency
-        ),
-        transport=transport,
-    )
+    with contextlib.ExitStack() as stack:
+        if client is not None:  # where the eBay modules make their clients
+            stack.enter_context(mock.patch("connectors.ebay.client.portal_client", client))
+            stack.enter_context(mock.patch("connectors.ebay.auth.portal_client", client))
+        return EbayConnector.from_credentials(
+            client_id=sim.client_id,
+            client_secret=SecretStr(sim.client_secret),
+            refresh_token=SecretStr(sim.refresh_token),
+            options=EbayOptions(
+                api_base=base, rate_per_second=1e6, burst=1_000_000, concurrency=concurrency
+            ),
+            transport=transport,
+        )
 
 
-async def via_connector(base: str, parcels: int, concurrency: int, transport: Any) -> float:
-    ebay = connector(base, concurrency, transport)
+async def via_connector(
+    base: str,
+    parcels: int,
+    concurrency: int,
+    transport: Any = None,
+    client: Callable[..., Any] | None = None,
+) -> float:
+    ebay = connector(base, concurrency, transport, client)
     await ebay.client.authenticate()  # the token is fetched once per run, not measured
     batch = shipments(parcels)
     started = time.process_time()
@@ -169,9 +195,12 @@ def main() -> None:
 
     n, c = args.parcels, args.concurrency
     variants: dict[str, Callable[[], Coroutine[Any, Any, float]]] = {
-        "connector / aiohttp (portal_client)": lambda: via_connector(base, n, c, None),
-        "connector / httpx pool (before)": lambda: via_connector(
-            base, n, c, httpx.AsyncHTTPTransport()
+        "connector / PortalClient on aiohttp": lambda: via_connector(base, n, c),
+        "connector / httpx.AsyncClient on aiohttp (before)": lambda: via_connector(
+            base, n, c, client=httpx_client
+        ),
+        "connector / httpx.AsyncClient on httpx's pool (first)": lambda: via_connector(
+            base, n, c, httpx.AsyncHTTPTransport(), client=httpx_client
         ),
         "aiohttp alone (floor)": lambda: aiohttp_alone(base, n, c),
     }
@@ -211,6 +240,11 @@ uv run python bench/portal_calls.py --parcels {n} --runs {args.runs} --concurren
   was never attempted; the eBay simulator runs in a process of its own, so the CPU time is the
   client's. Portal calls are what a deliver run spends most of its CPU on (see the deliver
   chain below), so this cost per call sets its pace.
+- `PortalClient` (connectors/http.py) leaves out what `httpx.AsyncClient` does on every call
+  that portal APIs do not need: the cookie jar (a urllib request object built per answer to
+  look for cookies), redirect handling, and merging each URL with the base URL by parsing
+  both. Above the floor remain httpx's request object (its URL is checked character by
+  character) and the connector's own work (payload, token bucket, retries, results).
 """
     write_section(TITLE, body)
 

@@ -160,7 +160,7 @@ class LwaAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("LwaAuth works with httpx.AsyncClient only")
+        raise RuntimeError("LwaAuth works with async clients only")
 
     async def async_auth_flow(
         self, request: httpx.Request

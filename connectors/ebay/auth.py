@@ -171,7 +171,7 @@ class EbayAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("EbayAuth works with httpx.AsyncClient only")
+        raise RuntimeError("EbayAuth works with async clients only")
         yield request  # pragma: no cover - makes this a generator
 
     async def aclose(self) -> None:
