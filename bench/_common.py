@@ -166,6 +166,12 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+# A look scans /proc for the descendants and reads each one's smaps_rollup, which makes the
+# kernel walk their page tables: 32 ms of CPU during a deliver run of 10,000 orders (2026-12-03,
+# a 35 ms machine). Every quarter second, that took an eighth of a core from the measured chain.
+PSS_LOOK_SECONDS = 1.0
+
+
 def tree_pss_mb(root: int) -> float:
     """Memory of a process and its descendants (worker processes): the sum of their PSS, so
     pages they share (forked from one parent) count once. 0 where /proc has no smaps_rollup."""
@@ -207,9 +213,9 @@ def run_child(
             process.kill()
             pid, status, usage = os.wait4(process.pid, 0)
             break
-        if time.perf_counter() >= next_look:  # a look costs a few ms: every quarter second
+        if time.perf_counter() >= next_look:
             tree_mb = max(tree_mb, tree_pss_mb(process.pid))
-            next_look = time.perf_counter() + 0.25
+            next_look = time.perf_counter() + PSS_LOOK_SECONDS
         time.sleep(0.05)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)

@@ -70,10 +70,13 @@ process), the SMTP sink, the Prefect server and PostgreSQL share the cores.
 - Prefect task runs: one per mail batch of up to 5,000 orders, one per portal pass (a pass
   per carrier group at most, fewer where a pass is still running when the next group is done).
 - "peak memory with workers" is the sum of the PSS of the run's process and its workers,
-  sampled every 0.25 s (pages the workers share with the forkserver count once); "peak RSS" is
+  sampled every second (pages the workers share with the forkserver count once); "peak RSS" is
   the run's own process (VmHWM). The children run with `MALLOC_ARENA_MAX=2`, as the workers
   of `liefern serve` do. Earlier tables here took `ru_maxrss`, which includes the benchmark
-  process's own size at the fork: their 734–860 MB were mostly that.
+  process's own size at the fork: their 734–860 MB were mostly that. Tables measured before
+  2026-12-03 23:50 UTC looked every quarter second; a look costs about 32 ms of CPU (the
+  kernel walks each process's page tables), so the benchmark took an eighth of a core from
+  the chain it measured.
 - "CPU s per 1,000 orders" counts liefern's own processes: the run, and its workers with the
   forkserver (user + system time from /proc, over the three flows). It changes far less with
   other work on the machine than the wall time does, so it is the figure to compare between
