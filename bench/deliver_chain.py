@@ -82,13 +82,15 @@ process), the SMTP sink, the Prefect server and PostgreSQL share the cores.
   other work on the machine than the wall time does, so it is the figure to compare between
   calls and machines (together with the machine line's Python speed).
 - **The speed goal depends on the machine's speed of the hour.** The table was measured on
-  a machine that ran one core's Python at 13 ms (`sum(range(10**6))`); machines of this kind
-  measured 11 ms, 13 ms and 20–28 ms on 2026-12-03 alone (with about 0.2 of a core taken by
-  the hypervisor during a run). The chain is CPU-bound on the 2 cores, so its rate follows
-  that speed: at 28 ms (the 10:00 table, before the worker preload and `PortalClient` below)
-  the rows were 398–626 orders/s. PostgreSQL at 10,000 orders is at the edge of the goal on a
-  13 ms machine: 951–989 orders/s in this call, 1,026 in a shorter call of three runs before
-  it. The ratio and the task runs meet their goals on every machine measured.
+  a machine that ran one core's Python at 11 ms (`sum(range(10**6))`); machines of this kind
+  measured 11 ms, 13 ms and 20–35 ms on 2026-12-03 and 12-04 (with about 0.2 of a core taken
+  by the hypervisor during a run). The chain is CPU-bound on the 2 cores, so its rate follows
+  that speed. The same code (since `PortalClient` below) measured PostgreSQL 10,000 at
+  951–989 orders/s on a 13 ms machine (2026-12-03 17:47, memory looked at four times a
+  second) and at 1,146–1,206 on the 11 ms machine of this table; its CPU per 1,000 orders was
+  0.49 + 0.64 s there, 0.39 + 0.52 s here.
+  On a 28–35 ms machine the same runs made 379–644 orders/s. The ratio and the task runs meet
+  their goals on every machine measured.
 
 What got it here from 363–471 orders/s (2026-11-26, on a machine whose cores were slower:
 `sum(range(10**6))` in 32–34 ms there), measured step by step on the 11–20 ms machine of the
