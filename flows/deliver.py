@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
+from core.collector import start_frozen
 from core.settings import get_settings
 from db.queries.confirmations import orders_missing_confirmations
 from db.queries.mails import orders_to_mail
@@ -62,7 +63,7 @@ async def deliver(
         own_process.warm_up()  # the confirmations' workers load while the mails go out
     await label_run(carriers=carriers or groups)
     locks = [] if dry_run else [f"deliver:{c}" for c in groups]
-    with run_guard(db_url, locks) as guard:
+    with run_guard(db_url, locks) as guard, start_frozen():  # core/collector.py
         reports: list[MailBatchReport] = []
         seen: set[int] = set()
         passes = PortalPasses(db_url, run_id) if confirm_portals and not dry_run else None

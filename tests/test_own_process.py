@@ -4,6 +4,7 @@ errors coming back, and no worker outliving a run killed with SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ def what_a_worker_starts_with() -> dict[str, bool]:
         "psycopg imported": "psycopg" in sys.modules,
         "TLS context built": ssl_context.cache_info().currsize == 1,
         "uvloop imported": "uvloop" in sys.modules,
+        "preloaded objects frozen": gc.get_freeze_count() > 100_000,
     }
 
 
@@ -75,6 +77,7 @@ def test_a_worker_starts_with_the_driver_and_tls_context_loaded() -> None:
         "psycopg imported": True,
         "TLS context built": True,
         "uvloop imported": True,
+        "preloaded objects frozen": True,
     }
 
 
