@@ -372,15 +372,17 @@ def goal_line(results: list[dict[str, Any]]) -> str:
     )
 
 
-def remember(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def remember(measured: list[dict[str, Any]], keep: bool) -> list[dict[str, Any]]:
     """Results of this call merged into those kept from earlier calls (one per database and
-    size), so that sizes and databases can be measured one at a time into one table."""
+    size), so that sizes and databases can be measured one at a time into one table. With
+    `keep` false (a `--no-doc` call: a try, not a figure for the doc) they are only shown."""
     path = WORK / "results.json"
     kept = json.loads(path.read_text()) if path.exists() else []
     fresh = {(r["db"], r["count"]) for r in measured}
     results = [r for r in kept if (r["db"], r["count"]) not in fresh] + measured
     results.sort(key=lambda r: (r["db"] != "sqlite", r["count"]))
-    path.write_text(json.dumps(results, indent=1, default=str))
+    if keep:
+        path.write_text(json.dumps(results, indent=1, default=str))
     return results
 
 
@@ -391,7 +393,9 @@ def main() -> None:
     parser.add_argument("--runs-large", type=int, default=1, help="runs for 100k and more")
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument(
+        "--no-doc", action="store_true", help="show the figures only (neither doc nor results.json)"
+    )
     parser.add_argument("--doc-only", action="store_true", help="rewrite the section, no runs")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -402,7 +406,7 @@ def main() -> None:
             for count in sizes:
                 runs = args.runs_large if count >= 100_000 else args.runs
                 measured.append(run_size(kind, count, runs, args, prefect_url))
-    results = remember(measured)
+    results = remember(measured, keep=not args.no_doc)
     rows = []
     by_key = {(r["db"], r["count"]): r for r in results}
     smallest = min(r["count"] for r in results)
