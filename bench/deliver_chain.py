@@ -85,12 +85,11 @@ process), the SMTP sink, the Prefect server and PostgreSQL share the cores.
   a machine that ran one core's Python at 11 ms (`sum(range(10**6))`); machines of this kind
   measured 11 ms, 13 ms and 20–35 ms on 2026-12-03 and 12-04 (with about 0.2 of a core taken
   by the hypervisor during a run). The chain is CPU-bound on the 2 cores, so its rate follows
-  that speed. The same code (since `PortalClient` below) measured PostgreSQL 10,000 at
-  951–989 orders/s on a 13 ms machine (2026-12-03 17:47, memory looked at four times a
-  second) and at 1,146–1,206 on the 11 ms machine of this table; its CPU per 1,000 orders was
-  0.49 + 0.64 s there, 0.39 + 0.52 s here.
-  On a 28–35 ms machine the same runs made 379–644 orders/s. The ratio and the task runs meet
-  their goals on every machine measured.
+  that speed. With the code of `PortalClient` below, PostgreSQL 10,000 measured 951–989
+  orders/s on a 13 ms machine (2026-12-03 17:47, memory looked at four times a second),
+  1,146–1,206 on an 11 ms machine (2026-12-04 01:56) and 379–644 on a 28–35 ms machine; its CPU
+  per 1,000 orders was 0.49 + 0.64 s at 13 ms and 0.39 + 0.52 s at 11 ms. The ratio and the
+  task runs meet their goals on every machine measured.
 
 What got it here from 363–471 orders/s (2026-11-26, on a machine whose cores were slower:
 `sum(range(10**6))` in 32–34 ms there), measured step by step on the 11–20 ms machine of the
@@ -112,7 +111,13 @@ to 25–26 s. Then, on the 13 ms machine of the table: portal calls through `Por
 (connectors/http.py: httpx's requests, auth flows and hooks sent straight to the aiohttp
 transport; 0.40 → 0.28 ms CPU per call, see "Portal calls" above): the workers' CPU per 1,000
 orders went from 0.72–0.73 s to 0.63–0.64 s; SQLite 10,000 from 1,079 to 1,093 orders/s,
-PostgreSQL 10,000 from 924 to 955.
+PostgreSQL 10,000 from 924 to 955. Then, on the 11 ms machine of the table: the collector
+skips the objects the deliver run and the workers' forkserver start with (core/collector.py,
+`gc.freeze`; a full collection walked some 250,000 of them in the run, ~95 ms each time, and in
+a worker it also copied the pages it shares with the forkserver): the chain's CPU per 1,000
+orders went from 0.39 + 0.52 s to 0.36 + 0.48 s, PostgreSQL 10,000 from 1,148 to 1,252
+orders/s, and the peak memory with the workers at 100,000 from 854 to 665 MB (PostgreSQL) and
+1,010 to 811 MB (SQLite).
 
 The 100,000-order runs are faster per order than the 10,000-order runs: a fixed ~2–3 s (the
 first flow run of the process, the forkserver's imports, the last portal passes after the
