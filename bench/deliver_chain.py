@@ -107,11 +107,11 @@ group's mails no longer wait for them). Then, on the 28 ms machine of the 10:00 
 (PostgreSQL, 10,000 orders, calls alternating): the workers' forkserver loads psycopg, the TLS
 context and the mappers before it forks (tasks/worker_preload.py; each worker had done it on
 its first call): the workers' CPU went from 18.8–22.4 s to 15.1–15.4 s, the chain from 31–38 s
-to 25–26 s. Then, on the 13 ms machine of the table: portal calls through `PortalClient`
-(connectors/http.py: httpx's requests, auth flows and hooks sent straight to the aiohttp
-transport; 0.40 → 0.28 ms CPU per call, see "Portal calls" above): the workers' CPU per 1,000
-orders went from 0.72–0.73 s to 0.63–0.64 s; SQLite 10,000 from 1,079 to 1,093 orders/s,
-PostgreSQL 10,000 from 924 to 955. Then, on the 11 ms machine of the table: the collector
+to 25–26 s. Then, on the 13 ms machine of the 2026-12-03 17:47 table: portal calls through
+`PortalClient` (connectors/http.py: httpx's requests, auth flows and hooks sent straight to the
+aiohttp transport; 0.40 → 0.28 ms CPU per call, see "Portal calls" above): the workers' CPU per
+1,000 orders went from 0.72–0.73 s to 0.63–0.64 s; SQLite 10,000 from 1,079 to 1,093 orders/s,
+PostgreSQL 10,000 from 924 to 955. Then, on the 11 ms machine of this table: the collector
 skips the objects the deliver run and the workers' forkserver start with (core/collector.py,
 `gc.freeze`; a full collection walked some 250,000 of them in the run, ~95 ms each time, and in
 a worker it also copied the pages it shares with the forkserver): the chain's CPU per 1,000
