@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from connectors.base import OrderParcel
 from connectors.carriers import normalise_tracking_number
 from connectors.registry import open_connector
 from core.accounts import Accounts
@@ -296,3 +297,28 @@ def test_ledger_rows_carry_every_parcel_of_the_order_and_whether_it_was_attempte
     with session_scope(db_url) as session:
         again = confirmations_in_status(session, portal="ebay", status="pending")
     assert [to_shipment(*e).sent_before for e in again] == [True, False]
+
+
+def test_every_parcel_of_an_amazon_order_is_opened_with_its_carrier_and_place(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "amazon", 1)
+    dpd = normalise_tracking_number("dpd", numbers("dpd", 1, seed=98)[0])
+    with session_scope(db_url) as session:
+        attach_parcels(
+            session,
+            rows=[ParcelRow(1, order.order_no, "dpd", dpd, date(2026, 11, 26))],
+            source="test",
+        )
+    configure(portals, settings, monkeypatch)
+    accounts = Accounts.load(settings.accounts_path)
+    open_confirmations(db_url, order_ids=[order.id], accounts=accounts, run_id=None)
+    with session_scope(db_url) as session:
+        entries = confirmations_in_status(session, portal="amazon", status="pending")
+    shipments = [to_shipment(*entry) for entry in entries]
+    assert len(shipments) == 2  # the second parcel is no longer skipped
+    first = shipments[0].tracking_number
+    assert [s.order_parcels for s in shipments] == [
+        (OrderParcel("dhl", first), OrderParcel("dpd", dpd))
+    ] * 2
+    assert [s.parcel_index for s in shipments] == [0, 1]
