@@ -171,7 +171,7 @@ def result_columns(
         columns["submitted_at"] = now
         message_id = result.extra.get("message_id")
         columns["message_id"] = int(message_id) if message_id else None
-    if status in (S.CONFIRMED, S.REJECTED, S.FAILED):
+    if status in (S.CONFIRMED, S.REJECTED, S.FAILED, S.SKIPPED):
         columns["finished_at"] = now
     return columns
 
