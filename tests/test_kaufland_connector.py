@@ -503,3 +503,30 @@ def test_rows_check_refuses_are_answered_without_calling_kaufland(
     assert result.status is ConfirmationStatus.REJECTED
     assert result.error_code == "bad-order-unit-id"
     assert shop.sim.calls == []
+
+
+def test_a_parcel_without_tracking_number_is_sent_as_other_with_no_numbers(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    untracked = replace(
+        parcel("", 1001, carrier="other"),
+        tracking_number=None,
+        order_tracking_numbers=(),
+        order_parcels=(OrderParcel("other", None),),
+    )
+    [result] = shop.submit([untracked])
+    unit = shop.sim.unit(1001)
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert (unit.status, unit.carrier_code, unit.tracking_numbers) == ("sent", "Other", [])
+
+
+def test_a_tracked_carriers_parcel_without_number_is_refused_before_sending(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    [result] = shop.submit([replace(parcel(FIRST, 1001), tracking_number=None)])
+    assert result.status is ConfirmationStatus.REJECTED
+    assert shop.sim.calls == []

@@ -249,3 +249,22 @@ def test_check_rejects_what_kaufland_would_refuse(change: dict[str, Any], code: 
     assert result.status is ConfirmationStatus.REJECTED
     assert result.error_code == code
     assert result.confirmation_id == 77
+
+
+def test_a_parcel_without_tracking_number_of_a_tracked_carrier_is_refused_with_what_to_do() -> None:
+    shipment = replace(parcel("parcel_second_of_two.json"), carrier="deutsche_post")
+    refused = check_shipment(replace(shipment, tracking_number=None))
+    assert refused is not None and refused.error_code == "no-tracking-number"
+    assert "by hand in the Kaufland seller portal" in (refused.error_text or "")
+
+
+def test_a_parcel_without_tracking_number_goes_as_other_without_numbers() -> None:
+    shipment = replace(
+        parcel("parcel_second_of_two.json"),
+        carrier="other",
+        tracking_number=None,
+        order_parcels=(OrderParcel("other", None),),
+        parcel_index=0,
+    )
+    assert check_shipment(shipment) is None
+    assert send_request(shipment) == {"carrier_code": "Other", "tracking_numbers": ""}

@@ -224,7 +224,12 @@ def rejection_reason(shipment: ParcelShipment) -> tuple[str, str] | None:
             return "bad-order-unit-id", f"{item.item_id!r} is not a Kaufland id_order_unit"
     carrier = kaufland_carrier_code(shipment.carrier)
     if not shipment.number and carrier not in CARRIERS_WITHOUT_TRACKING:
-        return "no-tracking-number", f"carrier {carrier} needs a tracking number"
+        return (
+            "no-tracking-number",
+            f"Kaufland takes carrier {carrier} only with a tracking number; mark the order "
+            "unit(s) as sent by hand in the Kaufland seller portal, or record the parcel "
+            "with carrier 'other' (Kaufland takes 'Other' without a number)",
+        )
     if any("," in number for number in order_tracking_numbers(shipment)):
         return "bad-tracking-number", "a tracking number contains a comma"
     return None
