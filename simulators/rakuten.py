@@ -216,8 +216,8 @@ def _orders_xml(orders: list[RakutenOrder], *, total: int, page: int, per_page: 
     listed = etree.SubElement(root, "orders")
     paging = etree.SubElement(listed, "paging")
     pages = max(1, -(-total // per_page))
-    for name, value in (("total", total), ("page", page), ("pages", pages), ("per_page", per_page)):
-        etree.SubElement(paging, name).text = str(value)
+    for name, count in (("total", total), ("page", page), ("pages", pages), ("per_page", per_page)):
+        etree.SubElement(paging, name).text = str(count)
     for order in orders:
         element = etree.SubElement(listed, "order")
         for name, value in (
