@@ -166,6 +166,7 @@ def test_parcels_of_one_carrier_are_sent_together_and_each_unit_only_once(
     )
     assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
     assert shop.sim.unit(1001).carriers() == {FIRST: "DHL", SECOND: "DHL"}
+    assert f"sent with {SECOND} in one request" in results[1].extra["note"]
     # the second parcel is covered by the first one's request: no request at all
     assert calls(shop) == [
         ("GET", "/v2/orders/MB7UWLD", 200),

@@ -260,7 +260,9 @@ class _UnitAttempt:
     async def __call__(self) -> _UnitOutcome:
         unit_id, number = self.unit_id, self.shipment.number
         if number in self.memo.sent.get(unit_id, set()):
-            return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE)
+            # the send request of an earlier parcel of this carrier carried this number too
+            note = f"order unit {unit_id} was sent with {number} in one request"
+            return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE, note)
         status = await self.order.status(self.client, unit_id)
         action = unit_action(status, parcel_may_be_new=parcel_may_be_new(self.shipment))
         if action is UnitAction.SEND:
