@@ -24,6 +24,14 @@ class ShipmentItem:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderParcel:
+    """One parcel of an order, as far as a portal may need to know it (carrier, number)."""
+
+    carrier: str
+    tracking_number: str | None  # None: shipped without a tracking number
+
+
+@dataclass(frozen=True, slots=True)
 class ParcelShipment:
     """What a portal is told about one parcel of one order (one confirmation ledger row)."""
 
@@ -32,14 +40,29 @@ class ParcelShipment:
     portal_order_id: str
     account: str
     carrier: str  # liefern carrier code (core.carriers), mapped to the portal's code by mapping.py
-    tracking_number: str
+    # None: shipped without a tracking number (letter, untracked post); each connector says
+    # what its portal allows then
+    tracking_number: str | None
     shipped_at: datetime  # timezone-aware
-    items: tuple[ShipmentItem, ...] = ()
-    # all tracking numbers of the order known so far (Kaufland sends them comma-joined)
+    items: tuple[ShipmentItem, ...] = ()  # the order's items (portals allocate them to parcels)
+    # all tracking numbers of the order known so far
     order_tracking_numbers: tuple[str, ...] = ()
+    # every parcel of the order in id order, this one at `parcel_index`; empty means this
+    # parcel is the order's only one
+    order_parcels: tuple[OrderParcel, ...] = ()
+    parcel_index: int = 0
     # False only when the ledger shows no earlier attempt: no call of ours can have reached
     # the portal, so a connector may skip reading back what the portal already has
     sent_before: bool = True
+
+    @property
+    def parcel_count(self) -> int:
+        return max(1, len(self.order_parcels))
+
+    @property
+    def number(self) -> str:
+        """The tracking number without surrounding blanks; "" when there is none."""
+        return (self.tracking_number or "").strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,12 @@ class SimOrderUnit:
     shipments: list[dict[str, str]] = field(default_factory=list)  # added via POST /shipments
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def carriers(self) -> dict[str, str]:
+        """Tracking number -> the carrier code it was given with (send or added shipment)."""
+        held = {number: self.carrier_code or "" for number in self.tracking_numbers}
+        held.update({s["tracking_number"]: s["carrier_code"] for s in self.shipments})
+        return held
+
 
 class KauflandSimulator:
     """State and knobs of one simulated Kaufland seller account."""

@@ -1,4 +1,5 @@
-"""A local stand-in for Rakuten.de's Shop-API method `orders/setOrderShipped`, in memory.
+"""A local stand-in for Rakuten.de's Shop-API methods `orders/setOrderShipped` and
+`orders/getOrders`, in memory.
 
 Follows the documented method page: parameters `key`, `order_no` (XXX-XXX-XXX), `dhl`,
 `carrier` (one of the listed values, needs a tracking number or URL), `tracking_number`
@@ -7,6 +8,9 @@ Follows the documented method page: parameters `key`, `order_no` (XXX-XXX-XXX), 
 (missing parameter). A wrong key answers one of `ASSUMED_AUTH_ERROR_CODES` (not documented).
 
 Orders are seeded with a status; only `editable` ones can be marked shipped (3710 otherwise).
+`getOrders` lists orders as the documented sample answer does (`orders/paging`, then one
+`order` per order with `order_no`, `status`, `created`, ...; no tracking number), filtered by
+`search_field` + `search` and `status`, paged by `page` / `per_page` (20, at most 100).
 Faults: the next N calls answer 5xx, the next N answers are cut off, the next N come late.
 """
 
@@ -27,6 +31,7 @@ from starlette.routing import Route
 from connectors.rakuten.mapping import (
     ASSUMED_AUTH_ERROR_CODES,
     DOCUMENTED_ERRORS,
+    GET_ORDERS,
     MISSING_PARAMETER,
     ORDER_NO,
     RAKUTEN_CARRIERS,
@@ -35,6 +40,8 @@ from connectors.rakuten.mapping import (
 )
 
 PATH = "/merchants/" + SET_ORDER_SHIPPED
+ORDERS_PATH = "/merchants/" + GET_ORDERS
+SEARCH_FIELDS = ("order_no", "invoice_no", "first_name", "last_name", "company", "city", "email")
 BASE_PATH = "/merchants/"
 AUTH_CODE = sorted(ASSUMED_AUTH_ERROR_CODES)[0]
 XML_TYPE = "application/xml; charset=utf-8"
@@ -70,6 +77,7 @@ class RakutenSimulator:
         self.key = key
         self.orders: dict[str, RakutenOrder] = {order.order_no: order for order in orders}
         self.requests = 0
+        self.order_reads = 0  # getOrders calls
         self._lock = threading.Lock()
         self._fail_next = 0
         self._fail_status = 500
@@ -117,6 +125,45 @@ class RakutenSimulator:
             answer = answer[: len(answer) // 2]
         return Response(answer, media_type=XML_TYPE)
 
+    async def orders_endpoint(self, request: Request) -> Response:
+        raw = (await request.body()).decode("utf-8", "replace")
+        if request.method == "GET":
+            raw = request.url.query
+        params = dict(parse_qsl(raw, keep_blank_values=True))
+        with self._lock:
+            self.requests += 1
+            self.order_reads += 1
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                return Response("internal error", status_code=self._fail_status)
+            try:
+                answer = self._get_orders(params)
+            except _Refusal as refusal:
+                answer = _error_xml(refusal)
+        return Response(answer, media_type=XML_TYPE)
+
+    def _get_orders(self, params: Mapping[str, str]) -> bytes:
+        if not params.get("key"):
+            raise _Refusal(
+                MISSING_PARAMETER, 'Der benötigte Parameter "key" konnte nicht gefunden werden'
+            )
+        if params["key"] != self.key:
+            raise _Refusal(AUTH_CODE, "Der Authentifizierungs-Schlüssel ist ungültig")
+        orders = list(self.orders.values())
+        field_name, text = params.get("search_field", ""), params.get("search", "")
+        if field_name == "order_no" and text:
+            orders = [o for o in orders if o.order_no == text]
+        elif field_name in SEARCH_FIELDS and text:
+            orders = []  # the simulator keeps no buyers or invoices
+        if params.get("status"):
+            orders = [o for o in orders if o.status == params["status"]]
+        per_page = int(params["per_page"]) if params.get("per_page", "").isdigit() else 20
+        per_page = per_page if 0 < per_page <= 100 else 20
+        page = int(params["page"]) if params.get("page", "").isdigit() else 1
+        page = max(page, 1)
+        shown = orders[(page - 1) * per_page : page * per_page]
+        return _orders_xml(shown, total=len(orders), page=page, per_page=per_page)
+
     def _answer(self, params: Mapping[str, str]) -> bytes:
         try:
             self._set_order_shipped(params)
@@ -162,6 +209,32 @@ def _success_xml() -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
+def _orders_xml(orders: list[RakutenOrder], *, total: int, page: int, per_page: int) -> bytes:
+    """getOrders' answer in the shape of the documented sample (values are placeholders)."""
+    root = etree.Element("result")
+    etree.SubElement(root, "success").text = "1"
+    listed = etree.SubElement(root, "orders")
+    paging = etree.SubElement(listed, "paging")
+    pages = max(1, -(-total // per_page))
+    for name, count in (("total", total), ("page", page), ("pages", pages), ("per_page", per_page)):
+        etree.SubElement(paging, name).text = str(count)
+    for order in orders:
+        element = etree.SubElement(listed, "order")
+        for name, value in (
+            ("order_no", order.order_no),
+            ("total", "0.00"),
+            ("shipping", "0.00"),
+            ("max_shipping_date", "2020-10-14 20:15:00"),
+            ("payment", "PAL"),
+            ("status", order.status),
+            ("invoice_no", ""),
+            ("created", "2020-10-01 09:00:00"),
+        ):
+            etree.SubElement(element, name).text = value
+        etree.SubElement(element, "items")
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
 def _error_xml(refusal: _Refusal) -> bytes:
     root = etree.Element("result")
     etree.SubElement(root, "success").text = "-1"
@@ -177,7 +250,12 @@ def create_app(key: str, *, orders: Iterable[RakutenOrder] = ()) -> Starlette:
 
     Point the connector at `<served url>/merchants/`."""
     simulator = RakutenSimulator(key, orders)
-    app = Starlette(routes=[Route(PATH, simulator.endpoint, methods=["GET", "POST"])])
+    app = Starlette(
+        routes=[
+            Route(PATH, simulator.endpoint, methods=["GET", "POST"]),
+            Route(ORDERS_PATH, simulator.orders_endpoint, methods=["GET", "POST"]),
+        ]
+    )
     app.state.simulator = simulator
     return app
 

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.base import (
     ConfirmationResult,
+    OrderParcel,
     ParcelShipment,
     PortalConnector,
     ShipmentItem,
@@ -55,11 +56,10 @@ RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = tr
 # to the next run or poll.
 CONFIRM_LOCK_WAIT = 120.0
 
-# Portals that take one tracking number per order (or per item): the order is confirmed with
-# its first parcel; further parcels stay in the protocol and the buyer's mail.
+# Portals that take one tracking number per order: the order is confirmed with its first
+# parcel; further parcels stay in the protocol and the buyer's mail. (Amazon takes one message
+# per package with its items; its connector allocates the items to the parcels.)
 ONE_TRACKING_NUMBER = {
-    "amazon": "Amazon takes one tracking number per item; the order was confirmed with its "
-    "first parcel",
     "rakuten": "Rakuten takes one tracking number per order; the order was confirmed with its "
     "first parcel",
 }
@@ -144,6 +144,8 @@ def to_shipment(row: LedgerRow, order: LedgerOrder, parcel: LedgerParcel) -> Par
         shipped_at=datetime.combine(parcel.ship_date, at),
         items=tuple(ShipmentItem(i.item_id, i.quantity, i.sku) for i in order.items),
         order_tracking_numbers=tuple(order.tracking_numbers),
+        order_parcels=tuple(OrderParcel(p.carrier, p.tracking_number) for p in order.parcels),
+        parcel_index=next((n for n, p in enumerate(order.parcels) if p.id == parcel.id), 0),
         sent_before=row.attempts > 0,
     )
 
@@ -169,7 +171,7 @@ def result_columns(
         columns["submitted_at"] = now
         message_id = result.extra.get("message_id")
         columns["message_id"] = int(message_id) if message_id else None
-    if status in (S.CONFIRMED, S.REJECTED, S.FAILED):
+    if status in (S.CONFIRMED, S.REJECTED, S.FAILED, S.SKIPPED):
         columns["finished_at"] = now
     return columns
 

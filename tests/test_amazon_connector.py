@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from connectors.amazon import AmazonConnector, Limit, LwaAuth, RateLimits
 from connectors.amazon.mapping import FEED_CONTENT_TYPE, FEED_TYPE, parse_processing_report
 from connectors.base import (
     ConfirmationResult,
+    OrderParcel,
     ParcelShipment,
     ShipmentItem,
     SubmittedConfirmation,
@@ -719,3 +720,152 @@ def test_confirm_shipment_mode_retries_429(serve: Callable[..., Amazon]) -> None
     results = asyncio.run(main())
     assert results[0].status == ConfirmationStatus.CONFIRMED
     assert len(amazon.sim.confirmations) == 1
+
+
+# --- several parcels per order, parcels without tracking number ----------------------------------
+
+ITEM_A, ITEM_B = "12345678901234", "43210987654321"
+
+
+def packages(
+    order_id: str, items: tuple[ShipmentItem, ...], numbers: list[str | None]
+) -> list[ParcelShipment]:
+    """The ledger rows of one order with a parcel per tracking number, as to_shipment makes them."""
+    order_parcels = tuple(OrderParcel("dhl", n) for n in numbers)
+    return [
+        replace(
+            parcel(10 + index, order_id, "", items=items),
+            tracking_number=number,
+            order_parcels=order_parcels,
+            parcel_index=index,
+        )
+        for index, number in enumerate(numbers)
+    ]
+
+
+def held(amazon: Amazon, order_id: str) -> list[tuple[str, dict[str, int] | None]]:
+    return [(f.tracking_number, f.items) for f in amazon.sim.fulfillments.get(order_id, [])]
+
+
+def test_a_two_parcel_order_goes_out_as_two_packages_with_their_items(
+    serve: Callable[..., Amazon],
+) -> None:
+    order = "302-1234567-1234567"
+    amazon = serve(ordered_items=lambda _: {ITEM_A: 1, ITEM_B: 1})
+    items = (ShipmentItem(ITEM_A, 1), ShipmentItem(ITEM_B, 1))
+    results = asyncio.run(
+        submit_and_poll(amazon.connector(), packages(order, items, ["00340434", "00340435"]))
+    )
+    assert [r.status for r in results.values()] == [ConfirmationStatus.CONFIRMED] * 2
+    assert held(amazon, order) == [("00340434", {ITEM_A: 1}), ("00340435", {ITEM_B: 1})]
+
+
+def test_a_three_parcel_order_splits_its_pieces_over_three_packages(
+    serve: Callable[..., Amazon],
+) -> None:
+    order = "302-1234567-1234567"
+    amazon = serve(ordered_items=lambda _: {ITEM_A: 2, ITEM_B: 2})
+    items = (ShipmentItem(ITEM_A, 2), ShipmentItem(ITEM_B, 2))
+    numbers: list[str | None] = ["00340434", "00340435", "00340436"]
+    results = asyncio.run(submit_and_poll(amazon.connector(), packages(order, items, numbers)))
+    assert [r.status for r in results.values()] == [ConfirmationStatus.CONFIRMED] * 3
+    assert held(amazon, order) == [
+        ("00340434", {ITEM_A: 2}),
+        ("00340435", {ITEM_B: 1}),
+        ("00340436", {ITEM_B: 1}),
+    ]
+
+
+def test_a_resent_package_carries_the_same_items(serve: Callable[..., Amazon]) -> None:
+    order = "302-1234567-1234567"
+    amazon = serve(ordered_items=lambda _: {ITEM_A: 3})
+    rows = packages(order, (ShipmentItem(ITEM_A, 3),), ["00340434", "00340435"])
+    asyncio.run(submit_and_poll(amazon.connector(), rows))
+    again = asyncio.run(submit_and_poll(amazon.connector(), rows[1:]))
+    assert again[11].status == ConfirmationStatus.CONFIRMED
+    assert held(amazon, order) == [("00340434", {ITEM_A: 2}), ("00340435", {ITEM_A: 1})]
+
+
+def test_a_parcel_without_a_piece_of_its_own_is_skipped_with_the_reason(
+    serve: Callable[..., Amazon],
+) -> None:
+    order = "302-1234567-1234567"
+    amazon = serve(ordered_items=lambda _: {ITEM_A: 1})
+    rows = packages(order, (ShipmentItem(ITEM_A, 1),), ["00340434", "00340435"])
+
+    async def main() -> list[ConfirmationResult]:
+        connector = amazon.connector()
+        sent = await connector.submit(rows)
+        await connector.poll(submitted(sent))
+        await connector.aclose()
+        return sent
+
+    sent = asyncio.run(main())
+    assert sent[1].status == ConfirmationStatus.SKIPPED
+    assert "1 piece(s) for 2 parcels" in (sent[1].error_text or "")
+    assert held(amazon, order) == [("00340434", {ITEM_A: 1})]
+
+
+def test_confirm_shipment_mode_sends_each_package_with_its_items(
+    serve: Callable[..., Amazon],
+) -> None:
+    order = "302-1234567-1234567"
+    amazon = serve(ordered_items=lambda _: {ITEM_A: 1, ITEM_B: 1})
+    items = (ShipmentItem(ITEM_A, 1), ShipmentItem(ITEM_B, 1))
+
+    async def main() -> list[ConfirmationResult]:
+        connector = amazon.connector(mode="confirm_shipment")
+        results = await connector.submit(packages(order, items, ["00340434", "00340435"]))
+        await connector.aclose()
+        return results
+
+    results = asyncio.run(main())
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
+    assert [c["packageDetail"]["orderItems"] for c in amazon.sim.confirmations] == [
+        [{"orderItemId": ITEM_A, "quantity": 1}],
+        [{"orderItemId": ITEM_B, "quantity": 1}],
+    ]
+
+
+def test_a_parcel_without_tracking_number_goes_in_the_feed_without_one(
+    serve: Callable[..., Amazon],
+) -> None:
+    order = "302-1234567-1234567"
+    amazon = serve()
+    row = replace(parcel(1, order, "", carrier="deutsche_post"), tracking_number=None)
+
+    async def main() -> tuple[list[ConfirmationResult], dict[int, ConfirmationResult]]:
+        connector = amazon.connector()
+        sent = await connector.submit([row])
+        polled = by_id(await connector.poll(submitted(sent)))
+        await connector.aclose()
+        return sent, polled
+
+    sent, polled = asyncio.run(main())
+    assert polled[1].status == ConfirmationStatus.CONFIRMED
+    feed = etree.fromstring(amazon.sim.uploaded_feed(sent[0].reference or ""))
+    data = feed.find("Message/OrderFulfillment/FulfillmentData")
+    assert data is not None
+    assert data.findtext("CarrierCode") == "Deutsche Post"
+    assert data.find("ShipperTrackingNumber") is None
+
+
+def test_confirm_shipment_mode_refuses_a_parcel_without_tracking_number_before_sending(
+    serve: Callable[..., Amazon],
+) -> None:
+    amazon = serve()
+    row = replace(
+        parcel(1, "302-1234567-1234567", "", items=(ShipmentItem(ITEM_A, 1),)),
+        tracking_number=None,
+    )
+
+    async def main() -> list[ConfirmationResult]:
+        connector = amazon.connector(mode="confirm_shipment")
+        results = await connector.submit([row])
+        await connector.aclose()
+        return results
+
+    [result] = asyncio.run(main())
+    assert result.status == ConfirmationStatus.REJECTED
+    assert "needs a tracking number" in (result.error_text or "")
+    assert amazon.sim.confirmations == []

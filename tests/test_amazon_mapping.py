@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from connectors.amazon import mapping
-from connectors.base import ParcelShipment, ShipmentItem
+from connectors.base import OrderParcel, ParcelShipment, ShipmentItem
 from core.domain import ConfirmationStatus
 
 FIXTURES = Path(__file__).parent / "fixtures" / "amazon"
@@ -28,8 +28,8 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-def load_parcels() -> list[ParcelShipment]:
-    rows = json.loads(fixture("parcels.json"))
+def load_parcels(name: str = "parcels.json") -> list[ParcelShipment]:
+    rows = json.loads(fixture(name))
     return [
         ParcelShipment(
             confirmation_id=row["confirmation_id"],
@@ -40,6 +40,8 @@ def load_parcels() -> list[ParcelShipment]:
             tracking_number=row["tracking_number"],
             shipped_at=datetime.fromisoformat(row["shipped_at"]),
             items=tuple(ShipmentItem(**item) for item in row["items"]),
+            order_parcels=tuple(OrderParcel(**p) for p in row.get("order_parcels", [])),
+            parcel_index=row.get("parcel_index", 0),
         )
         for row in rows
     ]
@@ -64,6 +66,19 @@ def tags(element: etree._Element) -> list[str]:
 def test_feed_matches_the_expected_document() -> None:
     content, _ = mapping.build_fulfillment_feed(MERCHANT, load_parcels())
     assert canonical(content) == canonical(fixture("fulfillment_feed.xml"))
+
+
+def test_each_parcel_of_an_order_is_a_package_with_its_share_of_the_items() -> None:
+    # 3 pieces over 2 parcels; the second, a letter, goes without ShipperTrackingNumber
+    content, _ = mapping.build_fulfillment_feed(
+        MERCHANT, load_parcels("parcels_one_order_two_packages.json")
+    )
+    assert canonical(content) == canonical(fixture("fulfillment_feed_two_packages.xml"))
+
+
+def test_every_parcel_of_a_multi_parcel_order_passes_the_check() -> None:
+    parcels = load_parcels("parcels_one_order_two_packages.json")
+    assert [mapping.check(p) for p in parcels] == [None, None]
 
 
 def test_feed_is_utf8_with_xml_declaration() -> None:

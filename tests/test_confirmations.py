@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from connectors.base import OrderParcel
 from connectors.carriers import normalise_tracking_number
 from connectors.registry import open_connector
 from core.accounts import Accounts
@@ -20,6 +21,7 @@ from db.queries.confirmations import confirmations_in_status, mark_attempted
 from db.queries.mails import mark_shipped
 from db.session import session_scope
 from db.types import utcnow
+from simulators.kaufland import simulator as kaufland_simulator
 from simulators.stack import PortalOrder, PortalStack, portal_orders_from_store
 from tasks.confirmations import (
     open_confirmations,
@@ -296,3 +298,95 @@ def test_ledger_rows_carry_every_parcel_of_the_order_and_whether_it_was_attempte
     with session_scope(db_url) as session:
         again = confirmations_in_status(session, portal="ebay", status="pending")
     assert [to_shipment(*e).sent_before for e in again] == [True, False]
+
+
+def test_every_parcel_of_an_amazon_order_is_opened_with_its_carrier_and_place(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "amazon", 1)
+    dpd = normalise_tracking_number("dpd", numbers("dpd", 1, seed=98)[0])
+    with session_scope(db_url) as session:
+        attach_parcels(
+            session,
+            rows=[ParcelRow(1, order.order_no, "dpd", dpd, date(2026, 11, 26))],
+            source="test",
+        )
+    configure(portals, settings, monkeypatch)
+    accounts = Accounts.load(settings.accounts_path)
+    open_confirmations(db_url, order_ids=[order.id], accounts=accounts, run_id=None)
+    with session_scope(db_url) as session:
+        entries = confirmations_in_status(session, portal="amazon", status="pending")
+    shipments = [to_shipment(*entry) for entry in entries]
+    assert len(shipments) == 2  # the second parcel is no longer skipped
+    first = shipments[0].tracking_number
+    assert [s.order_parcels for s in shipments] == [
+        (OrderParcel("dhl", first), OrderParcel("dpd", dpd))
+    ] * 2
+    assert [s.parcel_index for s in shipments] == [0, 1]
+
+
+def parcel_rows(db_url: str, order_id: int) -> list[tuple[str, str, str | None]]:
+    """(carrier, status, error text) of each ledger row of an order, in parcel order."""
+    from db.models import Parcel
+
+    with session_scope(db_url) as session:
+        rows = session.execute(
+            select(Parcel.carrier, Confirmation.status, Confirmation.error_text)
+            .join(Parcel, Parcel.id == Confirmation.parcel_id)
+            .where(Confirmation.order_id == order_id)
+            .order_by(Parcel.id)
+        ).all()
+    return [(c, s, t) for c, s, t in rows]
+
+
+def add_parcel(db_url: str, order: Order, carrier: str, seed: int) -> str:
+    number = normalise_tracking_number(carrier, numbers(carrier, 1, seed=seed)[0])
+    with session_scope(db_url) as session:
+        attach_parcels(
+            session,
+            rows=[ParcelRow(1, order.order_no, carrier, number, date(2026, 11, 26))],
+            source="test",
+        )
+    return number
+
+
+def test_two_parcel_amazon_orders_end_with_each_package_told_or_skipped_with_the_reason(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = orders_of(db_url, "amazon", 8, seed=5)
+    with session_scope(db_url) as session:
+        pieces = {o.id: sum(i.quantity for i in session.get(Order, o.id).items) for o in orders}  # type: ignore[union-attr]
+    several = next(o for o in orders if pieces[o.id] >= 2)
+    single = next(o for o in orders if pieces[o.id] == 1)
+    for n, order in enumerate((several, single)):
+        add_parcel(db_url, order, "dpd", seed=90 + n)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    open_and_submit(db_url, settings, [several, single], "amazon")
+    for _ in range(20):
+        asyncio.run(poll_submitted(db_url, portal="amazon"))
+        told = parcel_rows(db_url, several.id) + parcel_rows(db_url, single.id)
+        if "submitted" not in [s for _, s, _ in told]:
+            break
+        time.sleep(0.1)
+    assert [s for _, s, _ in parcel_rows(db_url, several.id)] == ["confirmed", "confirmed"]
+    [(_, first, _), (_, second, reason)] = parcel_rows(db_url, single.id)
+    assert (first, second) == ("confirmed", "skipped")
+    assert "1 piece(s) for 2 parcels" in (reason or "")
+
+
+def test_a_kaufland_order_with_dhl_and_dpd_parcels_holds_each_under_its_carrier(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [order] = orders_of(db_url, "kaufland", 1, seed=5)
+    dpd = add_parcel(db_url, order, "dpd", seed=96)
+    portals.seed(portal_orders_from_store(db_url))
+    configure(portals, settings, monkeypatch)
+    open_and_submit(db_url, settings, [order], "kaufland")
+    assert [s for _, s, _ in parcel_rows(db_url, order.id)] == ["confirmed", "confirmed"]
+    with session_scope(db_url) as session:
+        unit_ids = [int(i.item_id) for i in session.get(Order, order.id).items]  # type: ignore[union-attr]
+    for unit_id in unit_ids:
+        held = kaufland_simulator(portals.apps["kaufland"]).unit(unit_id).carriers()
+        assert held[dpd] == "DPD"
+        assert set(held.values()) == {"DHL", "DPD"}

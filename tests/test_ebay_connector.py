@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
+from connectors.base import ConfirmationResult, OrderParcel, ParcelShipment, ShipmentItem
 from connectors.ebay import EbayConnector, EbayOptions
 from connectors.errors import AuthError
 from core.domain import ConfirmationStatus
@@ -351,3 +351,83 @@ def test_poll_has_nothing_to_ask_for(ebay: Callable[..., Ebay]) -> None:
             await connector.aclose()
 
     assert asyncio.run(run()) == []
+
+
+# --- several parcels per order, parcels without tracking number ----------------------------------
+
+
+def packages(numbers: list[str | None], *items: tuple[str, int]) -> list[ParcelShipment]:
+    """The ledger rows of one order with a parcel per tracking number, as to_shipment makes them."""
+    order_parcels = tuple(OrderParcel("dhl", n) for n in numbers)
+    return [
+        replace(
+            parcel("x", *items, confirmation_id=10 + index),
+            tracking_number=number,
+            order_parcels=order_parcels,
+            parcel_index=index,
+        )
+        for index, number in enumerate(numbers)
+    ]
+
+
+def held(shop: Ebay) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    return [(f.get("shipmentTrackingNumber"), f["lineItems"]) for f in shop.sim.fulfillments(ORDER)]
+
+
+def test_a_two_parcel_order_gets_one_fulfillment_per_parcel_with_its_line_items(
+    ebay: Callable[..., Ebay],
+) -> None:
+    shop = ebay()
+    results = shop.submit(packages(["A1", "B2"], ("111", 2), ("222", 1)))
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
+    assert held(shop) == [
+        ("A1", [{"lineItemId": "111", "quantity": 2}]),
+        ("B2", [{"lineItemId": "222", "quantity": 1}]),
+    ]
+
+
+def test_a_three_parcel_order_splits_its_line_items_over_three_fulfillments(
+    ebay: Callable[..., Ebay],
+) -> None:
+    shop = ebay()
+    results = shop.submit(packages(["A1", "B2", "C3"], ("111", 2), ("222", 1), ("333", 1)))
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 3
+    assert held(shop) == [
+        ("A1", [{"lineItemId": "111", "quantity": 2}]),
+        ("B2", [{"lineItemId": "222", "quantity": 1}]),
+        ("C3", [{"lineItemId": "333", "quantity": 1}]),
+    ]
+
+
+def test_a_parcel_without_a_piece_of_its_own_rides_on_the_same_line_item(
+    ebay: Callable[..., Ebay],
+) -> None:
+    shop = ebay()
+    results = shop.submit(packages(["A1", "B2"], ("222", 1)))
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
+    assert held(shop) == [
+        ("A1", [{"lineItemId": "222", "quantity": 1}]),
+        ("B2", [{"lineItemId": "222", "quantity": 1}]),
+    ]
+
+
+def test_a_parcel_without_tracking_number_is_marked_shipped_without_carrier_and_number(
+    ebay: Callable[..., Ebay],
+) -> None:
+    shop = ebay()
+    [result] = shop.submit([replace(parcel("x", ("111", 2)), tracking_number=None)])
+    [stored] = shop.sim.fulfillments(ORDER)
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert "shipmentTrackingNumber" not in stored and "shippingCarrierCode" not in stored
+    assert stored["lineItems"] == [{"lineItemId": "111", "quantity": 2}]
+
+
+def test_a_resent_parcel_without_tracking_number_is_found_and_not_stored_twice(
+    ebay: Callable[..., Ebay],
+) -> None:
+    shop = ebay()
+    row = replace(parcel("x", ("111", 2)), tracking_number=None)
+    shop.submit([row])
+    [again] = shop.submit([replace(row, sent_before=True)])
+    assert again.status is ConfirmationStatus.CONFIRMED
+    assert len(shop.sim.fulfillments(ORDER)) == 1

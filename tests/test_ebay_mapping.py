@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.base import ParcelShipment, ShipmentItem
+from connectors.base import OrderParcel, ParcelShipment, ShipmentItem
 from connectors.ebay.mapping import (
     CARRIER_CODES,
     check_shipment,
@@ -47,6 +47,8 @@ def parcel(name: str) -> ParcelShipment:
         shipped_at=datetime.fromisoformat(raw["shipped_at"]),
         items=tuple(ShipmentItem(**item) for item in raw["items"]),
         order_tracking_numbers=tuple(raw["order_tracking_numbers"]),
+        order_parcels=tuple(OrderParcel(**p) for p in raw.get("order_parcels", [])),
+        parcel_index=raw.get("parcel_index", 0),
     )
 
 
@@ -54,6 +56,28 @@ def test_a_parcel_becomes_the_documented_fulfillment_request() -> None:
     assert fulfillment_request(parcel("parcel_two_line_items.json")) == load(
         "fulfillment_request_two_line_items.json"
     )
+
+
+def test_the_second_of_two_parcels_claims_only_its_share_of_the_line_items() -> None:
+    # 4 pieces over 2 parcels: the first takes 10031234567890 and one 10031234567891
+    assert fulfillment_request(parcel("parcel_second_of_two.json")) == load(
+        "fulfillment_request_second_of_two.json"
+    )
+
+
+def test_a_parcel_without_tracking_number_names_neither_number_nor_carrier() -> None:
+    body = fulfillment_request(replace(parcel("parcel_two_line_items.json"), tracking_number=None))
+    assert "trackingNumber" not in body and "shippingCarrierCode" not in body
+    assert (
+        check_shipment(replace(parcel("parcel_two_line_items.json"), tracking_number=None)) is None
+    )
+
+
+def test_every_code_we_send_is_in_ebays_carrier_list() -> None:
+    from simulators.ebay import CARRIERS
+
+    assert set(CARRIER_CODES.values()) <= CARRIERS
+    assert CARRIER_CODES["deutsche_post"] == "DeutschePost"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -204,3 +205,9 @@ def test_unreadable_answers_raise_a_clear_retryable_parse_error(name: str, messa
 def test_empty_body_is_a_parse_error() -> None:
     with pytest.raises(HoodParseError):
         parse_answer(b"")
+
+
+def test_a_parcel_without_tracking_number_is_refused_with_what_to_do() -> None:
+    refusal = check_shipment(replace(shipment(), tracking_number=None))
+    assert refusal is not None
+    assert "without tracking code" in refusal and "by hand" in refusal

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
+from connectors.base import ConfirmationResult, OrderParcel, ParcelShipment, ShipmentItem
 from connectors.errors import AuthError
 from connectors.kaufland import KauflandConnector, KauflandOptions
 from core.domain import ConfirmationStatus
@@ -88,7 +88,12 @@ def parcel(
     order_numbers: tuple[str, ...] | None = None,
     confirmation_id: int = 1,
     carrier: str = "dhl",
+    carriers: dict[str, str] | None = None,
 ) -> ParcelShipment:
+    """`order_numbers`: the order's parcels by tracking number, each of `carrier` unless
+    `carriers` names another one for it."""
+    numbers = order_numbers if order_numbers is not None else (number,)
+    of = carriers or {}
     return ParcelShipment(
         confirmation_id=confirmation_id,
         order_no="100981",
@@ -98,7 +103,9 @@ def parcel(
         tracking_number=number,
         shipped_at=datetime.now(UTC) - timedelta(hours=1),
         items=tuple(ShipmentItem(str(unit), 1) for unit in units),
-        order_tracking_numbers=order_numbers if order_numbers is not None else (number,),
+        order_tracking_numbers=numbers,
+        order_parcels=tuple(OrderParcel(of.get(n, carrier), n) for n in numbers),
+        parcel_index=numbers.index(number) if number in numbers else 0,
     )
 
 
@@ -144,7 +151,7 @@ def test_the_order_is_read_once_for_all_units_of_the_parcel(
     assert shop.sim.count("GET", "/order-units/") == 0
 
 
-def test_parcels_of_one_order_are_sent_together_and_each_unit_only_once(
+def test_parcels_of_one_carrier_are_sent_together_and_each_unit_only_once(
     kaufland: Callable[..., Kaufland],
 ) -> None:
     shop = kaufland()
@@ -154,19 +161,56 @@ def test_parcels_of_one_order_are_sent_together_and_each_unit_only_once(
     results = shop.submit(
         [
             parcel(FIRST, 1001, 1002, order_numbers=both, confirmation_id=1),
-            parcel(SECOND, 1001, 1002, order_numbers=both, confirmation_id=2, carrier="hermes"),
+            parcel(SECOND, 1001, 1002, order_numbers=both, confirmation_id=2),
         ]
     )
     assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
-    assert shop.sim.unit(1001).tracking_numbers == [FIRST, SECOND]
-    assert shop.sim.count("PATCH", status=204) == 2
-    assert shop.sim.count("POST") == 0
-    # the second parcel is covered by the first one's tracking numbers: no request at all
+    assert shop.sim.unit(1001).carriers() == {FIRST: "DHL", SECOND: "DHL"}
+    assert f"sent with {SECOND} in one request" in results[1].extra["note"]
+    # the second parcel is covered by the first one's request: no request at all
     assert calls(shop) == [
         ("GET", "/v2/orders/MB7UWLD", 200),
         ("PATCH", "/v2/order-units/1001/send", 204),
         ("PATCH", "/v2/order-units/1002/send", 204),
     ]
+
+
+def test_parcels_of_two_carriers_each_go_out_under_their_own_carrier(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    shop.sim.add_order_unit(1002, "MB7UWLD")
+    both, of = (FIRST, SECOND), {SECOND: "dpd"}
+    results = shop.submit(
+        [
+            parcel(FIRST, 1001, 1002, order_numbers=both, carriers=of, confirmation_id=1),
+            parcel(SECOND, 1001, 1002, order_numbers=both, carriers=of, carrier="dpd"),
+        ]
+    )
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 2
+    for unit in (1001, 1002):
+        assert shop.sim.unit(unit).carriers() == {FIRST: "DHL", SECOND: "DPD"}
+    assert shop.sim.count("PATCH", status=204) == 2
+    assert shop.sim.count("POST", status=204) == 2
+
+
+def test_a_resend_of_a_mixed_carrier_order_adds_nothing_twice(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    both, of = (FIRST, SECOND), {SECOND: "dpd"}
+    parcels = [
+        parcel(FIRST, 1001, order_numbers=both, carriers=of, confirmation_id=1),
+        parcel(SECOND, 1001, order_numbers=both, carriers=of, carrier="dpd"),
+    ]
+    shop.submit(parcels)
+    again = shop.submit(parcels)
+    assert [r.status for r in again] == [ConfirmationStatus.CONFIRMED] * 2
+    assert shop.sim.unit(1001).carriers() == {FIRST: "DHL", SECOND: "DPD"}
+    assert shop.sim.count("PATCH") == 1
+    assert shop.sim.count("POST", status=204) == 1
 
 
 def test_a_parcel_added_after_the_unit_was_sent_becomes_a_shipment(
@@ -175,7 +219,17 @@ def test_a_parcel_added_after_the_unit_was_sent_becomes_a_shipment(
     shop = kaufland()
     shop.sim.add_order_unit(1001, "MB7UWLD")
     shop.submit([parcel(FIRST, 1001)])
-    [later] = shop.submit([parcel(SECOND, 1001, order_numbers=(FIRST, SECOND), carrier="hermes")])
+    [later] = shop.submit(
+        [
+            parcel(
+                SECOND,
+                1001,
+                order_numbers=(FIRST, SECOND),
+                carriers={FIRST: "dhl"},
+                carrier="hermes",
+            )
+        ]
+    )
     unit = shop.sim.unit(1001)
     assert later.status is ConfirmationStatus.CONFIRMED
     assert unit.tracking_numbers == [FIRST]
@@ -449,4 +503,31 @@ def test_rows_check_refuses_are_answered_without_calling_kaufland(
     [result] = shop.submit([replace(parcel(FIRST, 1001), items=(ShipmentItem("ABC", 1),))])
     assert result.status is ConfirmationStatus.REJECTED
     assert result.error_code == "bad-order-unit-id"
+    assert shop.sim.calls == []
+
+
+def test_a_parcel_without_tracking_number_is_sent_as_other_with_no_numbers(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    untracked = replace(
+        parcel("", 1001, carrier="other"),
+        tracking_number=None,
+        order_tracking_numbers=(),
+        order_parcels=(OrderParcel("other", None),),
+    )
+    [result] = shop.submit([untracked])
+    unit = shop.sim.unit(1001)
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert (unit.status, unit.carrier_code, unit.tracking_numbers) == ("sent", "Other", [])
+
+
+def test_a_tracked_carriers_parcel_without_number_is_refused_before_sending(
+    kaufland: Callable[..., Kaufland],
+) -> None:
+    shop = kaufland()
+    shop.sim.add_order_unit(1001, "MB7UWLD")
+    [result] = shop.submit([replace(parcel(FIRST, 1001), tracking_number=None)])
+    assert result.status is ConfirmationStatus.REJECTED
     assert shop.sim.calls == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ParcelShipment, ShipmentItem
+from connectors.base import OrderParcel, ParcelShipment, ShipmentItem
 from connectors.kaufland.mapping import (
     CARRIER_CODES,
     UnitAction,
@@ -45,13 +45,34 @@ def parcel(name: str) -> ParcelShipment:
         shipped_at=datetime.fromisoformat(raw["shipped_at"]),
         items=tuple(ShipmentItem(**item) for item in raw["items"]),
         order_tracking_numbers=tuple(raw["order_tracking_numbers"]),
+        order_parcels=tuple(OrderParcel(**p) for p in raw.get("order_parcels", [])),
+        parcel_index=raw.get("parcel_index", 0),
     )
 
 
-def test_send_request_carries_all_tracking_numbers_of_the_order_comma_joined() -> None:
+def test_send_request_carries_only_the_tracking_numbers_of_the_parcels_carrier() -> None:
+    # the order's other parcel is DHL: it must not travel as Hermes
     assert send_request(parcel("parcel_second_of_two.json")) == load(
         "send_request_second_of_two.json"
     )
+
+
+def test_send_request_joins_the_orders_numbers_of_one_carrier_with_commas() -> None:
+    shipment = replace(
+        parcel("parcel_second_of_two.json"),
+        carrier="dpd",
+        tracking_number="01234567890123",
+        order_parcels=(
+            OrderParcel("dpd", "01234567890123"),
+            OrderParcel("dhl", "00340434161234567890"),
+            OrderParcel("dpd", "01234567890124"),
+        ),
+        parcel_index=0,
+    )
+    assert send_request(shipment) == {
+        "carrier_code": "DPD",
+        "tracking_numbers": "01234567890123,01234567890124",
+    }
 
 
 def test_a_later_parcel_becomes_an_add_shipment_request() -> None:
@@ -62,7 +83,9 @@ def test_a_later_parcel_becomes_an_add_shipment_request() -> None:
 
 
 def test_the_parcels_own_number_is_sent_even_when_the_order_list_lacks_it() -> None:
-    shipment = replace(parcel("parcel_second_of_two.json"), order_tracking_numbers=("A1",))
+    shipment = replace(
+        parcel("parcel_second_of_two.json"), order_parcels=(OrderParcel("hermes", "A1"),)
+    )
     assert send_request(shipment)["tracking_numbers"] == "A1,H1002345678901234567"
 
 
@@ -119,7 +142,7 @@ def test_the_units_status_decides_what_is_left_to_tell_kaufland(
 
 def test_only_a_parcel_of_a_multi_parcel_order_may_be_new_to_a_sent_unit() -> None:
     second = parcel("parcel_second_of_two.json")
-    only = replace(second, order_tracking_numbers=(second.tracking_number,))
+    only = replace(second, order_parcels=(OrderParcel("hermes", second.tracking_number),))
     untracked = replace(second, carrier="other", tracking_number="")
     assert parcel_may_be_new(second)
     assert not parcel_may_be_new(only)
@@ -204,6 +227,7 @@ def test_other_carrier_needs_no_tracking_number() -> None:
         carrier="other",
         tracking_number="",
         order_tracking_numbers=(),
+        order_parcels=(),
     )
     assert check_shipment(shipment) is None
     assert send_request(shipment) == {"carrier_code": "Other", "tracking_numbers": ""}
@@ -225,3 +249,22 @@ def test_check_rejects_what_kaufland_would_refuse(change: dict[str, Any], code: 
     assert result.status is ConfirmationStatus.REJECTED
     assert result.error_code == code
     assert result.confirmation_id == 77
+
+
+def test_a_parcel_without_tracking_number_of_a_tracked_carrier_is_refused_with_what_to_do() -> None:
+    shipment = replace(parcel("parcel_second_of_two.json"), carrier="deutsche_post")
+    refused = check_shipment(replace(shipment, tracking_number=None))
+    assert refused is not None and refused.error_code == "no-tracking-number"
+    assert "by hand in the Kaufland seller portal" in (refused.error_text or "")
+
+
+def test_a_parcel_without_tracking_number_goes_as_other_without_numbers() -> None:
+    shipment = replace(
+        parcel("parcel_second_of_two.json"),
+        carrier="other",
+        tracking_number=None,
+        order_parcels=(OrderParcel("other", None),),
+        parcel_index=0,
+    )
+    assert check_shipment(shipment) is None
+    assert send_request(shipment) == {"carrier_code": "Other", "tracking_numbers": ""}

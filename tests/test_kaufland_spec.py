@@ -26,7 +26,7 @@ from openapi_core.validation.request.exceptions import InvalidRequestBody
 from openapi_core.validation.response.exceptions import InvalidData
 from pydantic import SecretStr
 
-from connectors.base import ParcelShipment, ShipmentItem
+from connectors.base import OrderParcel, ParcelShipment, ShipmentItem
 from connectors.kaufland import KauflandAuth, KauflandConnector, KauflandOptions
 from simulators.kaufland import KauflandSimulator, build_app
 from simulators.server import serve_in_thread
@@ -94,6 +94,8 @@ def traffic() -> Iterator[Traffic]:
             shipped_at=datetime.now(UTC) - timedelta(hours=1),
             items=tuple(ShipmentItem(str(unit), 1) for unit in units),
             order_tracking_numbers=numbers,
+            order_parcels=tuple(OrderParcel("dpd", n) for n in numbers),
+            parcel_index=numbers.index(number),
         )
 
     async def run(api_base: str) -> None:

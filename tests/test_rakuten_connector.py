@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -134,15 +134,18 @@ def test_rejects_with_rakutens_code_and_text_and_goes_on_with_the_batch(rakuten:
     rakuten.sim.seed("333-333-333")
     results = submit(
         rakuten.connector(),
-        parcel(1, "111-111-111"),
+        replace(parcel(1, "111-111-111"), sent_before=False),
         parcel(2, "222-222-222"),
         parcel(3, "333-333-333"),
     )
-    assert [(r.status, r.error_code, r.error_text) for r in results] == [
-        (ConfirmationStatus.REJECTED, "3710", DOCUMENTED_ERRORS["3710"]),
-        (ConfirmationStatus.REJECTED, "3705", DOCUMENTED_ERRORS["3705"]),
-        (ConfirmationStatus.CONFIRMED, None, None),
+    assert [(r.status, r.error_code) for r in results] == [
+        (ConfirmationStatus.REJECTED, "3710"),
+        (ConfirmationStatus.REJECTED, "3705"),
+        (ConfirmationStatus.CONFIRMED, None),
     ]
+    assert (results[0].error_text or "").startswith(DOCUMENTED_ERRORS["3710"])
+    assert "marked shipped without liefern" in (results[0].error_text or "")
+    assert results[1].error_text == DOCUMENTED_ERRORS["3705"]
 
 
 def test_tracking_link_with_reserved_characters_arrives_unchanged(rakuten: Rakuten) -> None:
@@ -210,3 +213,50 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
     text = caplog.text + str(caught.value) + repr(CREDENTIALS) + repr(results)
     assert "attempt 1 failed" in caplog.text
     assert KEY not in text and wrong_key not in text
+
+
+# --- after a lost answer: the order's status is read back ----------------------------------------
+
+
+def test_a_second_run_after_a_lost_answer_ends_confirmed(rakuten: Rakuten) -> None:
+    rakuten.sim.seed("123-456-789")
+    rakuten.sim.malformed_next(1)  # the call goes through, its answer is cut off
+    [first] = submit(rakuten.connector(attempts=1), parcel(1, "123-456-789"))
+    assert first.status is ConfirmationStatus.FAILED  # the process "dies" with nothing known
+    assert rakuten.sim.orders["123-456-789"].status == "shipped"
+    [second] = submit(rakuten.connector(), replace(parcel(1, "123-456-789"), sent_before=True))
+    assert second.status is ConfirmationStatus.CONFIRMED
+    assert "getOrders" in second.extra["note"]
+    assert len(rakuten.sim.orders["123-456-789"].shipments) == 1
+    assert rakuten.sim.order_reads == 1
+
+
+def test_a_whole_batch_shipped_by_a_killed_run_ends_confirmed(rakuten: Rakuten) -> None:
+    numbers = [f"123-456-{n:03d}" for n in range(5)]
+    for number in numbers:
+        rakuten.sim.seed(number, status="shipped")  # the killed run's calls all went through
+    results = submit(rakuten.connector(), *(parcel(n, o) for n, o in enumerate(numbers)))
+    assert [r.status for r in results] == [ConfirmationStatus.CONFIRMED] * 5
+
+
+def test_a_repeat_within_one_run_after_a_lost_answer_is_confirmed(rakuten: Rakuten) -> None:
+    rakuten.sim.seed("123-456-789")
+    rakuten.sim.malformed_next(1)
+    [result] = submit(rakuten.connector(), replace(parcel(1, "123-456-789"), sent_before=False))
+    assert result.status is ConfirmationStatus.CONFIRMED
+    assert len(rakuten.sim.orders["123-456-789"].shipments) == 1
+
+
+def test_a_cancelled_order_is_rejected_with_its_status(rakuten: Rakuten) -> None:
+    rakuten.sim.seed("123-456-789", status="cancelled")
+    [result] = submit(rakuten.connector(), parcel(1, "123-456-789"))
+    assert (result.status, result.error_code) == (ConfirmationStatus.REJECTED, "3710")
+    assert "cancelled on Rakuten" in (result.error_text or "")
+
+
+def test_a_parcel_without_tracking_number_is_refused_with_what_to_do(rakuten: Rakuten) -> None:
+    rakuten.sim.seed("123-456-789")
+    [result] = submit(rakuten.connector(), replace(parcel(1, "123-456-789"), tracking_number=None))
+    assert result.status is ConfirmationStatus.REJECTED
+    assert "by hand in the Rakuten back office" in (result.error_text or "")
+    assert rakuten.sim.requests == 0

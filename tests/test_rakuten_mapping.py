@@ -16,9 +16,11 @@ from connectors.rakuten.mapping import (
     RAKUTEN_CARRIERS,
     TRACKING_LINK,
     RakutenParseError,
+    after_not_editable,
     check_shipment,
     is_auth_error,
     parse_answer,
+    parse_order_status,
     result_for,
     to_params,
 )
@@ -192,3 +194,38 @@ def test_check_refuses_fedex_without_a_tracking_link_and_accepts_it_with_one() -
 
 def test_check_accepts_a_well_formed_row() -> None:
     assert check_shipment(shipment(order_no="AB1-234-5C6", tracking="1Z999AA10123456784")) is None
+
+
+def test_get_orders_answer_gives_the_status_of_the_order_asked_for() -> None:
+    body = fixture("getOrders_two_orders.xml")
+    assert parse_order_status(body, "123-456-789")[1] == "shipped"
+    assert parse_order_status(body, "111-222-333")[1] == "payout"
+    assert parse_order_status(body, "999-999-999")[1] is None
+
+
+def test_get_orders_error_answer_lists_no_status() -> None:
+    answer, status = parse_order_status(fixture("error_auth_assumed.xml"), "123-456-789")
+    assert not answer.success and status is None
+
+
+@pytest.mark.parametrize("status", ["shipped", "payout"])
+def test_shipped_after_a_call_of_ours_is_confirmed(status: str) -> None:
+    result = after_not_editable(shipment(), status, ours_may_have_gone_through=True)
+    assert result.status is ConfirmationStatus.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("status", "ours", "words"),
+    [
+        ("shipped", False, "marked shipped without liefern"),
+        ("cancelled", True, "cancelled on Rakuten"),
+        ("pending", True, "not released for shipping yet"),
+        (None, True, "does not list order 123-456-789"),
+    ],
+)
+def test_anything_else_after_3710_is_rejected_with_the_reason(
+    status: str | None, ours: bool, words: str
+) -> None:
+    result = after_not_editable(shipment(), status, ours_may_have_gone_through=ours)
+    assert (result.status, result.error_code) == (ConfirmationStatus.REJECTED, "3710")
+    assert words in (result.error_text or "")

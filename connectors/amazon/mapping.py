@@ -26,7 +26,8 @@ from typing import Any
 
 from lxml import etree
 
-from connectors.base import ConfirmationResult, ParcelShipment
+from connectors.allocation import parcel_items
+from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
 from core.domain import ConfirmationStatus
 
 # --- vendor facts (one place) -------------------------------------------------------------------
@@ -160,11 +161,56 @@ def _rejected(shipment: ParcelShipment, code: str, text: str) -> ConfirmationRes
     )
 
 
-def check(shipment: ParcelShipment, *, require_items: bool = False) -> ConfirmationResult | None:
-    """What Amazon would refuse, caught before sending (a `rejected` result), else None.
+def _skipped(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
+    return ConfirmationResult(
+        confirmation_id=shipment.confirmation_id,
+        status=ConfirmationStatus.SKIPPED,
+        error_code=code,
+        error_text=text,
+    )
 
-    `require_items` is for confirmShipment, whose `orderItems` list is mandatory; the feed
-    confirms the whole order when no items are given."""
+
+def package_items(shipment: ParcelShipment) -> tuple[ShipmentItem, ...]:
+    """The items in this parcel's package: Amazon takes one message per package with the
+    items in it. Nothing records which item went into which parcel, so the order's pieces are
+    split evenly over its parcels (connectors.allocation)."""
+    return parcel_items(shipment)
+
+
+def _package_without_items(shipment: ParcelShipment) -> ConfirmationResult | None:
+    """A `skipped` result for a parcel Amazon cannot be told about as a package of its own."""
+    if shipment.parcel_count == 1:
+        return None
+    place = f"parcel {shipment.parcel_index + 1} of {shipment.parcel_count}"
+    if not shipment.items:
+        if shipment.parcel_index == 0:
+            return None  # a message without items confirms the whole order
+        return _skipped(
+            shipment,
+            "package_without_items",
+            f"{place}: Amazon allocates items to packages and the order's item codes are "
+            "unknown, so the order was confirmed with its first parcel; this tracking number "
+            "stays in the protocol and the buyer's mail",
+        )
+    if package_items(shipment):
+        return None
+    pieces = sum(item.quantity for item in shipment.items)
+    return _skipped(
+        shipment,
+        "package_without_items",
+        f"{place}: the order has {pieces} piece(s) for {shipment.parcel_count} parcels and "
+        "Amazon takes each piece in one package only, so this parcel is not told to Amazon; "
+        "its tracking number stays in the protocol and the buyer's mail",
+    )
+
+
+def check(shipment: ParcelShipment, *, require_items: bool = False) -> ConfirmationResult | None:
+    """What Amazon would refuse, caught before sending (a `rejected` result), else None;
+    `skipped` for a parcel of a multi-parcel order that has no item of its own to carry.
+
+    `require_items` is for confirmShipment, whose `orderItems` list and `trackingNumber` are
+    mandatory; the feed confirms the whole order when no items are given and takes a package
+    without a tracking number (letters, untracked post)."""
     order_id = shipment.portal_order_id.strip()
     if not ORDER_ID_PATTERN.fullmatch(order_id):
         return _rejected(
@@ -173,9 +219,16 @@ def check(shipment: ParcelShipment, *, require_items: bool = False) -> Confirmat
             f"Amazon order id {order_id!r} is not in the 3-7-7 digit form "
             "(e.g. 302-1234567-1234567)",
         )
-    tracking = shipment.tracking_number.strip()
-    if not tracking:
-        return _rejected(shipment, "missing_tracking_number", "the parcel has no tracking number")
+    tracking = shipment.number
+    if not tracking and (require_items or shipment.tracking_number is not None):
+        return _rejected(
+            shipment,
+            "missing_tracking_number",
+            "Amazon's confirmShipment needs a tracking number; confirm this order through "
+            "the feed (mode = feed) or by hand in Seller Central"
+            if require_items
+            else "the parcel has no tracking number",
+        )
     if len(tracking) > MAX_TEXT_LENGTH:
         return _rejected(
             shipment,
@@ -214,7 +267,7 @@ def check(shipment: ParcelShipment, *, require_items: bool = False) -> Confirmat
                 "invalid_quantity",
                 f"item {item.item_id}: quantity must be at least 1, got {item.quantity}",
             )
-    return None
+    return _package_without_items(shipment)
 
 
 # --- the fulfillment feed -----------------------------------------------------------------------
@@ -253,8 +306,9 @@ def _order_fulfillment(message: etree._Element, shipment: ParcelShipment, method
     if carrier_name is not None:
         _text(data, "CarrierName", carrier_name)
     _text(data, "ShippingMethod", method)
-    _text(data, "ShipperTrackingNumber", shipment.tracking_number.strip())
-    for item in shipment.items:
+    if shipment.number:  # optional in the schema: a letter without tracking goes without
+        _text(data, "ShipperTrackingNumber", shipment.number)
+    for item in package_items(shipment):
         element = etree.SubElement(fulfillment, "Item")
         _text(element, "AmazonOrderItemCode", item.item_id.strip())
         _text(element, "Quantity", str(item.quantity))
@@ -340,11 +394,11 @@ def confirm_shipment_body(
         package["carrierName"] = carrier_name
     package |= {
         "shippingMethod": shipping_method,
-        "trackingNumber": shipment.tracking_number.strip(),
+        "trackingNumber": shipment.number,
         "shipDate": ship_date(shipment.shipped_at),
         "orderItems": [
             {"orderItemId": item.item_id.strip(), "quantity": item.quantity}
-            for item in shipment.items
+            for item in package_items(shipment)
         ],
     }
     return {"packageDetail": package, "marketplaceId": marketplace_id}

@@ -215,4 +215,4 @@ class _ParcelAttempt:
 
     async def _read_back(self) -> str | None:
         page = await self.client.shipping_fulfillments(self.shipment.portal_order_id)
-        return find_fulfillment(page, self.shipment.tracking_number)
+        return find_fulfillment(page, self.shipment.tracking_number, self.payload["lineItems"])

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from connectors.base import ConfirmationResult, ParcelShipment
+from connectors.allocation import parcel_items, spare_piece
+from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
 from core.domain import ConfirmationStatus
 
 API_BASE = "https://api.ebay.com"
@@ -92,23 +93,41 @@ def format_shipped_date(moment: datetime) -> str:
     return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
-def _merged_line_items(shipment: ParcelShipment) -> list[dict[str, Any]]:
+def _merged_line_items(items: Sequence[ShipmentItem]) -> list[dict[str, Any]]:
     """One entry per line item: eBay refuses a line item twice in one request (32210)."""
     quantities: dict[str, int] = {}
-    for item in shipment.items:
+    for item in items:
         key = item.item_id.strip()
         quantities[key] = quantities.get(key, 0) + item.quantity
     return [{"lineItemId": key, "quantity": qty} for key, qty in quantities.items()]
 
 
+def package_line_items(shipment: ParcelShipment) -> list[dict[str, Any]]:
+    """The line items in this parcel's package: eBay wants one fulfillment per package with
+    the line items and quantities in it. Nothing records which item went into which parcel,
+    so the order's pieces are split evenly over its parcels (connectors.allocation); a parcel
+    left without a piece of its own (one piece, two parcels) rides on one piece of a line item,
+    so its tracking number still reaches the buyer through eBay."""
+    items = parcel_items(shipment)
+    if not items:
+        spare = spare_piece(shipment)
+        items = (spare,) if spare is not None else ()
+    return _merged_line_items(items)
+
+
 def fulfillment_request(shipment: ParcelShipment) -> dict[str, Any]:
-    """The `ShippingFulfillmentDetails` body for one parcel."""
-    return {
-        "lineItems": _merged_line_items(shipment),
+    """The `ShippingFulfillmentDetails` body for one parcel.
+
+    Without a tracking number the carrier goes too: eBay documents the two as mutually
+    dependent ("if you include one, you must also include the other")."""
+    body: dict[str, Any] = {
+        "lineItems": package_line_items(shipment),
         "shippedDate": format_shipped_date(shipment.shipped_at),
-        "shippingCarrierCode": ebay_carrier_code(shipment.carrier),
-        "trackingNumber": normalise_tracking_number(shipment.tracking_number),
     }
+    if shipment.tracking_number is not None:
+        body["shippingCarrierCode"] = ebay_carrier_code(shipment.carrier)
+        body["trackingNumber"] = normalise_tracking_number(shipment.tracking_number)
+    return body
 
 
 def rejection_reason(shipment: ParcelShipment) -> tuple[str, str] | None:
@@ -121,7 +140,9 @@ def rejection_reason(shipment: ParcelShipment) -> tuple[str, str] | None:
         return "no-line-item-id", "a line item of the parcel has no eBay lineItemId"
     if any(item.quantity < 1 for item in shipment.items):
         return "bad-quantity", "every line item needs a quantity of at least 1"
-    if not normalise_tracking_number(shipment.tracking_number):
+    if shipment.tracking_number is not None and not normalise_tracking_number(
+        shipment.tracking_number
+    ):
         return "no-tracking-number", "the parcel has no tracking number (letters and digits)"
     if shipment.shipped_at.tzinfo is None or shipment.shipped_at.utcoffset() is None:
         return "bad-shipped-date", "the ship date has no time zone"
@@ -135,16 +156,37 @@ def check_shipment(shipment: ParcelShipment) -> ConfirmationResult | None:
     return rejected(shipment, *reason)
 
 
-def find_fulfillment(page: Mapping[str, Any], tracking_number: str) -> str | None:
-    """The id of the fulfillment that already carries this tracking number, if any.
+def _line_item_set(entries: Any) -> frozenset[tuple[str, int]]:
+    if not isinstance(entries, Sequence) or isinstance(entries, str):
+        return frozenset()
+    return frozenset(
+        (str(e.get("lineItemId")), int(e.get("quantity") or 1))
+        for e in entries
+        if isinstance(e, Mapping)
+    )
 
-    `page` is a `ShippingFulfillmentPagedCollection`; eBay may return fulfillments without a
-    tracking number (marked shipped by hand), which never match."""
+
+def find_fulfillment(
+    page: Mapping[str, Any],
+    tracking_number: str | None,
+    line_items: Sequence[Mapping[str, Any]] = (),
+) -> str | None:
+    """The id of the fulfillment that already holds this parcel, if any.
+
+    `page` is a `ShippingFulfillmentPagedCollection`. A parcel with a tracking number matches
+    the fulfillment carrying that number; fulfillments without one (marked shipped by hand, or
+    a parcel without tracking number) never match it. A parcel without tracking number matches
+    a fulfillment without one for exactly its line items and quantities."""
     fulfillments = page.get("fulfillments") or []
+    wanted = _line_item_set(line_items)
     for fulfillment in fulfillments:
         if not isinstance(fulfillment, Mapping):
             continue
         number = fulfillment.get("shipmentTrackingNumber")
+        if tracking_number is None:
+            if not number and wanted and _line_item_set(fulfillment.get("lineItems")) == wanted:
+                return str(fulfillment.get("fulfillmentId") or "")
+            continue
         if isinstance(number, str) and number and same_tracking_number(number, tracking_number):
             return str(fulfillment.get("fulfillmentId") or normalise_tracking_number(number))
     return None

@@ -155,7 +155,13 @@ def check_shipment(shipment: ParcelShipment) -> str | None:
     """Why Hood could not be told about this parcel, or None when it can be sent."""
     if not shipment.portal_order_id.strip():
         return "Hood order id (portal_order_id) is empty"
-    if not shipment.tracking_number.strip():
+    if shipment.tracking_number is None:
+        # nothing public says whether updateOrderStatus takes a status without trackingCode
+        return (
+            "shipped without tracking number: Hood's order status update without tracking "
+            "code is not documented publicly; mark this order shipped by hand in myHood"
+        )
+    if not shipment.number:
         return "tracking number is empty"
     for label, value in (
         ("Hood order id", shipment.portal_order_id),
@@ -172,7 +178,7 @@ def to_parcel(
     return HoodParcel(
         confirmation_id=shipment.confirmation_id,
         order_id=shipment.portal_order_id.strip(),
-        tracking_code=shipment.tracking_number.strip(),
+        tracking_code=shipment.number,
         carrier_label=shape.carrier_labels.get(shipment.carrier),
     )
 

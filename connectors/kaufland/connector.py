@@ -2,8 +2,10 @@
 
 Per parcel: read the order once (`GET /orders/{id_order}`) and take each of the parcel's units'
 status from that answer. `need_to_be_sent`/`open` → mark the unit sent with the order's
-tracking numbers (one comma-joined string); `sent` → done, or for an order with several parcels
-add this parcel as a shipment (a duplicate answer counts as done); `received`/`returned` → done;
+tracking numbers of this parcel's carrier (one comma-joined string: a send request names one
+carrier, so the parcels of another carrier follow as shipments); `sent` → done, or for an order
+with several parcels add this parcel as a shipment (a duplicate answer counts as done);
+`received`/`returned` → done;
 `cancelled` → nothing to confirm. An order Kaufland does not know, or one that does not list a
 unit of the parcel, rejects the parcel. A retry after a timeout or a 5xx on a change reads the
 order again before the next change, so a PATCH whose answer got lost is not sent a second time;
@@ -256,9 +258,11 @@ class _UnitAttempt:
         self.order = order
 
     async def __call__(self) -> _UnitOutcome:
-        unit_id, number = self.unit_id, self.shipment.tracking_number.strip()
+        unit_id, number = self.unit_id, self.shipment.number
         if number in self.memo.sent.get(unit_id, set()):
-            return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE)
+            # the send request of an earlier parcel of this carrier carried this number too
+            note = f"order unit {unit_id} was sent with {number} in one request"
+            return _UnitOutcome(unit_id, UnitAction.ALREADY_DONE, note)
         status = await self.order.status(self.client, unit_id)
         action = unit_action(status, parcel_may_be_new=parcel_may_be_new(self.shipment))
         if action is UnitAction.SEND:

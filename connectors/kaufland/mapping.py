@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from connectors.base import ConfirmationResult, ParcelShipment
+from connectors.base import ConfirmationResult, OrderParcel, ParcelShipment
 from core.domain import ConfirmationStatus
 
 API_BASE = "https://sellerapi.kaufland.com/v2"
@@ -99,18 +99,38 @@ def order_unit_ids(shipment: ParcelShipment) -> list[int]:
     return ids
 
 
-def _unique(numbers: Iterable[str]) -> list[str]:
+def _unique(numbers: Iterable[str | None]) -> list[str]:
     seen: list[str] = []
     for number in numbers:
-        cleaned = number.strip()
+        cleaned = (number or "").strip()
         if cleaned and cleaned not in seen:
             seen.append(cleaned)
     return seen
 
 
+def order_parcels(shipment: ParcelShipment) -> list[OrderParcel]:
+    """The order's parcels, this one always among them (alone when the order names none)."""
+    own = OrderParcel(shipment.carrier, shipment.tracking_number)
+    parcels = list(shipment.order_parcels)
+    if not any(_unique([p.tracking_number]) == _unique([own.tracking_number]) for p in parcels):
+        parcels.append(own)
+    return parcels
+
+
 def order_tracking_numbers(shipment: ParcelShipment) -> list[str]:
-    """All tracking numbers of the order known so far, this parcel's always among them."""
-    return _unique([*shipment.order_tracking_numbers, shipment.tracking_number])
+    """All tracking numbers of the order, whatever their carrier, this parcel's among them."""
+    return _unique(p.tracking_number for p in order_parcels(shipment))
+
+
+def carrier_tracking_numbers(shipment: ParcelShipment) -> list[str]:
+    """The order's tracking numbers that go with this parcel's Kaufland carrier code: a send
+    request names one carrier, so a DPD number must never travel under DHL."""
+    code = kaufland_carrier_code(shipment.carrier)
+    return _unique(
+        p.tracking_number
+        for p in order_parcels(shipment)
+        if kaufland_carrier_code(p.carrier) == code
+    )
 
 
 def parcel_may_be_new(shipment: ParcelShipment) -> bool:
@@ -121,10 +141,11 @@ def parcel_may_be_new(shipment: ParcelShipment) -> bool:
 
 
 def send_request(shipment: ParcelShipment) -> dict[str, str]:
-    """`OrderUnitSendRequest`: the order's tracking numbers as one comma-joined string."""
+    """`OrderUnitSendRequest`: this parcel's carrier with the order's tracking numbers of that
+    carrier, comma-joined. Parcels of another carrier follow as shipments (`POST /shipments`)."""
     return {
         "carrier_code": kaufland_carrier_code(shipment.carrier),
-        "tracking_numbers": ",".join(order_tracking_numbers(shipment)),
+        "tracking_numbers": ",".join(carrier_tracking_numbers(shipment)),
     }
 
 
@@ -134,7 +155,7 @@ def add_shipment_request(unit_id: int, shipment: ParcelShipment) -> dict[str, An
         "id_order_unit": unit_id,
         "shipment_information": {
             "carrier_code": kaufland_carrier_code(shipment.carrier),
-            "tracking_number": shipment.tracking_number.strip(),
+            "tracking_number": shipment.number,
         },
     }
 
@@ -202,8 +223,13 @@ def rejection_reason(shipment: ParcelShipment) -> tuple[str, str] | None:
         if not item.item_id.strip().isdigit():
             return "bad-order-unit-id", f"{item.item_id!r} is not a Kaufland id_order_unit"
     carrier = kaufland_carrier_code(shipment.carrier)
-    if not shipment.tracking_number.strip() and carrier not in CARRIERS_WITHOUT_TRACKING:
-        return "no-tracking-number", f"carrier {carrier} needs a tracking number"
+    if not shipment.number and carrier not in CARRIERS_WITHOUT_TRACKING:
+        return (
+            "no-tracking-number",
+            f"Kaufland takes carrier {carrier} only with a tracking number; mark the order "
+            "unit(s) as sent by hand in the Kaufland seller portal, or record the parcel "
+            "with carrier 'other' (Kaufland takes 'Other' without a number)",
+        )
     if any("," in number for number in order_tracking_numbers(shipment)):
         return "bad-tracking-number", "a tracking number contains a comma"
     return None

@@ -1,5 +1,11 @@
 """Rakuten.de shipment confirmation (legacy): one `setOrderShipped` call per parcel.
 
+Rakuten answers 3710 ("not in edit mode") to a repeat for an order that is shipped already,
+e.g. after a run died between its call and recording the answer. Then the order's status is
+read back with `getOrders`: shipped while a call of ours may have done it (the ledger row was
+attempted before, or a try of this run lost its answer) is confirmed; anything else is
+rejected with the status as the reason.
+
 The marketplace closed on 15 October 2020. The connector is off by default: disabled, every
 row is refused before anything is sent; enabled, it logs a warning once and talks to the
 configured base URL (the simulator, an archive system, or the old endpoint).
@@ -19,13 +25,18 @@ from connectors.rakuten.client import RakutenClient
 from connectors.rakuten.mapping import (
     ASSUMED_AUTH_ERROR_CODES,
     DAILY_CALL_LIMIT,
+    GET_ORDERS,
     MARKETPLACE_CLOSED_ON,
+    NOT_EDITABLE,
     RAKUTEN_BASE_URL,
     SET_ORDER_SHIPPED,
     RakutenAnswer,
+    after_not_editable,
     check_shipment,
     is_auth_error,
+    order_lookup,
     parse_answer,
+    parse_order_status,
     result_for,
     to_params,
 )
@@ -122,7 +133,7 @@ class RakutenConnector:
                 )
                 continue
             try:
-                answer = await self._send(shipment)
+                results.append(await self._confirm(shipment))
             except AuthError as error:
                 if not answered_any:
                     raise
@@ -134,26 +145,31 @@ class RakutenConnector:
                 results.append(_row(cid, ConfirmationStatus.FAILED, error.code, str(error)))
             else:
                 answered_any = True
-                results.append(result_for(cid, answer))
         return results
 
-    async def _send(self, shipment: ParcelShipment) -> RakutenAnswer:
+    async def _confirm(self, shipment: ParcelShipment) -> ConfirmationResult:
+        answer, answer_lost = await self._send(shipment)
+        if answer.success or [e.code for e in answer.errors] != [NOT_EDITABLE]:
+            return result_for(shipment.confirmation_id, answer)
+        # "not in edit mode": shipped already (by a call of ours whose answer was lost?), or
+        # cancelled, or not released yet; only the order's status tells which
+        status = await self._order_status(shipment.portal_order_id)
+        logger.info(
+            "Rakuten order %s: 3710 to setOrderShipped, getOrders says %s",
+            shipment.portal_order_id,
+            status or "nothing",
+        )
+        ours = shipment.sent_before or answer_lost
+        return after_not_editable(shipment, status, ours_may_have_gone_through=ours)
+
+    async def _send(self, shipment: ParcelShipment) -> tuple[RakutenAnswer, bool]:
+        """setOrderShipped with retries; the answer and whether a try's answer got lost
+        (timeout, 5xx, cut-off answer: that try may have shipped the order)."""
         fields = to_params(shipment, self._link(shipment)).form()
-        answer_lost = False  # an earlier try may have shipped it: timeout, 5xx, cut-off answer
+        answer_lost = False
 
         async def attempt() -> RakutenAnswer:
-            answer = parse_answer(await self._client.call(SET_ORDER_SHIPPED, fields))
-            if is_auth_error(answer):
-                refusal = next(e for e in answer.errors if e.code in ASSUMED_AUTH_ERROR_CODES)
-                raise AuthError(refusal.message or "Rakuten refused the key", code=refusal.code)
-            if answer_lost and [e.code for e in answer.errors] == ["3710"]:
-                # "not in edit mode" to the repeat: the try whose answer got lost shipped it
-                logger.warning(
-                    "Rakuten order %s: 3710 after a lost answer, the earlier try went through",
-                    shipment.portal_order_id,
-                )
-                return RakutenAnswer(success=True)
-            return answer
+            return self._checked(parse_answer(await self._client.call(SET_ORDER_SHIPPED, fields)))
 
         def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
             nonlocal answer_lost
@@ -166,13 +182,44 @@ class RakutenConnector:
                 delay,
             )
 
-        return await with_retries(
+        answer = await with_retries(
             attempt,
             attempts=self._attempts,
             base_delay=self._base_delay,
             max_delay=self._max_delay,
             on_retry=on_retry,
         )
+        return answer, answer_lost
+
+    async def _order_status(self, order_no: str) -> str | None:
+        """The order's status as getOrders lists it (None: not listed), with retries."""
+
+        async def attempt() -> str | None:
+            body = await self._client.call(GET_ORDERS, order_lookup(order_no))
+            answer, status = parse_order_status(body, order_no)
+            self._checked(answer)
+            if not answer.success:
+                first = answer.errors[0] if answer.errors else None
+                raise TransientError(
+                    f"Rakuten's getOrders for {order_no} failed: "
+                    f"{first.message if first else 'no error given'}",
+                    code=first.code if first else None,
+                )
+            return status
+
+        return await with_retries(
+            attempt,
+            attempts=self._attempts,
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+        )
+
+    @staticmethod
+    def _checked(answer: RakutenAnswer) -> RakutenAnswer:
+        if is_auth_error(answer):
+            refusal = next(e for e in answer.errors if e.code in ASSUMED_AUTH_ERROR_CODES)
+            raise AuthError(refusal.message or "Rakuten refused the key", code=refusal.code)
+        return answer
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
         return []

@@ -7,7 +7,11 @@ method set_order_shipped, howto/auth, howto/error), kept here as data:
   * `carrier` must be one of RAKUTEN_CARRIERS and needs a tracking number or URL with it;
   * the answer is `<result><success>1</success></result>`, or `success` -1 with
     `<errors><error><code/><message/><help/></error>…</errors>`;
-  * 10,000 calls per shop and day.
+  * 10,000 calls per shop and day;
+  * `orders/getOrders` (read rights, GET recommended; POST keeps the key out of URLs) filters
+    by `search_field=order_no` + `search`; its answer lists `orders/order` with `order_no` and
+    `status` (pending, editable, shipped, payout, cancelled). The documented answer carries no
+    tracking number, so a read-back can tell *that* an order is shipped, not with which number.
 The code Rakuten sends for a wrong key is not in the pages we could read: see
 ASSUMED_AUTH_ERROR_CODES.
 
@@ -29,6 +33,10 @@ from core.domain import ConfirmationStatus
 
 RAKUTEN_BASE_URL = "http://webservice.rakuten.de/merchants/"
 SET_ORDER_SHIPPED = "orders/setOrderShipped"
+GET_ORDERS = "orders/getOrders"
+NOT_EDITABLE = "3710"
+# getOrders statuses meaning "marked shipped" (payout comes after shipped)
+SHIPPED_STATUSES = frozenset({"shipped", "payout"})
 MARKETPLACE_CLOSED_ON = date(2020, 10, 15)
 DAILY_CALL_LIMIT = 10_000  # per shop and day (howto/auth)
 
@@ -142,7 +150,14 @@ def check_shipment(
             "invalid_order_no",
             f"Rakuten order numbers look like XXX-XXX-XXX, not {order_no!r}",
         )
-    if not TRACKING_NUMBER.fullmatch(shipment.tracking_number.strip()):
+    if shipment.tracking_number is None:
+        return _rejected(
+            shipment,
+            "no_tracking_number",
+            "Rakuten's setOrderShipped needs a tracking number or tracking link with the "
+            "carrier; confirm this order by hand in the Rakuten back office",
+        )
+    if not TRACKING_NUMBER.fullmatch(shipment.number):
         return _rejected(shipment, "4703", DOCUMENTED_ERRORS["4703"], checked="before sending")
     if shipment.carrier not in CARRIER_CODES and not tracking_url:
         return _rejected(
@@ -158,7 +173,7 @@ def to_params(shipment: ParcelShipment, tracking_url: str | None = None) -> Ship
     return ShippedParams(
         order_no=shipment.portal_order_id.strip(),
         carrier=carrier or TRACKING_LINK,
-        tracking_number=shipment.tracking_number.strip(),
+        tracking_number=shipment.number,
         tracking_url=None if carrier else tracking_url,
     )
 
@@ -227,3 +242,62 @@ def result_for(confirmation_id: int, answer: RakutenAnswer) -> ConfirmationResul
         error_text="; ".join(e.message or f"error {e.code}" for e in answer.errors),
         extra={"help": first.help} if first.help else {},
     )
+
+
+# --- reading an order back (getOrders) -----------------------------------------------------------
+
+
+def order_lookup(order_no: str) -> dict[str, str]:
+    """getOrders fields (without the key) that list this one order."""
+    return {"search_field": "order_no", "search": order_no.strip()}
+
+
+def parse_order_status(body: bytes, order_no: str) -> tuple[RakutenAnswer, str | None]:
+    """getOrders' answer and the status it lists for `order_no` (None: not listed)."""
+    answer = parse_answer(body)
+    if not answer.success:
+        return answer, None
+    root = parse_untrusted_xml(body)
+    for order in root.iterfind("orders/order"):
+        if _text(order.find("order_no")) == order_no.strip():
+            return answer, _text(order.find("status")) or None
+    return answer, None
+
+
+def after_not_editable(
+    shipment: ParcelShipment, status: str | None, *, ours_may_have_gone_through: bool
+) -> ConfirmationResult:
+    """The result for a parcel whose setOrderShipped answered 3710, from the order's status.
+
+    Shipped while a call of ours may have done it (an earlier run, or a try whose answer got
+    lost) is our shipment: confirmed. Shipped although no call of ours can have reached
+    Rakuten was done elsewhere (by hand in the back office), with a number we cannot see."""
+    cid, order_no = shipment.confirmation_id, shipment.portal_order_id.strip()
+    if status in SHIPPED_STATUSES and ours_may_have_gone_through:
+        return ConfirmationResult(
+            cid,
+            ConfirmationStatus.CONFIRMED,
+            extra={
+                "note": f"Rakuten holds order {order_no} as '{status}' (read back with "
+                "getOrders after a repeated call; Rakuten does not show the tracking number "
+                "there)"
+            },
+        )
+    text = DOCUMENTED_ERRORS[NOT_EDITABLE]
+    if status in SHIPPED_STATUSES:
+        reason = (
+            f"{text}: order {order_no} is '{status}' on Rakuten, marked shipped without "
+            "liefern (by hand?); check its tracking number in the Rakuten back office"
+        )
+    elif status == "cancelled":
+        reason = f"{text}: order {order_no} is cancelled on Rakuten; nothing to confirm"
+    elif status == "pending":
+        reason = (
+            f"{text}: order {order_no} is not released for shipping yet (status pending); "
+            "confirm it by hand once Rakuten releases it"
+        )
+    elif status is None:
+        reason = f"{text}: getOrders does not list order {order_no}"
+    else:
+        reason = f"{text}: order {order_no} has status '{status}' on Rakuten"
+    return _rejected(shipment, NOT_EDITABLE, reason, status=status or "")

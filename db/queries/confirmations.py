@@ -46,8 +46,14 @@ class ItemRow(NamedTuple):
     sku: str
 
 
+class OrderParcelRow(NamedTuple):
+    id: int
+    carrier: str
+    tracking_number: str | None
+
+
 class LedgerOrder(NamedTuple):
-    """An order as the portals are told about it; items and tracking numbers in id order."""
+    """An order as the portals are told about it; items, tracking numbers, parcels in id order."""
 
     id: int
     order_no: str
@@ -55,6 +61,7 @@ class LedgerOrder(NamedTuple):
     shipped_at: datetime | None
     items: list[ItemRow]
     tracking_numbers: list[str]
+    parcels: tuple[OrderParcelRow, ...] = ()
 
 
 class LedgerParcel(NamedTuple):
@@ -113,18 +120,29 @@ def _orders(session: Session, *, order_ids: Sequence[int]) -> dict[int, LedgerOr
     for order_id, item_id, quantity, sku in session.execute(item_rows):
         items.setdefault(order_id, []).append(ItemRow(item_id, quantity, sku))
     numbers: dict[int, list[str]] = {}
+    parcels: dict[int, list[OrderParcelRow]] = {}
     parcel_rows = (
-        select(Parcel.order_id, Parcel.tracking_number)
+        select(Parcel.order_id, Parcel.id, Parcel.carrier, Parcel.tracking_number)
         .where(in_keys(session, Parcel.order_id, order_ids))
         .order_by(Parcel.id)
     )
-    for order_id, number in session.execute(parcel_rows):
-        numbers.setdefault(order_id, []).append(number)
+    for order_id, parcel_id, carrier, number in session.execute(parcel_rows):
+        if number:
+            numbers.setdefault(order_id, []).append(number)
+        parcels.setdefault(order_id, []).append(OrderParcelRow(parcel_id, carrier, number))
     order_rows = select(Order.id, Order.order_no, Order.portal_order_id, Order.shipped_at).where(
         in_keys(session, Order.id, order_ids)
     )
     return {
-        id_: LedgerOrder(id_, no, portal_id, shipped, items.get(id_, []), numbers.get(id_, []))
+        id_: LedgerOrder(
+            id_,
+            no,
+            portal_id,
+            shipped,
+            items.get(id_, []),
+            numbers.get(id_, []),
+            tuple(parcels.get(id_, [])),
+        )
         for id_, no, portal_id, shipped in session.execute(order_rows)
     }
 
