@@ -39,8 +39,14 @@ def deliver(
     ensure_database(settings)
     prepare_prefect(settings)
     from flows.deliver import deliver as deliver_flow
+    from tasks.guard import RunOverlap
 
-    summary = asyncio.run(deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size))
+    try:
+        summary = asyncio.run(
+            deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size)
+        )
+    except RunOverlap as overlap:  # another live run holds a carrier: one line, no traceback
+        fail(overlap.message, as_json=as_json, hint=overlap.hint)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
     if has_failures(summary):
         raise typer.Exit(int(Exit.ITEMS_FAILED))
