@@ -126,3 +126,24 @@ def test_a_later_run_mails_what_a_run_of_another_carrier_left_unclaimed(
     assert mails_per_order(smtp) == Counter(dict.fromkeys(order_nos, 1))
     with session_scope(db_url) as session:
         assert set(session.scalars(select(ShippingMail.claimed_by))) == {None}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_deliver_flows_of_dhl_and_dpd_at_once_mail_every_buyer_exactly_once(
+    db_url: str, smtp: FaultySmtpServer
+) -> None:
+    from flows.deliver import deliver
+
+    order_nos = dhl_and_dpd_orders(db_url, ORDERS)
+    # 6 s of sending: longer than the mail task's retry delay (5 s), as on a real relay
+    smtp.delay_next(ORDERS, 0.3, stage="data")
+
+    dpd, dhl = side_by_side(
+        lambda: asyncio.run(deliver(carriers=["dpd"], confirm_portals=False)),
+        lambda: asyncio.run(deliver(carriers=["dhl"], confirm_portals=False)),
+    )
+
+    assert isinstance(dpd, dict) and isinstance(dhl, dict), (dpd, dhl)
+    assert mails_per_order(smtp) == Counter(dict.fromkeys(order_nos, 1))
+    assert ledger_statuses(db_url) == {"sent": ORDERS}
+    assert dpd["totals"].get("sent", 0) + dhl["totals"].get("sent", 0) == ORDERS
