@@ -8,19 +8,23 @@ import email
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.policy import default
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.accounts import Accounts
 from core.settings import Settings, reset_settings
 from db.models import ShippingMail
+from db.queries.locks import OwnerInfo, register_owner
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
-from tasks.mails import send_shipping_mails
+from tasks.guard import claim_orders
+from tasks.mails import MailComposer, prepare_batch, send_shipping_mails
 from tests.helpers import numbers
 from tests.test_deliver_mails import add_parcel, shop_orders
 
@@ -147,3 +151,29 @@ def test_deliver_flows_of_dhl_and_dpd_at_once_mail_every_buyer_exactly_once(
     assert mails_per_order(smtp) == Counter(dict.fromkeys(order_nos, 1))
     assert ledger_statuses(db_url) == {"sent": ORDERS}
     assert dpd["totals"].get("sent", 0) + dhl["totals"].get("sent", 0) == ORDERS
+
+
+def test_claims_of_a_dead_owner_are_taken_over_and_those_of_a_live_one_are_not(
+    db_url: str, settings: Settings
+) -> None:
+    dhl_and_dpd_orders(db_url, 4)
+    with session_scope(db_url) as session:
+        ids = orders_to_mail(session, carriers=["dpd"])
+    silent = OwnerInfo("silent@lager-2:17", "lager-2", 17)  # another host: only its heartbeat
+    alive = OwnerInfo("alive@lager-2:18", "lager-2", 18)
+    with session_scope(db_url) as session:
+        register_owner(session, owner=silent, grace=timedelta(seconds=-1))
+        register_owner(session, owner=alive, grace=timedelta(minutes=5))
+    composer = MailComposer(settings, Accounts.load(settings.accounts_path), "dpd")
+    prepare_batch(db_url, order_ids=ids, composer=composer, flow_run_id=None)  # pending rows
+    with session_scope(db_url) as session:
+        for order_id, owner in zip(ids, [silent, silent, alive, alive], strict=True):
+            session.execute(
+                update(ShippingMail)
+                .where(ShippingMail.order_id == order_id)
+                .values(claimed_by=owner.token)
+            )
+
+    won = claim_orders(db_url, order_ids=ids, token="new@lager-1:5", carrier="dpd")
+
+    assert won == set(ids[:2])
