@@ -38,9 +38,14 @@ def deliver(
         fail(str(error), as_json=as_json)
     ensure_database(settings)
     prepare_prefect(settings)
+    from flows.deliver import carrier_groups, deliver_locks
     from flows.deliver import deliver as deliver_flow
-    from tasks.guard import RunOverlap
+    from tasks.guard import RunOverlap, current_overlap
 
+    locks = [] if dry_run else deliver_locks(carrier_groups(settings.db_url, carriers))
+    held = current_overlap(settings.db_url, locks)
+    if held is not None:  # answered before a flow run (and Prefect's server) starts
+        fail(held.message, as_json=as_json, hint=held.hint)
     try:
         summary = asyncio.run(
             deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size)

@@ -52,6 +52,11 @@ def carrier_groups(db_url: str, carriers: list[str] | None) -> list[str]:
     return [c for c in carriers if c in waiting] if carriers else waiting
 
 
+def deliver_locks(groups: list[str]) -> list[str]:
+    """The run guard's locks of a deliver run: one per carrier group."""
+    return [f"deliver:{c}" for c in groups]
+
+
 @flow(name="deliver", flow_run_name=_run_name)
 async def deliver(
     carriers: list[str] | None = None,
@@ -68,13 +73,12 @@ async def deliver(
     if groups and confirm_portals and not dry_run:
         own_process.warm_up()  # the confirmations' workers load while the mails go out
     await label_run(carriers=carriers or groups)
-    locks = [] if dry_run else [f"deliver:{c}" for c in groups]
+    locks = [] if dry_run else deliver_locks(groups)
     with ExitStack() as held:
         try:
             guard = held.enter_context(run_guard(db_url, locks))
         except RunOverlap as overlap:
-            logger.error("not started: %s", overlap)
-            # the run's state carries the line; the caller gets the RunOverlap back
+            # the run's state carries the line (Prefect logs it); the caller gets the error
             return Failed(message=str(overlap), data=overlap)  # type: ignore[return-value]
         held.enter_context(start_frozen())  # core/collector.py
         reports: list[MailBatchReport] = []

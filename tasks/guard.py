@@ -35,6 +35,7 @@ from db.queries.locks import (
     Holder,
     OwnerInfo,
     beat,
+    holder,
     owner_states,
     register_owner,
     release,
@@ -196,6 +197,17 @@ async def waiting_run_guard(
                 await asyncio.sleep(RETRY_SECONDS)
             guard.names.append(name)
         yield guard
+
+
+def current_overlap(db_url: str, names: list[str]) -> RunOverlap | None:
+    """The refusal a run needing `names` would get now (nothing is taken): lets a command
+    answer before it starts a flow run. The guard itself still decides when the run starts."""
+    with session_scope(db_url) as session:
+        for name in sorted(set(names)):
+            found = holder(session, name=name)
+            if found is not None and not found.dead(utcnow()):
+                return _overlap(name, found)
+    return None
 
 
 def claim_orders(db_url: str, *, order_ids: Sequence[int], token: str, carrier: str) -> set[int]:

@@ -31,7 +31,7 @@ from tests.test_deliver_mails import add_parcel, shop_orders
 from tests.test_run_claims import dhl_and_dpd_orders, ledger_statuses, mails_per_order
 
 ROOT = Path(__file__).resolve().parents[1]
-HEARTBEAT = 0.1  # seconds; an owner silent for 4 of them (0.4 s) is dead
+HEARTBEAT = 0.25  # seconds; an owner silent for 4 of them (1 s) is dead
 HOLDER = """
 import sys, time
 from tasks.guard import run_guard
@@ -52,7 +52,7 @@ def short_heartbeat(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Sett
 def slow_smtp(
     short_heartbeat: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FaultySmtpServer]:
-    """A relay that takes 0.15 s per mail on one connection (the 0.67 mails/s relay, faster)."""
+    """A relay that takes 0.25 s per mail on one connection (the 0.67 mails/s relay, faster)."""
     with FaultySmtpServer() as server:
         monkeypatch.setenv("LIEFERN_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
         monkeypatch.setenv("LIEFERN_SMTP_CONNECTIONS", "1")
@@ -73,11 +73,11 @@ def test_a_batch_longer_than_the_grace_keeps_its_lock_and_its_orders(
     db_url: str, slow_smtp: FaultySmtpServer
 ) -> None:
     order_nos = dhl_and_dpd_orders(db_url, 12)
-    slow_smtp.delay_next(12, 0.15, stage="data")  # the batch takes about 1.8 s
+    slow_smtp.delay_next(12, 0.25, stage="data")  # the batch takes about 3 s
     first: dict[str, Counter[str]] = {}
     running = threading.Thread(target=lambda: first.update(dpd=carrier_run(db_url, "dpd")))
     running.start()
-    time.sleep(1.0)  # 10 heartbeats, 2.5 times the grace, and the batch is still sending
+    time.sleep(1.8)  # 7 heartbeats, nearly twice the grace, and the batch is still sending
     assert 0 < len(slow_smtp.messages) < 12
 
     with pytest.raises(RunOverlap, match="deliver:dpd is held by"):
@@ -95,7 +95,7 @@ def test_a_confirmation_lock_outlives_the_grace_while_its_work_runs(
 ) -> None:
     async def slow_confirmation() -> None:
         async with waiting_run_guard(db_url, ["confirm:amazon"], wait_seconds=0):
-            await asyncio.sleep(1.0)  # 2.5 times the grace
+            await asyncio.sleep(2.0)  # twice the grace
             with (
                 pytest.raises(RunOverlap, match="confirm:amazon"),
                 run_guard(db_url, ["confirm:amazon"]),
@@ -140,7 +140,6 @@ def test_a_holder_killed_with_sigkill_frees_its_lock_at_once(
     assert time.monotonic() - started < 2
 
 
-@pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_a_refused_deliver_answers_with_one_line_and_exit_2(
     db_url: str, settings: Settings, as_json: bool
@@ -165,3 +164,22 @@ def test_a_refused_deliver_answers_with_one_line_and_exit_2(
         [line] = result.output.strip().splitlines()
         assert line.startswith(f"error: deliver:dpd is held by another run {where}, since ")
         assert "wait for it and run again" in line
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_refused_deliver_flow_run_ends_failed_with_the_one_line(
+    db_url: str, settings: Settings
+) -> None:
+    from flows.deliver import deliver
+
+    [order_no] = shop_orders(db_url, 1)
+    add_parcel(db_url, order_no, "dpd", numbers("dpd", 1)[0])
+
+    with run_guard(db_url, ["deliver:dpd"]):  # taken after the command's own check, say
+        state = asyncio.run(deliver(carriers=["dpd"], return_state=True))
+
+    assert state.is_failed()
+    assert state.message is not None and "\n" not in state.message
+    assert state.message.startswith("deliver:dpd is held by another run on host ")
+    with pytest.raises(RunOverlap):
+        state.result()
