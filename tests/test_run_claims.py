@@ -118,7 +118,7 @@ def test_dhl_and_dpd_runs_at_once_mail_every_buyer_exactly_once(
     assert dpd.get("in_other_run", 0) + dpd.get("done_before", 0) == dhl.get("sent", 0)
 
 
-def test_a_later_run_mails_what_a_run_of_another_carrier_left_unclaimed(
+def test_claims_are_released_when_the_batch_ends_and_a_later_run_finds_nothing(
     db_url: str, smtp: FaultySmtpServer
 ) -> None:
     order_nos = dhl_and_dpd_orders(db_url, 6)
