@@ -38,9 +38,20 @@ def deliver(
         fail(str(error), as_json=as_json)
     ensure_database(settings)
     prepare_prefect(settings)
+    from flows.deliver import carrier_groups, deliver_locks
     from flows.deliver import deliver as deliver_flow
+    from tasks.guard import RunOverlap, current_overlap
 
-    summary = asyncio.run(deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size))
+    locks = [] if dry_run else deliver_locks(carrier_groups(settings.db_url, carriers))
+    held = current_overlap(settings.db_url, locks)
+    if held is not None:  # answered before a flow run (and Prefect's server) starts
+        fail(held.message, as_json=as_json, hint=held.hint)
+    try:
+        summary = asyncio.run(
+            deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size)
+        )
+    except RunOverlap as overlap:  # another live run holds a carrier: one line, no traceback
+        fail(overlap.message, as_json=as_json, hint=overlap.hint)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
     if has_failures(summary):
         raise typer.Exit(int(Exit.ITEMS_FAILED))

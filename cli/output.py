@@ -36,12 +36,15 @@ def emit(data: Any, *, as_json: bool, text: Callable[[], str]) -> None:
         typer.echo(text())
 
 
-def fail(message: str, *, as_json: bool, code: Exit = Exit.BAD_INPUT) -> NoReturn:
-    """Stop with a message that says what to do next."""
+def fail(
+    message: str, *, as_json: bool, code: Exit = Exit.BAD_INPUT, hint: str | None = None
+) -> NoReturn:
+    """Stop with a message that says what to do next (in `hint`, or in the message)."""
     if as_json:
-        sys.stdout.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
+        answer = {"error": message, **({"hint": hint} if hint else {})}
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
     else:
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(f"error: {message}" + (f"; {hint}" if hint else ""), err=True)
     raise typer.Exit(int(code))
 
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)
     confirm_in_processes: bool = True
     feed_stuck_minutes: int = 120
+    # the run guard's heartbeat (tasks/guard.py); a holder silent for 4 of them is dead
+    lock_heartbeat_seconds: float = 15.0
     max_upload_bytes: int = 50 * 1024 * 1024
 
     @field_validator("public_url")

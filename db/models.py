@@ -137,6 +137,7 @@ class ShippingMail(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "kind", name="uq_shipping_mails_order_kind"),
         Index("ix_shipping_mails_status", "status"),
+        Index("ix_shipping_mails_claimed_by", "claimed_by"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -154,6 +155,8 @@ class ShippingMail(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # the run owner (RunOwner.token) sending this mail now; a claim of a dead owner is free
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class Confirmation(Base):
@@ -184,10 +187,30 @@ class Confirmation(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class RunOwner(Base):
+    """A run that holds locks or claims: who it is, where it runs, and its last heartbeat.
+
+    A background heartbeat moves `expires_at` on while the run works; an owner is dead when
+    `expires_at` has passed or, on its own host, when its process is gone (tasks/guard.py).
+    """
+
+    __tablename__ = "run_owners"
+
+    token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    run_name: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class RunLock(Base):
     """A database guard: at most one run holds a name (e.g. `deliver:dhl`) at a time.
 
-    Runs refresh `expires_at` as they go; a lock whose holder died expires by itself.
+    The lock is held while its owner (RunOwner.token) lives; `expires_at` follows the
+    owner's heartbeat, for people reading the table.
     """
 
     __tablename__ = "run_locks"

@@ -4,17 +4,23 @@ Per carrier group: pick the orders with a parcel of that carrier and no shipping
 work through them in batches (mark shipped, ledger, mails). Once a group's mails are done, the
 portals are told about its orders, in the background while the next group's mails go out
 (flows/confirm.py PortalPasses). An order with parcels of several carriers gets one
-mail, in the first group that reaches it.
+mail, in the first group that reaches it; the order's claim (tasks/guard.py) makes that hold
+for runs of different carriers at the same time too.
+
+A run refused by the guard ends Failed with the guard's one line (who holds the lock, since
+when, what to do), without a traceback.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import ExitStack
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from core.collector import start_frozen
 from core.settings import get_settings
@@ -25,7 +31,7 @@ from db.types import utcnow
 from flows.confirm import PortalPasses
 from flows.labels import label_run
 from tasks import own_process
-from tasks.guard import run_guard
+from tasks.guard import RunOverlap, run_guard
 from tasks.mails import MailBatchReport, mail_batch
 
 MAIL_COLUMNS = ("sent", "suppressed", "failed", "unknown", "resent_after_unknown")
@@ -46,6 +52,11 @@ def carrier_groups(db_url: str, carriers: list[str] | None) -> list[str]:
     return [c for c in carriers if c in waiting] if carriers else waiting
 
 
+def deliver_locks(groups: list[str]) -> list[str]:
+    """The run guard's locks of a deliver run: one per carrier group."""
+    return [f"deliver:{c}" for c in groups]
+
+
 @flow(name="deliver", flow_run_name=_run_name)
 async def deliver(
     carriers: list[str] | None = None,
@@ -62,8 +73,14 @@ async def deliver(
     if groups and confirm_portals and not dry_run:
         own_process.warm_up()  # the confirmations' workers load while the mails go out
     await label_run(carriers=carriers or groups)
-    locks = [] if dry_run else [f"deliver:{c}" for c in groups]
-    with run_guard(db_url, locks) as guard, start_frozen():  # core/collector.py
+    locks = [] if dry_run else deliver_locks(groups)
+    with ExitStack() as held:
+        try:
+            guard = held.enter_context(run_guard(db_url, locks))
+        except RunOverlap as overlap:
+            # the run's state carries the line (Prefect logs it); the caller gets the error
+            return Failed(message=str(overlap), data=overlap)  # type: ignore[return-value]
+        held.enter_context(start_frozen())  # core/collector.py
         reports: list[MailBatchReport] = []
         seen: set[int] = set()
         passes = PortalPasses(db_url, run_id) if confirm_portals and not dry_run else None
@@ -77,8 +94,9 @@ async def deliver(
                 logger.info("%s: %d orders to deliver", carrier, len(order_ids))
                 for start in range(0, len(order_ids), batch_size):
                     batch = order_ids[start : start + batch_size]
-                    reports.append(await mail_batch(db_url, batch, carrier, dry_run, run_id))
-                    guard.keep_alive()
+                    reports.append(
+                        await mail_batch(db_url, batch, carrier, dry_run, run_id, guard.token)
+                    )
                     logger.info(
                         "%s: %d/%d orders done",
                         carrier,

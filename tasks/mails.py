@@ -28,10 +28,10 @@ from core.links import arrival_url
 from core.mail_render import PORTAL_LABELS, MailRenderer, RenderedMail
 from core.settings import Settings, get_settings
 from db.models import Order
+from db.queries.claims import insert_missing_mail_rows
 from db.queries.mails import (
     MailOrder,
     MailOutcome,
-    insert_mail_rows,
     load_mail_orders,
     load_orders,
     mail_row_states,
@@ -42,6 +42,7 @@ from db.queries.mails import (
 )
 from db.session import session_scope
 from db.types import utcnow
+from tasks.guard import claim_orders, owned, release_orders
 from tasks.own_loop import on_own_loop
 
 # a mail is composed from an ORM order (previews, the CLI) or from plain rows (bulk runs)
@@ -203,7 +204,7 @@ def _prepare_batch(
                     "finished_at": now if suppressed else None,
                 }
             )
-        insert_mail_rows(session, rows=new_rows)
+        insert_missing_mail_rows(session, rows=new_rows)  # a run of another carrier may too
     return orders
 
 
@@ -241,14 +242,54 @@ async def send_shipping_mails(
     dry_run: bool = False,
     flow_run_id: str | None = None,
     settings: Settings | None = None,
+    claimant: str | None = None,
 ) -> MailBatchReport:
-    """One batch of the deliver run; safe to run again after a crash or a retry."""
+    """One batch of the deliver run; safe to run again after a crash or a retry.
+
+    Only the orders this run claims are mailed (tasks/guard.py): `claimant` is the run's
+    owner token, whose heartbeat keeps the claims; without one the batch is an owner itself."""
+    if claimant is None and not dry_run:
+        with owned(db_url) as guard:
+            return await send_shipping_mails(
+                db_url,
+                order_ids=order_ids,
+                carrier=carrier,
+                flow_run_id=flow_run_id,
+                settings=settings,
+                claimant=guard.token,
+            )
+    try:
+        return await _send_batch(
+            db_url,
+            order_ids=order_ids,
+            carrier=carrier,
+            dry_run=dry_run,
+            flow_run_id=flow_run_id,
+            settings=settings,
+            claimant=claimant or "",
+        )
+    finally:
+        if claimant:  # every outcome of the batch is committed by now
+            release_orders(db_url, order_ids=order_ids, token=claimant)
+
+
+async def _send_batch(
+    db_url: str,
+    *,
+    order_ids: Sequence[int],
+    carrier: str,
+    dry_run: bool,
+    flow_run_id: str | None,
+    settings: Settings | None,
+    claimant: str,
+) -> MailBatchReport:
     settings = settings or get_settings()
     composer = MailComposer(settings, Accounts.load(settings.accounts_path), carrier)
     report = MailBatchReport(carrier, order_ids=list(order_ids))
     if dry_run:
         return _preview(db_url, order_ids=order_ids, composer=composer, report=report)
     loaded = _prepare_batch(db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id)
+    ours = claim_orders(db_url, order_ids=order_ids, token=claimant, carrier=carrier)
     crash_point("mails.prepared")
 
     outgoing: list[OutgoingMail] = []
@@ -261,6 +302,9 @@ async def send_shipping_mails(
         order = orders[order_id]
         if row.status != "pending":
             report.counts["suppressed" if row.status == "suppressed" else "done_before"] += 1
+            continue
+        if order_id not in ours:  # a live run of another carrier is mailing it
+            report.counts["in_other_run"] += 1
             continue
         if row.attempts:
             report.counts["resent_after_unknown"] += 1
@@ -359,11 +403,17 @@ async def mail_batch(
     carrier: str,
     dry_run: bool = False,
     flow_run_id: str | None = None,
+    claimant: str | None = None,
 ) -> MailBatchReport:
     """Mark shipped, record and send the shipping mails of one batch of orders."""
     logger = get_run_logger()
     report = await send_shipping_mails(
-        db_url, order_ids=order_ids, carrier=carrier, dry_run=dry_run, flow_run_id=flow_run_id
+        db_url,
+        order_ids=order_ids,
+        carrier=carrier,
+        dry_run=dry_run,
+        flow_run_id=flow_run_id,
+        claimant=claimant,
     )
     for start in range(0, len(report.sent_orders), ORDER_NUMBERS_PER_LOG_LINE):
         chunk = report.sent_orders[start : start + ORDER_NUMBERS_PER_LOG_LINE]
