@@ -19,9 +19,12 @@ from connectors.carriers import (
 )
 from core.clock import business_today
 from core.problems import UnreadableInput
+from core.settings import get_settings
+from core.ship_dates import ShipDateWindow
 from core.tracking_csv import PRESETS
 from core.tracking_rows import ParcelRow
 from db.session import session_scope
+from db.types import utcnow
 from tasks.parcels import attach_parcels
 
 app = typer.Typer(help="Tracking numbers.", no_args_is_help=True)
@@ -42,6 +45,10 @@ def add(
         day = date.fromisoformat(ship_date) if ship_date else business_today()
     except (UnknownCarrier, TrackingNumberError, ValueError) as error:
         fail(str(getattr(error, "message", error)), as_json=as_json)
+    window = ShipDateWindow.at(utcnow(), max_age_days=get_settings().ship_date_max_age_days)
+    implausible = window.check(day)
+    if implausible is not None:
+        fail(f"--ship-date: {implausible.message}", as_json=as_json)
     url = ensure_database()
     with session_scope(url) as session:
         outcome = attach_parcels(

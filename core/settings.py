@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.ship_dates import DEFAULT_MAX_AGE_DAYS
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside demo mode
 
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     prefect_database_url: SecretStr | None = None
     templates_dir: Path | None = None
     import_batch_rows: int = 50_000
+    # ship dates older than this many days are refused as typos (core/ship_dates.py)
+    ship_date_max_age_days: int = Field(default=DEFAULT_MAX_AGE_DAYS, ge=0)
     confirm_batch_size: int = 2_000
     confirm_max_attempts: int = 5
     # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)

@@ -14,6 +14,7 @@ import pandas as pd
 from connectors.carriers import TrackingNumberError, UnknownCarrier, get_carrier
 from connectors.carriers.numbers import normalise_tracking_numbers
 from core.problems import RowProblem
+from core.ship_dates import ShipDateProblem, ShipDateWindow
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y%m%d", "%d/%m/%Y", "%Y/%m/%d")
 
@@ -54,13 +55,16 @@ class RowValidator:
         default_carrier: str | None,
         today: date,
         ref_suffix: Callable[[str], str | None] | None = None,
+        window: ShipDateWindow | None = None,
     ) -> None:
         self.headers = headers
         self.default_carrier = default_carrier
         self.today = today
         self.ref_suffix = ref_suffix
+        self.window = window or ShipDateWindow.ending(today)
         self._carriers: dict[str, str | UnknownCarrier] = {}
         self._dates: dict[str, date | None] = {}
+        self._date_problems: dict[date, ShipDateProblem | None] = {}
 
     def carrier_code(self, value: str) -> str:
         cached = self._carriers.get(value)
@@ -83,6 +87,11 @@ class RowValidator:
             parsed = None
         self._dates[value] = parsed
         return parsed
+
+    def ship_date_problem(self, day: date) -> ShipDateProblem | None:
+        if day not in self._date_problems:
+            self._date_problems[day] = self.window.check(day)
+        return self._date_problems[day]
 
     def validate(self, frame: pd.DataFrame) -> tuple[list[ParcelRow], list[RowProblem]]:
         good: list[ParcelRow] = []
@@ -137,6 +146,12 @@ class RowValidator:
                             "bad_ship_date",
                             "not a date; use YYYY-MM-DD or DD.MM.YYYY",
                         )
+                    )
+                    continue
+                implausible = self.ship_date_problem(parsed)
+                if implausible is not None:
+                    bad.append(
+                        RowProblem(row, h_date, date_raw, implausible.code, implausible.message)
                     )
                     continue
                 ship_date = parsed

@@ -32,6 +32,8 @@ ROW_CODES = frozenset(
         "carrier_missing",
         "carrier_unknown",
         "bad_ship_date",
+        "ship_date_in_future",
+        "ship_date_too_old",
         "empty",
         "scientific_notation",
         "leading_zeros_lost",
