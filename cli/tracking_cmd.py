@@ -34,14 +34,29 @@ app = typer.Typer(help="Tracking numbers.", no_args_is_help=True)
 def add(
     order_no: str = typer.Argument(..., help="Order number or portal order id."),
     carrier: str = typer.Argument(..., help="dhl, deutsche_post, dpd, ups, gls, hermes, …"),
-    number: str = typer.Argument(..., help="The tracking number as printed on the label."),
+    number: str = typer.Argument(
+        None, help="The tracking number as printed on the label (omit with --untracked)."
+    ),
+    untracked: bool = typer.Option(
+        False, "--untracked", help="The parcel was sent without tracking number (letter)."
+    ),
     ship_date: str = typer.Option(None, "--ship-date", help="YYYY-MM-DD, default today."),
     as_json: bool = JsonOption,
 ) -> None:
     """Add one parcel to an order."""
+    if untracked and number:
+        fail(
+            f"--untracked means no tracking number, but {number!r} was given; drop one of them",
+            as_json=as_json,
+        )
+    if not untracked and not (number or "").strip():
+        fail(
+            "give the tracking number, or --untracked for a parcel sent without one",
+            as_json=as_json,
+        )
     try:
         code = get_carrier(carrier).code
-        normalised = normalise_tracking_number(code, number)
+        normalised = None if untracked else normalise_tracking_number(code, number)
         day = date.fromisoformat(ship_date) if ship_date else business_today()
     except (UnknownCarrier, TrackingNumberError, ValueError) as error:
         fail(str(getattr(error, "message", error)), as_json=as_json)
@@ -67,7 +82,8 @@ def add(
         if outcome.problems:
             return f"not added: {outcome.problems[0].message}"
         state = "already known" if outcome.already_known else "added"
-        return f"{code} {normalised} {state} on order {order_no}"
+        what = f"{code} {normalised}" if normalised else f"{code} parcel without tracking number"
+        return f"{what} {state} on order {order_no}"
 
     emit(result, as_json=as_json, text=text)
     if outcome.problems:

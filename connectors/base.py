@@ -32,7 +32,9 @@ class ParcelShipment:
     portal_order_id: str
     account: str
     carrier: str  # liefern carrier code (core.carriers), mapped to the portal's code by mapping.py
-    tracking_number: str
+    # None: shipped without a tracking number (letter, untracked post); each connector says
+    # what its portal allows then
+    tracking_number: str | None
     shipped_at: datetime  # timezone-aware
     items: tuple[ShipmentItem, ...] = ()
     # all tracking numbers of the order known so far (Kaufland sends them comma-joined)

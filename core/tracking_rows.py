@@ -16,6 +16,11 @@ from connectors.carriers.numbers import normalise_tracking_numbers
 from core.problems import RowProblem
 from core.ship_dates import ShipDateProblem, ShipDateWindow
 
+NO_NUMBER = (
+    "no tracking number in this row; for a parcel sent without tracking, name its carrier "
+    "in the row's carrier column"
+)
+
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y%m%d", "%d/%m/%Y", "%Y/%m/%d")
 
 
@@ -25,7 +30,7 @@ class ParcelRow(NamedTuple):
     row: int
     order_ref: str
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: shipped without tracking (a letter, untracked post)
     ship_date: date
     # JTL-style `AU12345-001` also tries `AU12345`
     fallback_ref: str | None = None
@@ -130,10 +135,16 @@ class RowValidator:
             if isinstance(carrier, UnknownCarrier):
                 bad.append(RowProblem(row, h_car, car_raw, "carrier_unknown", str(carrier)))
                 continue
-            if isinstance(number, TrackingNumberError):
+            if not num_raw.strip():
+                if not car_raw.strip():
+                    # a carrier export (or --carrier) names no carrier per row: an empty
+                    # number there is a label that failed, not a parcel without tracking
+                    bad.append(RowProblem(row, h_num, num_raw, "empty", NO_NUMBER))
+                    continue
+                number = None  # the row names its carrier and no number: untracked
+            elif isinstance(number, TrackingNumberError):
                 bad.append(RowProblem(row, h_num, num_raw, number.code, number.message))
                 continue
-            assert number is not None
             ship_date = self.today
             if date_raw.strip():
                 parsed = self.ship_date(date_raw)
