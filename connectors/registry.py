@@ -90,11 +90,7 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
             RakutenCredentials(account, secret(portal, account, "key")),
             enabled=options.confirm,
             base_url=options.base_url or RAKUTEN_BASE_URL,
-            tracking_url=lambda s: (
-                tracking_url(s.carrier, s.tracking_number, "de") or None
-                if s.tracking_number
-                else None
-            ),
+            tracking_url=lambda s: tracking_url(s.carrier, s.tracking_number, "de") or None,
             rate_per_second=100.0 if simulator else 10_000 / 86_400,
             timeout=timeout,
         )
