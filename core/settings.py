@@ -11,10 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from core.ship_dates import DEFAULT_MAX_AGE_DAYS
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside demo mode
 
@@ -53,14 +51,21 @@ class Settings(BaseSettings):
     prefect_database_url: SecretStr | None = None
     templates_dir: Path | None = None
     import_batch_rows: int = 50_000
-    # ship dates older than this many days are refused as typos (core/ship_dates.py)
-    ship_date_max_age_days: int = Field(default=DEFAULT_MAX_AGE_DAYS, ge=0)
+    # older ship dates are refused as typos; the default is core.ship_dates.DEFAULT_MAX_AGE_DAYS
+    ship_date_max_age_days: int = 30
     confirm_batch_size: int = 2_000
     confirm_max_attempts: int = 5
     # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)
     confirm_in_processes: bool = True
     feed_stuck_minutes: int = 120
     max_upload_bytes: int = 50 * 1024 * 1024
+
+    @field_validator("ship_date_max_age_days")
+    @classmethod
+    def _age_not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("LIEFERN_SHIP_DATE_MAX_AGE_DAYS must be 0 (today only) or more days")
+        return value
 
     @field_validator("public_url")
     @classmethod

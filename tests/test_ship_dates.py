@@ -14,7 +14,7 @@ from cli.main import app
 from core.clock import BUSINESS_TZ, business_today
 from core.samples import generate_orders, orders_csv
 from core.settings import Settings, reset_settings
-from core.ship_dates import ShipDateWindow
+from core.ship_dates import DEFAULT_MAX_AGE_DAYS, ShipDateWindow
 from core.tracking_csv import read_tracking_file
 from db.models import Parcel
 from db.queries.confirmations import ItemRow, LedgerOrder, LedgerParcel, LedgerRow
@@ -97,6 +97,15 @@ def test_max_age_of_ship_dates_is_configurable(
         assert import_file(db_url, data.encode()) == [(2, "ship_date", "ship_date_too_old")]
     finally:
         reset_settings()
+
+
+def test_max_age_setting_defaults_to_the_documented_days_and_is_never_negative(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings.model_fields["ship_date_max_age_days"].default == DEFAULT_MAX_AGE_DAYS
+    monkeypatch.setenv("LIEFERN_SHIP_DATE_MAX_AGE_DAYS", "-1")
+    with pytest.raises(ValueError, match="LIEFERN_SHIP_DATE_MAX_AGE_DAYS"):
+        Settings()
 
 
 def test_rejected_ship_date_says_what_to_do() -> None:
