@@ -67,7 +67,9 @@ def add(
     url = ensure_database()
     with session_scope(url) as session:
         outcome = attach_parcels(
-            session, rows=[ParcelRow(1, order_no, code, normalised, day)], source="cli"
+            session,
+            rows=[ParcelRow(1, order_no, code, normalised, day, dated=ship_date is not None)],
+            source="cli",
         )
     result: dict[str, Any] = {
         "order_no": order_no,

@@ -34,6 +34,9 @@ class ParcelRow(NamedTuple):
     ship_date: date
     # JTL-style `AU12345-001` also tries `AU12345`
     fallback_ref: str | None = None
+    # False: the row gave no ship date (today was taken); an untracked parcel is then matched
+    # to a known one by carrier alone
+    dated: bool = True
 
 
 def parse_ship_date(value: str) -> date:
@@ -146,7 +149,8 @@ class RowValidator:
                 bad.append(RowProblem(row, h_num, num_raw, number.code, number.message))
                 continue
             ship_date = self.today
-            if date_raw.strip():
+            dated = bool(date_raw.strip())
+            if dated:
                 parsed = self.ship_date(date_raw)
                 if parsed is None:
                     bad.append(
@@ -167,7 +171,7 @@ class RowValidator:
                     continue
                 ship_date = parsed
             fallback = self.ref_suffix(ref) if self.ref_suffix else None
-            good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback))
+            good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback, dated))
         return good, bad
 
     def _resolve(self, value: str) -> str | UnknownCarrier:

@@ -3,7 +3,9 @@
 Idempotent by design: a parcel already on the same order is "already known", so a Prefect retry
 of a batch, or the same file imported twice, changes nothing. A parcel without tracking number
 has nothing to be recognised by but its carrier and ship date: an order's untracked parcel of
-the same carrier and day is the same parcel.
+the same carrier and day is the same parcel, and a row without a ship date (today was taken)
+is the same parcel as any untracked one of that carrier, since it cannot tell a further letter
+from the first one imported again on another day.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def attach_parcels(
     for carrier, numbers in numbers_by_carrier.items():
         owners.update(find_parcel_owners(session, numbers=list(numbers), carrier=carrier))
     untracked = _untracked_known(session, rows, orders)
+    untracked_carriers = {(order_id, carrier) for order_id, carrier, _ in untracked}
     new: list[NewParcel] = []
     for row in rows:
         candidates = orders.get(row.order_ref)
@@ -70,11 +73,13 @@ def attach_parcels(
                 continue
         assert order is not None
         if row.tracking_number is None:
-            same = (order.order_id, row.carrier, row.ship_date)
-            if same in untracked:
+            same_day = (order.order_id, row.carrier, row.ship_date)
+            same_carrier = (order.order_id, row.carrier)
+            if same_day in untracked or (not row.dated and same_carrier in untracked_carriers):
                 outcome.already_known += 1
             else:
-                untracked.add(same)
+                untracked.add(same_day)
+                untracked_carriers.add(same_carrier)
                 new.append(NewParcel(order.order_id, row.carrier, None, row.ship_date))
             continue
         key = (row.carrier, row.tracking_number)

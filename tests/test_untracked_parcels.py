@@ -8,7 +8,7 @@ import asyncio
 import email
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from email.message import Message
 from email.policy import default
 from pathlib import Path
@@ -42,7 +42,12 @@ DAY = date(2026, 11, 26)
 
 
 def import_file(
-    db_url: str, data: bytes, *, file_format: str | None = None, carrier: str | None = None
+    db_url: str,
+    data: bytes,
+    *,
+    file_format: str | None = None,
+    carrier: str | None = None,
+    today: date | None = None,
 ) -> tuple[int, int, list[tuple[int, str, str]]]:
     """(imported, already known, rejected rows as (row, column, code))."""
     table = read_tracking_file(data, file_format=file_format, carrier=carrier)
@@ -58,7 +63,7 @@ def import_file(
         headers=table.headers,
         preset=table.preset,
         carrier=carrier,
-        today=business_today(),
+        today=today or business_today(),
         source="import",
     )
     problems = [(p.row, p.column, p.code) for p in outcome.problems]
@@ -101,6 +106,30 @@ def test_reimporting_an_untracked_parcel_changes_nothing(db_url: str) -> None:
     assert import_file(db_url, data) == (1, 0, [])
     assert import_file(db_url, data) == (0, 1, [])
     assert len(parcels(db_url)) == 1
+
+
+def test_an_undated_untracked_row_imported_again_the_next_day_changes_nothing(
+    db_url: str,
+) -> None:
+    # without a date the row cannot tell a second letter from the first one imported again
+    seed_orders(db_url, 1)
+    data = b"order_no;carrier;tracking_number;ship_date\nAU100001;deutsche_post;;\n"
+    today = business_today()
+    assert import_file(db_url, data, today=today - timedelta(days=1)) == (1, 0, [])
+    assert import_file(db_url, data, today=today) == (0, 1, [])
+    assert len(parcels(db_url)) == 1
+
+
+def test_a_dated_untracked_row_of_another_day_is_a_further_parcel(db_url: str) -> None:
+    seed_orders(db_url, 1)
+    today = business_today()
+    data = (
+        "order_no;carrier;tracking_number;ship_date\n"
+        f"AU100001;deutsche_post;;{today - timedelta(days=3)}\n"
+        f"AU100001;deutsche_post;;{today}\n"
+    )
+    assert import_file(db_url, data.encode()) == (2, 0, [])
+    assert [p[2] for p in parcels(db_url)] == [None, None]
 
 
 def test_several_orders_can_each_have_an_untracked_parcel_of_one_carrier(db_url: str) -> None:
