@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -14,7 +16,7 @@ from cli.main import app
 from core.clock import BUSINESS_TZ, business_today
 from core.samples import generate_orders, orders_csv
 from core.settings import Settings, reset_settings
-from core.ship_dates import DEFAULT_MAX_AGE_DAYS, ShipDateWindow
+from core.ship_dates import CLOCK_SKEW, DEFAULT_MAX_AGE_DAYS, ShipDateWindow
 from core.tracking_csv import read_tracking_file
 from db.models import Parcel
 from db.queries.confirmations import ItemRow, LedgerOrder, LedgerParcel, LedgerRow
@@ -191,3 +193,20 @@ def test_shipment_of_an_earlier_day_keeps_its_time() -> None:
     now = datetime(2026, 12, 4, 8, 0, tzinfo=BUSINESS_TZ)
     shipment = to_shipment(*ledger_entry(date(2026, 12, 3)), now=now)
     assert shipment.shipped_at == datetime(2026, 12, 3, 12, 0, tzinfo=BUSINESS_TZ)
+
+
+@given(
+    now=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+    ),
+    offset=st.integers(min_value=-400, max_value=400),
+    max_age=st.integers(min_value=0, max_value=365),
+)
+def test_a_ship_date_passes_exactly_between_max_age_and_today(
+    now: datetime, offset: int, max_age: int
+) -> None:
+    today = now.astimezone(BUSINESS_TZ).date()
+    day = today + timedelta(days=offset)
+    latest = max(today, (now + CLOCK_SKEW).astimezone(BUSINESS_TZ).date())
+    plausible = today - timedelta(days=max_age) <= day <= latest
+    assert (ShipDateWindow.at(now, max_age_days=max_age).check(day) is None) == plausible

@@ -14,6 +14,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -362,4 +363,22 @@ def test_upgrading_a_sqlite_store_with_confirmations_keeps_every_row(tmp_path: P
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("SELECT parcel_id FROM confirmations").all() == [(1,)]
     assert parcels(url) == [("AU1", "dpd", "01234567890128"), ("AU1", "deutsche_post", None)]
+    dispose_engines()
+
+
+def test_downgrade_below_0008_refuses_while_untracked_parcels_exist(tmp_path: Path) -> None:
+    from alembic import command
+
+    from db.migrate import alembic_config, upgrade
+    from db.session import dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    seed_orders(url, 1)
+    add_parcel(url, "AU100001", "deutsche_post", None)
+    with pytest.raises(RuntimeError, match="1 parcels have no tracking number"):
+        command.downgrade(alembic_config(url), "0004")
+    with session_scope(url) as session:
+        session.execute(sa_delete(Parcel))
+    command.downgrade(alembic_config(url), "0004")
     dispose_engines()
