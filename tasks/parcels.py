@@ -108,8 +108,10 @@ def _untracked_known(
 ) -> set[tuple[int, str, date]]:
     """(order id, carrier, ship date) of the untracked parcels the rows' orders have; no
     query when no row is untracked (the usual import)."""
-    refs = {r.order_ref for r in rows if r.tracking_number is None}
-    refs |= {r.fallback_ref for r in rows if r.tracking_number is None and r.fallback_ref}
+    refs: set[str] = set()
+    for r in rows:
+        if r.tracking_number is None:
+            refs.update((r.order_ref, r.fallback_ref) if r.fallback_ref else (r.order_ref,))
     order_ids = {o.order_id for ref in refs for o in orders.get(ref, [])}
     if not order_ids:
         return set()

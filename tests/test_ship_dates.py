@@ -25,6 +25,10 @@ from db.session import session_scope
 from tasks.confirmations import to_shipment
 from tasks.tracking_import import import_rows
 from tests.helpers import numbers, seed_orders
+from tests.test_web_app import WebClient, web_settings
+from tests.test_web_uploads import upload, wait_until_finished
+from web.app import create_app
+from web.imports import drain
 
 runner = CliRunner()
 
@@ -210,3 +214,31 @@ def test_a_ship_date_passes_exactly_between_max_age_and_today(
     latest = max(today, (now + CLOCK_SKEW).astimezone(BUSINESS_TZ).date())
     plausible = today - timedelta(days=max_age) <= day <= latest
     assert (ShipDateWindow.at(now, max_age_days=max_age).check(day) is None) == plausible
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_uploaded_file_names_its_future_ship_date_row_and_imports_the_rest(
+    settings: Settings,
+) -> None:
+    seed_orders(settings.db_url, 3)
+    a, b = numbers("hermes", 2)
+    data = (
+        "order_no;carrier;tracking_number;ship_date\n"
+        f"AU100001;hermes;{a};\n"
+        f"AU100002;hermes;{b};31.12.2030\n"
+        "AU100003;deutsche_post;;\n"
+    ).encode()
+    client = WebClient(create_app(web_settings(settings)))
+    try:
+        answer = upload(client, data).json()
+        result = wait_until_finished(client, answer["import_id"])
+    finally:
+        drain(timeout=120)
+    assert (result["status"], result["imported"]) == ("done", 2)
+    [rejected] = result["rejected"]
+    assert (rejected["row"], rejected["column"], rejected["code"]) == (
+        3,
+        "ship_date",
+        "ship_date_in_future",
+    )
+    assert "2030-12-31 is in the future" in rejected["message"]
