@@ -34,7 +34,7 @@ app = typer.Typer(help="Tracking numbers.", no_args_is_help=True)
 def add(
     order_no: str = typer.Argument(..., help="Order number or portal order id."),
     carrier: str = typer.Argument(..., help="dhl, deutsche_post, dpd, ups, gls, hermes, …"),
-    number: str = typer.Argument(
+    number: str | None = typer.Argument(
         None, help="The tracking number as printed on the label (omit with --untracked)."
     ),
     untracked: bool = typer.Option(
@@ -56,7 +56,7 @@ def add(
         )
     try:
         code = get_carrier(carrier).code
-        normalised = None if untracked else normalise_tracking_number(code, number)
+        normalised = None if untracked else normalise_tracking_number(code, number or "")
         day = date.fromisoformat(ship_date) if ship_date else business_today()
     except (UnknownCarrier, TrackingNumberError, ValueError) as error:
         fail(str(getattr(error, "message", error)), as_json=as_json)
