@@ -93,7 +93,9 @@ Why the goal is not met:
 
 TITLE = "Tracking import: 1,000,000 rows"
 WORK = OUT / "tracking"
-SHIP_DATE = "24.11.2026"
+# empty: the day of the import; a fixed date would turn too old for the ship-date check (and
+# every row rejected) a few weeks after the file was generated
+SHIP_DATE = ""
 PORTALS = (
     ("amazon", "amazon-de"),
     ("ebay", "ebay-main"),
@@ -143,7 +145,7 @@ def load_orders(url: str, count: int) -> None:
 
 def tracking_file(count: int) -> Path:
     """The N-row file in the project's own format (cached: generating it takes a while)."""
-    path = WORK / f"tracking-{count}.csv"
+    path = WORK / f"tracking-{count}-undated.csv"  # files of fixed dates are not reused
     if path.exists():
         return path
     from core.samples import SAMPLE_CARRIER_WEIGHTS, sample_tracking_number

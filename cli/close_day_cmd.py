@@ -77,7 +77,7 @@ def format_closing(result: dict[str, Any]) -> str:
     if mismatches:
         lines.append(f"  mismatches ({len(mismatches)}):")
         lines += [
-            f"    {m['order_no']} {m['tracking_number']}: {m['problem']}"
+            f"    {m['order_no']} {m['tracking_number'] or 'untracked'}: {m['problem']}"
             for m in mismatches[:MISMATCH_LINES]
         ]
         if len(mismatches) > MISMATCH_LINES:

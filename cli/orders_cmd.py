@@ -13,7 +13,7 @@ from core.clock import BUSINESS_TZ
 from core.orders_file import read_orders_file
 from core.problems import UnreadableInput
 from db.queries.orders import get_order
-from db.queries.protocol import order_protocol
+from db.queries.protocol import UNTRACKED, order_protocol
 from db.session import session_scope
 from tasks.orders import store_orders
 
@@ -73,7 +73,8 @@ def format_protocol(p: dict[str, Any]) -> str:
         ),
         "  parcels:" if p["parcels"] else "  parcels: none yet",
         *(
-            f"    {x['carrier']} {x['tracking_number']} shipped {x['ship_date']} ({x['source']})"
+            f"    {x['carrier']} {x['tracking_number'] or UNTRACKED} shipped {x['ship_date']} "
+            f"({x['source']})"
             for x in p["parcels"]
         ),
         "  protocol:",

@@ -19,9 +19,12 @@ from connectors.carriers import (
 )
 from core.clock import business_today
 from core.problems import UnreadableInput
+from core.settings import get_settings
+from core.ship_dates import ShipDateWindow
 from core.tracking_csv import PRESETS
 from core.tracking_rows import ParcelRow
 from db.session import session_scope
+from db.types import utcnow
 from tasks.parcels import attach_parcels
 
 app = typer.Typer(help="Tracking numbers.", no_args_is_help=True)
@@ -31,21 +34,42 @@ app = typer.Typer(help="Tracking numbers.", no_args_is_help=True)
 def add(
     order_no: str = typer.Argument(..., help="Order number or portal order id."),
     carrier: str = typer.Argument(..., help="dhl, deutsche_post, dpd, ups, gls, hermes, …"),
-    number: str = typer.Argument(..., help="The tracking number as printed on the label."),
+    number: str | None = typer.Argument(
+        None, help="The tracking number as printed on the label (omit with --untracked)."
+    ),
+    untracked: bool = typer.Option(
+        False, "--untracked", help="The parcel was sent without tracking number (letter)."
+    ),
     ship_date: str = typer.Option(None, "--ship-date", help="YYYY-MM-DD, default today."),
     as_json: bool = JsonOption,
 ) -> None:
     """Add one parcel to an order."""
+    if untracked and number:
+        fail(
+            f"--untracked means no tracking number, but {number!r} was given; drop one of them",
+            as_json=as_json,
+        )
+    if not untracked and not (number or "").strip():
+        fail(
+            "give the tracking number, or --untracked for a parcel sent without one",
+            as_json=as_json,
+        )
     try:
         code = get_carrier(carrier).code
-        normalised = normalise_tracking_number(code, number)
+        normalised = None if untracked else normalise_tracking_number(code, number or "")
         day = date.fromisoformat(ship_date) if ship_date else business_today()
     except (UnknownCarrier, TrackingNumberError, ValueError) as error:
         fail(str(getattr(error, "message", error)), as_json=as_json)
+    window = ShipDateWindow.at(utcnow(), max_age_days=get_settings().ship_date_max_age_days)
+    implausible = window.check(day)
+    if implausible is not None:
+        fail(f"--ship-date: {implausible.message}", as_json=as_json)
     url = ensure_database()
     with session_scope(url) as session:
         outcome = attach_parcels(
-            session, rows=[ParcelRow(1, order_no, code, normalised, day)], source="cli"
+            session,
+            rows=[ParcelRow(1, order_no, code, normalised, day, dated=ship_date is not None)],
+            source="cli",
         )
     result: dict[str, Any] = {
         "order_no": order_no,
@@ -60,7 +84,8 @@ def add(
         if outcome.problems:
             return f"not added: {outcome.problems[0].message}"
         state = "already known" if outcome.already_known else "added"
-        return f"{code} {normalised} {state} on order {order_no}"
+        what = f"{code} {normalised}" if normalised else f"{code} parcel without tracking number"
+        return f"{what} {state} on order {order_no}"
 
     emit(result, as_json=as_json, text=text)
     if outcome.problems:

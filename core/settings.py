@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     prefect_database_url: SecretStr | None = None
     templates_dir: Path | None = None
     import_batch_rows: int = 50_000
+    # older ship dates are refused as typos; the default is core.ship_dates.DEFAULT_MAX_AGE_DAYS
+    ship_date_max_age_days: int = 30
     confirm_batch_size: int = 2_000
     confirm_max_attempts: int = 5
     # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)
@@ -59,6 +61,13 @@ class Settings(BaseSettings):
     # the run guard's heartbeat (tasks/guard.py); a holder silent for 4 of them is dead
     lock_heartbeat_seconds: float = 15.0
     max_upload_bytes: int = 50 * 1024 * 1024
+
+    @field_validator("ship_date_max_age_days")
+    @classmethod
+    def _age_not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("LIEFERN_SHIP_DATE_MAX_AGE_DAYS must be 0 (today only) or more days")
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -79,12 +79,16 @@ _CORE_REPLACEMENTS = {
 }
 
 
+# what the list shows in the number column for a parcel sent without tracking
+UNTRACKED = "ohne Sendungsnummer"
+
+
 @dataclass(frozen=True, slots=True)
 class ShippingListRow:
     """One parcel on the list."""
 
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: shipped without tracking, listed as UNTRACKED
     order_no: str
     recipient_name: str
     postal_code: str
@@ -201,7 +205,7 @@ def render_pdf(
         for number, parcel in enumerate(rows, start=1):
             row = table.row()
             row.cell(str(number))
-            row.cell(pdf.fit(parcel.tracking_number))
+            row.cell(pdf.fit(parcel.tracking_number or UNTRACKED))
             row.cell(pdf.fit(parcel.order_no))
             row.cell(pdf.fit(parcel.recipient_name))
             row.cell(pdf.fit(f"{parcel.postal_code} {parcel.city}".strip()))
@@ -245,7 +249,7 @@ def render_csv(rows: Sequence[ShippingListRow]) -> bytes:
     for parcel in rows:
         cells = (
             parcel.carrier,
-            parcel.tracking_number,
+            parcel.tracking_number or UNTRACKED,
             parcel.order_no,
             parcel.recipient_name,
             parcel.postal_code,

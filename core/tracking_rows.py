@@ -14,6 +14,12 @@ import pandas as pd
 from connectors.carriers import TrackingNumberError, UnknownCarrier, get_carrier
 from connectors.carriers.numbers import normalise_tracking_numbers
 from core.problems import RowProblem
+from core.ship_dates import ShipDateProblem, ShipDateWindow
+
+NO_NUMBER = (
+    "no tracking number in this row; for a parcel sent without tracking, name its carrier "
+    "in the row's carrier column"
+)
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y%m%d", "%d/%m/%Y", "%Y/%m/%d")
 
@@ -24,10 +30,13 @@ class ParcelRow(NamedTuple):
     row: int
     order_ref: str
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: shipped without tracking (a letter, untracked post)
     ship_date: date
     # JTL-style `AU12345-001` also tries `AU12345`
     fallback_ref: str | None = None
+    # False: the row gave no ship date (today was taken); an untracked parcel is then matched
+    # to a known one by carrier alone
+    dated: bool = True
 
 
 def parse_ship_date(value: str) -> date:
@@ -54,13 +63,16 @@ class RowValidator:
         default_carrier: str | None,
         today: date,
         ref_suffix: Callable[[str], str | None] | None = None,
+        window: ShipDateWindow | None = None,
     ) -> None:
         self.headers = headers
         self.default_carrier = default_carrier
         self.today = today
         self.ref_suffix = ref_suffix
+        self.window = window or ShipDateWindow.ending(today)
         self._carriers: dict[str, str | UnknownCarrier] = {}
         self._dates: dict[str, date | None] = {}
+        self._date_problems: dict[date, ShipDateProblem | None] = {}
 
     def carrier_code(self, value: str) -> str:
         cached = self._carriers.get(value)
@@ -83,6 +95,11 @@ class RowValidator:
             parsed = None
         self._dates[value] = parsed
         return parsed
+
+    def ship_date_problem(self, day: date) -> ShipDateProblem | None:
+        if day not in self._date_problems:
+            self._date_problems[day] = self.window.check(day)
+        return self._date_problems[day]
 
     def validate(self, frame: pd.DataFrame) -> tuple[list[ParcelRow], list[RowProblem]]:
         good: list[ParcelRow] = []
@@ -121,12 +138,19 @@ class RowValidator:
             if isinstance(carrier, UnknownCarrier):
                 bad.append(RowProblem(row, h_car, car_raw, "carrier_unknown", str(carrier)))
                 continue
-            if isinstance(number, TrackingNumberError):
+            if not num_raw.strip():
+                if not car_raw.strip():
+                    # a carrier export (or --carrier) names no carrier per row: an empty
+                    # number there is a label that failed, not a parcel without tracking
+                    bad.append(RowProblem(row, h_num, num_raw, "empty", NO_NUMBER))
+                    continue
+                number = None  # the row names its carrier and no number: untracked
+            elif isinstance(number, TrackingNumberError):
                 bad.append(RowProblem(row, h_num, num_raw, number.code, number.message))
                 continue
-            assert number is not None
             ship_date = self.today
-            if date_raw.strip():
+            dated = bool(date_raw.strip())
+            if dated:
                 parsed = self.ship_date(date_raw)
                 if parsed is None:
                     bad.append(
@@ -139,9 +163,15 @@ class RowValidator:
                         )
                     )
                     continue
+                implausible = self.ship_date_problem(parsed)
+                if implausible is not None:
+                    bad.append(
+                        RowProblem(row, h_date, date_raw, implausible.code, implausible.message)
+                    )
+                    continue
                 ship_date = parsed
             fallback = self.ref_suffix(ref) if self.ref_suffix else None
-            good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback))
+            good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback, dated))
         return good, bad
 
     def _resolve(self, value: str) -> str | UnknownCarrier:

@@ -120,7 +120,7 @@ class Parcel(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     carrier: Mapped[str] = mapped_column(String(32))
-    tracking_number: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))  # None: untracked
     ship_date: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(16))  # cli, import, upload, api
     import_id: Mapped[int | None] = mapped_column(ForeignKey("tracking_imports.id"))

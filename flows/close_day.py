@@ -111,7 +111,15 @@ async def run_closing(
 
     step, manifest = CarrierStep(), None
     open_reason = "not closed"
+    closed_here = 0
     if carrier == DHL:
+        # DHL's manifest lists tracking numbers: a parcel without one is handed over with our
+        # shipping list alone, so it is closed here, whatever DHL answers
+        untracked = [p.parcel_id for p in waiting if p.tracking_number is None]
+        if untracked:
+            closed_here = steps.close_in_store(db_url, parcel_ids=untracked)
+        tracked = [p for p in parcels if p.tracking_number is not None]
+        waiting = [p for p in waiting if p.tracking_number is not None]
         if dhl is None:
             errors.append(setup_error or "DHL is not configured")
         else:
@@ -123,7 +131,7 @@ async def run_closing(
                     errors.append(_dhl_error(error))
                     carrier_failed = True
             missing = not carrier_pdf or not (home / carrier_pdf).is_file()
-            closed_before = len(waiting) < len(parcels)
+            closed_before = len(waiting) < len(tracked)
             anything_closed = bool(step.newly_closed or step.unresolved or closed_before)
             if not carrier_failed and anything_closed and (step.newly_closed or missing):
                 try:
@@ -159,7 +167,7 @@ async def run_closing(
     reconciliation = steps.reconcile_day(
         db_url, parcels=parcels, carrier_problems=problems, open_reason=open_reason
     )
-    newly_closed = step.newly_closed + (manifest.newly_closed if manifest else 0)
+    newly_closed = step.newly_closed + closed_here + (manifest.newly_closed if manifest else 0)
     closed = sum(1 for p in parcels if p.closed_at is not None)
     status = _status(errors, len(parcels) - closed, newly_closed, files.written, manifest)
     now = utcnow()
@@ -186,7 +194,10 @@ async def run_closing(
         log.error("%s %s: %s", carrier, day, problem)
     for mismatch in reconciliation.mismatches[:ARTIFACT_ROWS]:
         log.warning(
-            "order %s (%s): %s", mismatch.order_no, mismatch.tracking_number, mismatch.problem
+            "order %s (%s): %s",
+            mismatch.order_no,
+            mismatch.tracking_number or "untracked",
+            mismatch.problem,
         )
     return {
         "closing_id": closing_id,

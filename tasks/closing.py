@@ -262,7 +262,7 @@ async def close_with_dhl(
     Refused credentials and trouble that outlasts the client's retries raise (connector
     errors); what earlier batches closed stays closed, and a rerun only sends the rest."""
     step = CarrierStep(sent=len(parcels))
-    by_key = {dhl_key(p.tracking_number): p for p in parcels}
+    by_key = {dhl_key(p.tracking_number): p for p in parcels if p.tracking_number}
     async with _client(options) as dhl:
         if options.close_all:
             result = await dhl.close_day(
@@ -274,7 +274,7 @@ async def close_with_dhl(
         for start in range(0, len(parcels), batch):
             chunk = parcels[start : start + batch]
             result = await dhl.close_day(
-                [p.tracking_number for p in chunk],
+                [p.tracking_number for p in chunk if p.tracking_number],
                 profile=options.profile,
                 billing_number=options.billing_number,
             )
@@ -319,7 +319,7 @@ async def fetch_dhl_manifest(
         sheets=", ".join(f"{s.billing_number}: {s.sheet_no}" for s in document.sheets),
         shipments=len(document.items),
     )
-    by_key = {dhl_key(p.tracking_number): p for p in parcels}
+    by_key = {dhl_key(p.tracking_number): p for p in parcels if p.tracking_number}
     on_manifest: set[int] = set()
     for shipment in document.items:
         parcel = by_key.get(dhl_key(shipment.shipment_no))
@@ -366,7 +366,7 @@ def list_rows(carrier: str, parcels: Sequence[DayParcel]) -> list[ShippingListRo
         )
         for p in parcels
     ]
-    return sorted(rows, key=lambda r: (r.order_no, r.tracking_number))
+    return sorted(rows, key=lambda r: (r.order_no, r.tracking_number or ""))
 
 
 def write_shipping_list(
@@ -401,12 +401,12 @@ def write_shipping_list(
 @dataclass(frozen=True)
 class Mismatch:
     order_no: str
-    tracking_number: str
+    tracking_number: str | None  # None: a parcel shipped without tracking
     portal: str
     check: str  # closed | mail | confirmation
     problem: str
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | None]:
         return {
             "order_no": self.order_no,
             "tracking_number": self.tracking_number,

@@ -126,7 +126,9 @@ def open_confirmations(
     return len(rows)
 
 
-def to_shipment(row: LedgerRow, order: LedgerOrder, parcel: LedgerParcel) -> ParcelShipment:
+def to_shipment(
+    row: LedgerRow, order: LedgerOrder, parcel: LedgerParcel, *, now: datetime | None = None
+) -> ParcelShipment:
     # the parcel's ship date at the time the order was marked shipped (German time)
     shipped = order.shipped_at.astimezone(BUSINESS_TZ) if order.shipped_at else None
     at = (
@@ -134,6 +136,9 @@ def to_shipment(row: LedgerRow, order: LedgerOrder, parcel: LedgerParcel) -> Par
         if shipped and shipped.date() == parcel.ship_date
         else time(12, tzinfo=BUSINESS_TZ)
     )
+    # never a time still to come: noon of today in the morning, or a future date stored
+    # before dates were checked (eBay refuses it, Amazon would show it to the buyer)
+    shipped_at = min(datetime.combine(parcel.ship_date, at), now or utcnow())
     return ParcelShipment(
         confirmation_id=row.id,
         order_no=order.order_no,
@@ -141,7 +146,7 @@ def to_shipment(row: LedgerRow, order: LedgerOrder, parcel: LedgerParcel) -> Par
         account=row.account,
         carrier=parcel.carrier,
         tracking_number=parcel.tracking_number,
-        shipped_at=datetime.combine(parcel.ship_date, at),
+        shipped_at=shipped_at,
         items=tuple(ShipmentItem(i.item_id, i.quantity, i.sku) for i in order.items),
         order_tracking_numbers=tuple(order.tracking_numbers),
         order_parcels=tuple(OrderParcel(p.carrier, p.tracking_number) for p in order.parcels),

@@ -96,8 +96,12 @@ def mail_context(order: AnyOrder, settings: Settings, language: str) -> dict[str
             Fields(
                 carrier=p.carrier,
                 carrier_name=CARRIERS[p.carrier].name if p.carrier in CARRIERS else p.carrier,
-                tracking_number=p.tracking_number,
-                tracking_url=tracking_url(p.carrier, p.tracking_number, language),
+                tracking_number=p.tracking_number or "",  # "": sent without tracking
+                tracking_url=(
+                    tracking_url(p.carrier, p.tracking_number, language)
+                    if p.tracking_number
+                    else ""
+                ),
             )
             for p in order.parcels
         ],
@@ -375,7 +379,10 @@ def _preview(
         entry: dict[str, Any] = {
             "order_no": order.order_no,
             "to": order.buyer_email,
-            "parcels": [f"{p.carrier} {p.tracking_number}" for p in order.parcels],
+            "parcels": [
+                f"{p.carrier} {p.tracking_number or 'without tracking number'}"
+                for p in order.parcels
+            ],
         }
         if not options.sends_mail:
             entry.update(action="suppress", reason=options.suppress_reason)

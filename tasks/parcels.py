@@ -1,20 +1,30 @@
 """Attaching parcels to orders: one batch of rows in one transaction.
 
 Idempotent by design: a parcel already on the same order is "already known", so a Prefect retry
-of a batch, or the same file imported twice, changes nothing.
+of a batch, or the same file imported twice, changes nothing. A parcel without tracking number
+has nothing to be recognised by but its carrier and ship date: an order's untracked parcel of
+the same carrier and day is the same parcel, and a row without a ship date (today was taken)
+is the same parcel as any untracked one of that carrier, since it cannot tell a further letter
+from the first one imported again on another day.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy.orm import Session
 
 from core.problems import RowProblem
 from core.tracking_rows import ParcelRow
 from db.queries.orders import OrderRef, find_orders_by_refs
-from db.queries.parcels import NewParcel, find_parcel_owners, insert_parcels
+from db.queries.parcels import (
+    NewParcel,
+    find_parcel_owners,
+    find_untracked_parcels,
+    insert_parcels,
+)
 
 
 @dataclass
@@ -44,10 +54,13 @@ def attach_parcels(
     orders = find_orders_by_refs(session, refs=list(refs))
     numbers_by_carrier: dict[str, set[str]] = {}
     for r in rows:
-        numbers_by_carrier.setdefault(r.carrier, set()).add(r.tracking_number)
+        if r.tracking_number is not None:
+            numbers_by_carrier.setdefault(r.carrier, set()).add(r.tracking_number)
     owners: dict[tuple[str, str], int] = {}
     for carrier, numbers in numbers_by_carrier.items():
         owners.update(find_parcel_owners(session, numbers=list(numbers), carrier=carrier))
+    untracked = _untracked_known(session, rows, orders)
+    untracked_carriers = {(order_id, carrier) for order_id, carrier, _ in untracked}
     new: list[NewParcel] = []
     for row in rows:
         candidates = orders.get(row.order_ref)
@@ -59,6 +72,16 @@ def attach_parcels(
                 outcome.problems.append(problem)
                 continue
         assert order is not None
+        if row.tracking_number is None:
+            same_day = (order.order_id, row.carrier, row.ship_date)
+            same_carrier = (order.order_id, row.carrier)
+            if same_day in untracked or (not row.dated and same_carrier in untracked_carriers):
+                outcome.already_known += 1
+            else:
+                untracked.add(same_day)
+                untracked_carriers.add(same_carrier)
+                new.append(NewParcel(order.order_id, row.carrier, None, row.ship_date))
+            continue
         key = (row.carrier, row.tracking_number)
         owner = owners.get(key)
         if owner == order.order_id:
@@ -78,6 +101,21 @@ def attach_parcels(
             new.append(NewParcel(order.order_id, row.carrier, row.tracking_number, row.ship_date))
     outcome.imported = insert_parcels(session, parcels=new, source=source, import_id=import_id)
     return outcome
+
+
+def _untracked_known(
+    session: Session, rows: Sequence[ParcelRow], orders: dict[str, list[OrderRef]]
+) -> set[tuple[int, str, date]]:
+    """(order id, carrier, ship date) of the untracked parcels the rows' orders have; no
+    query when no row is untracked (the usual import)."""
+    refs: set[str] = set()
+    for r in rows:
+        if r.tracking_number is None:
+            refs.update((r.order_ref, r.fallback_ref) if r.fallback_ref else (r.order_ref,))
+    order_ids = {o.order_id for ref in refs for o in orders.get(ref, [])}
+    if not order_ids:
+        return set()
+    return find_untracked_parcels(session, order_ids=sorted(order_ids))
 
 
 def _match_order(

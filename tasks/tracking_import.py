@@ -14,10 +14,13 @@ from prefect.cache_policies import NO_CACHE
 
 from core.archive import archive_file
 from core.crashpoints import crash_point
+from core.settings import get_settings
+from core.ship_dates import ShipDateWindow
 from core.tracking_csv import Preset
 from core.tracking_rows import RowValidator
 from db.queries.imports import add_rejections, claim_import, create_import, finish_import
 from db.session import session_scope
+from db.types import utcnow
 from tasks.parcels import BatchOutcome, attach_parcels
 
 
@@ -72,6 +75,9 @@ def import_rows(
     source: str,
 ) -> BatchOutcome:
     """Validate, match and insert one batch of rows in one transaction."""
+    window = ShipDateWindow.ending(
+        today, now=utcnow(), max_age_days=get_settings().ship_date_max_age_days
+    )
     suffix = preset.ref_suffix
 
     def strip_suffix(ref: str) -> str | None:
@@ -84,6 +90,7 @@ def import_rows(
         default_carrier=carrier or preset.carrier,
         today=today,
         ref_suffix=strip_suffix if suffix else None,
+        window=window,
     )
     with _collector_paused():
         return _import_rows(db_url, validator, frame, headers, import_id, source)

@@ -631,3 +631,73 @@ def test_cli_with_refused_credentials_exits_1_and_closes_nothing(
     assert "credentials refused" in result.stdout
     assert "wrong-password" not in result.output
     assert closed_numbers(settings.db_url) == set() and dhl.state.closed == {}
+
+
+# --- parcels without tracking number ------------------------------------------------------------
+
+
+def add_untracked(db_url: str, order_no: str, carrier: str) -> None:
+    with session_scope(db_url) as session:
+        row = ParcelRow(1, order_no, carrier, None, DAY)
+        assert attach_parcels(session, rows=[row], source="cli").imported == 1
+
+
+def untracked_closed(db_url: str) -> list[bool]:
+    with session_scope(db_url) as session:
+        statement = select(Parcel.closed_at).where(Parcel.tracking_number.is_(None))
+        return [at is not None for at in session.scalars(statement)]
+
+
+def test_dhl_gets_only_numbers_and_an_untracked_parcel_is_closed_with_our_list(
+    db_url: str, home: Path, dhl: Sim
+) -> None:
+    seed_dhl_day(db_url)
+    add_untracked(db_url, "AU100005", "dhl")
+
+    result = close(db_url, home, "dhl", dhl.options())
+
+    assert [set(call or []) for call in dhl.state.manifest_calls] == [set(DHL_NUMBERS[:3])]
+    assert (result["status"], result["errors"]) == ("closed", [])
+    counts = result["counts"]
+    assert (counts["sent_to_carrier"], counts["newly_closed"], counts["not_closed"]) == (3, 4, 0)
+    assert untracked_closed(db_url) == [True]
+    listed = csv_rows(result["files"]["shipping_list_csv"])
+    assert len(listed) == 4
+    assert [r["Sendungsnummer"] for r in listed if r["Auftragsnummer"] == "AU100005"] == [
+        "ohne Sendungsnummer"
+    ]
+    assert not [m for m in result["mismatches"] if m["check"] == "closed"]
+
+
+def test_a_dhl_day_of_untracked_parcels_only_asks_dhl_nothing(
+    db_url: str, home: Path, dhl: Sim
+) -> None:
+    seed_orders(db_url, 2)
+    add_untracked(db_url, "AU100001", "dhl")
+
+    result = close(db_url, home, "dhl", dhl.options())
+    again = close(db_url, home, "dhl", dhl.options())
+
+    assert dhl.state.manifest_calls == []
+    assert (result["status"], result["errors"], result["files"]["carrier_pdf"]) == (
+        "closed",
+        [],
+        None,
+    )
+    assert again["status"] == "already_closed"
+    assert untracked_closed(db_url) == [True]
+
+
+def test_an_untracked_parcel_is_on_the_dpd_list_marked_as_such(db_url: str, home: Path) -> None:
+    seed(db_url, [("AU100003", "dpd", DPD_NUMBERS[0], DAY)])
+    add_untracked(db_url, "AU100005", "dpd")
+
+    result = close(db_url, home, "dpd")
+
+    listed = csv_rows(result["files"]["shipping_list_csv"])
+    assert [(r["Auftragsnummer"], r["Sendungsnummer"]) for r in listed] == [
+        ("AU100003", DPD_NUMBERS[0]),
+        ("AU100005", "ohne Sendungsnummer"),
+    ]
+    assert result["counts"]["newly_closed"] == 2
+    assert untracked_closed(db_url) == [True]

@@ -25,7 +25,7 @@ class DayParcel:
     order_no: str
     portal: str
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: shipped without tracking
     ship_date: date
     created_at: datetime
     closed_at: datetime | None

@@ -67,7 +67,7 @@ class LedgerOrder(NamedTuple):
 class LedgerParcel(NamedTuple):
     id: int
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: shipped without tracking
     ship_date: date
 
 

@@ -64,7 +64,7 @@ class MailItem(NamedTuple):
 
 class MailParcel(NamedTuple):
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: sent without tracking
 
 
 class MailOrder(NamedTuple):

@@ -18,7 +18,7 @@ from db.types import utcnow
 class NewParcel(NamedTuple):
     order_id: int
     carrier: str
-    tracking_number: str
+    tracking_number: str | None  # None: shipped without tracking
     ship_date: date
 
 
@@ -38,6 +38,16 @@ def find_parcel_owners(
     if carrier is not None:
         statement = statement.where(Parcel.carrier == carrier)
     return {(c, n): o for c, n, o in driver_rows(session, statement, tuple)}
+
+
+def find_untracked_parcels(
+    session: Session, *, order_ids: Sequence[int]
+) -> set[tuple[int, str, date]]:
+    """(order id, carrier, ship date) of the parcels without tracking number of these orders."""
+    statement = select(Parcel.order_id, Parcel.carrier, Parcel.ship_date).where(
+        in_keys(session, Parcel.order_id, order_ids), Parcel.tracking_number.is_(None)
+    )
+    return {(o, c, d) for o, c, d in session.execute(statement)}
 
 
 def insert_parcels(

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from db.models import Order, ShippingMail
 from db.queries.confirmations import confirmations_of_order
 
+UNTRACKED = "without tracking number"  # a parcel's number where it has none
+
 
 def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     mails: list[dict[str, Any]] = []
@@ -19,11 +21,12 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     ]
     for parcel in order.parcels:
         via = f"import {parcel.import_id}" if parcel.import_id else parcel.source
+        number = parcel.tracking_number or UNTRACKED
         timeline.append(
             {
                 "at": parcel.created_at,
                 "kind": "parcel",
-                "what": f"parcel {parcel.carrier} {parcel.tracking_number} added ({via})",
+                "what": f"parcel {parcel.carrier} {number} added ({via})",
             }
         )
         if parcel.closed_at:
@@ -31,7 +34,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 {
                     "at": parcel.closed_at,
                     "kind": "closed",
-                    "what": f"parcel {parcel.tracking_number} in daily closing",
+                    "what": f"parcel {parcel.carrier} {number} in daily closing",
                 }
             )
     if order.shipped_at:
@@ -75,6 +78,8 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         what = f"{c.portal} confirmation {c.status}"
         if entry["tracking_number"]:
             what += f" for {entry['tracking_number']}"
+        elif told:
+            what += f" for the {told.carrier} parcel {UNTRACKED}"
         if c.reference:
             what += f" (ref {c.reference})"
         if c.error_text:

@@ -137,7 +137,7 @@ class OrderLine:
     created_at: datetime
     shipped_at: datetime | None
     arrived_at: datetime | None
-    parcels: tuple[tuple[str, str], ...] = ()  # (carrier, tracking number)
+    parcels: tuple[tuple[str, str | None], ...] = ()  # (carrier, tracking number or None)
     mail_status: str | None = None
     mail_reason: str | None = None
     confirmations: tuple[PackageIcon, ...] = field(default_factory=tuple)
@@ -203,7 +203,7 @@ def order_page(
     has_next = len(orders) > per_page
     orders = orders[:per_page]
     ids = [o.id for o in orders]
-    parcels: dict[int, list[tuple[str, str]]] = {}
+    parcels: dict[int, list[tuple[str, str | None]]] = {}
     mails: dict[int, tuple[str, str | None]] = {}
     icons: dict[int, list[PackageIcon]] = {}
     if ids:
