@@ -14,6 +14,7 @@ from cli import (
     serve_cmd,
     tracking_cmd,
 )
+from cli.output import SetupErrorsAsOneLine
 
 app = typer.Typer(
     name="liefern",
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=SetupErrorsAsOneLine,
 )
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(orders_cmd.app, name="orders")

@@ -14,9 +14,10 @@ from types import FrameType
 
 import typer
 
-from cli.output import JsonOption, emit, fail
-from cli.runtime import DatabaseBehind, ensure_database, prepare_prefect
+from cli.output import JsonOption, emit, fail, fail_setup
+from cli.runtime import ensure_database, prepare_prefect
 from core.settings import get_settings
+from core.setup_error import SetupError
 
 
 def serve(
@@ -37,9 +38,10 @@ def serve(
     settings = get_settings()
     try:
         settings.require_real_secret()
+        settings.require_local_demo()
         ensure_database(settings)
-    except (RuntimeError, DatabaseBehind) as error:
-        fail(str(error), as_json=as_json)
+    except SetupError as error:
+        fail_setup(error, as_json=as_json)
     stack = None
     if prefect:
         from cli.local_stack import LocalPrefect
