@@ -22,9 +22,9 @@ PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the old default, public: always
 # A secret anyone may try against the web app must not be guessable by trying: 16 characters
 # from `secrets.token_urlsafe` carry ~96 bits. The same floor for all three keeps it easy to say.
 MIN_SECRET_LENGTH = 16
-MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command
 # demo mode: the buyer-link key made for one LIEFERN_HOME (readable by its owner only)
-DEMO_SECRET_FILE = "secret-key"
+DEMO_SECRET_FILE = "secret-key"  # noqa: S105 - a file name
 # where a demo may be reached from: this machine only (its secrets are printed at start)
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 

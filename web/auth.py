@@ -84,8 +84,10 @@ def check_api_token(credentials: WebCredentials, authorization: str | None) -> N
             "The upload API is switched off: set LIEFERN_API_TOKEN and restart.",
         )
     scheme, _, token = (authorization or "").partition(" ")
-    valid = scheme.lower() == "bearer" and bool(token.strip()) and _same(
-        token.strip(), credentials.api_token.get_secret_value()
+    valid = (
+        scheme.lower() == "bearer"
+        and bool(token.strip())
+        and _same(token.strip(), credentials.api_token.get_secret_value())
     )
     if not valid:
         raise HTTPException(
