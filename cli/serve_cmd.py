@@ -48,14 +48,18 @@ def serve(
 
         stack = LocalPrefect(settings, port=prefect_port)
         try:
+            _say(f"starting the Prefect server on {stack.api_url} (logs in {stack.log_dir}) …")
             stack.start_server()
+            _say("creating the work pool and the deployments of prefect.yaml …")
             stack.deploy()
+            _say("starting the worker liefern-worker …")
             stack.start_worker("liefern-worker")
         except RuntimeError as error:
             stack.stop()
             fail(f"{error} (logs in {stack.log_dir})", as_json=as_json)
         os.environ["PREFECT_API_URL"] = stack.api_url
     prepare_prefect(settings)
+    _say(f"starting the web app on http://{host}:{port} …")
     from web.app import create_app, demo_logins
     from web.buyer import RedactBuyerLinks
 
@@ -99,6 +103,11 @@ def serve(
     finally:
         if stack:
             stack.stop()
+
+
+def _say(step: str) -> None:
+    """What serve is waiting for, on stderr (stdout carries the answer, or its JSON)."""
+    typer.echo(step, err=True)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
