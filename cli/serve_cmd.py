@@ -12,6 +12,7 @@ import os
 import signal
 from types import FrameType
 
+import httpx
 import typer
 
 from cli.output import JsonOption, emit, fail, fail_setup
@@ -50,11 +51,17 @@ def serve(
         try:
             _say(f"starting the Prefect server on {stack.api_url} (logs in {stack.log_dir}) …")
             stack.start_server()
+            # on its own server every run of the pool was this machine's; a shared one (scale-out)
+            # also holds other machines' runs, which no process list here can judge
+            if not settings.prefect_database_url:
+                stale = stack.crash_stale_runs()
+                if stale:
+                    _say(f"marked {len(stale)} run(s) left in flight by the last stop as Crashed")
             _say("creating the work pool and the deployments of prefect.yaml …")
             stack.deploy()
             _say("starting the worker liefern-worker …")
             stack.start_worker("liefern-worker")
-        except RuntimeError as error:
+        except (RuntimeError, httpx.HTTPError) as error:
             stack.stop()
             fail(f"{error} (logs in {stack.log_dir})", as_json=as_json)
         os.environ["PREFECT_API_URL"] = stack.api_url
