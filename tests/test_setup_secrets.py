@@ -127,3 +127,21 @@ def test_a_real_configuration_starts(env: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.api_token == SecretStr("api-token-0123456789abcdef")
     create_app(settings)
+
+
+def test_an_empty_bearer_token_or_password_is_never_a_login() -> None:
+    import base64
+
+    from fastapi import HTTPException
+
+    from web.auth import WebCredentials, check_api_token, check_operator
+
+    # however they got there: empty secrets are refused at start, and refused here again
+    careless = WebCredentials("operator", SecretStr(""), SecretStr(""))
+    with pytest.raises(HTTPException) as token_refused:
+        check_api_token(careless, "Bearer ")
+    assert token_refused.value.status_code == 401
+    empty_login = "Basic " + base64.b64encode(b"operator:").decode()
+    with pytest.raises(HTTPException) as login_refused:
+        check_operator(careless, empty_login)
+    assert login_refused.value.status_code == 401
