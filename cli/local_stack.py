@@ -72,6 +72,9 @@ class LocalPrefect:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             DO_NOT_TRACK="1",
             LIEFERN_PROJECT_DIR=str(PROJECT_DIR),
+            # flow runs start in LIEFERN_PROJECT_DIR: a relative home would be another folder,
+            # with another database and (demo mode) another buyer-link key
+            LIEFERN_HOME=str(self.settings.home.resolve()),
         )
         if self.settings.prefect_database_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = (
@@ -185,12 +188,14 @@ class LocalPrefect:
         )
 
     def stop(self, grace: float = 30.0) -> None:
-        """Workers first, with their flow runs (SIGTERM: a run ends Crashed and says so), while
-        the server still records it; then the server. SIGKILL after `grace` seconds."""
+        """The flow runs first (SIGTERM), then the workers, then those runs recorded as Crashed
+        while the server still listens; the server last. SIGKILL after `grace` seconds."""
         workers = [p.pid for p in self.processes if p is not self.server and p.poll() is None]
         # flow runs live in sessions of their own: a signal to the worker's group misses them
         runs = [pid for w in workers for pid in descendants(w)]
-        _terminate(runs + workers, grace)
+        _terminate(runs, grace)
+        # an idle Prefect worker ignores its first SIGTERM for good; its second one is a SIGKILL
+        _terminate(workers, 3.0)
         if runs and self.server and self.server.poll() is None:
             # Prefect's worker stops without a word on its runs: say it while the server listens
             with contextlib.suppress(httpx.HTTPError):

@@ -111,7 +111,7 @@ def test_a_killed_serve_leaves_no_run_running_and_the_next_run_gets_the_slot(
         stack.stop()  # graceful: the worker reports its run before the server goes
         stack.start_server()
         state = asyncio.run(state_of(stack.api_url, following))
-        assert state.name == "Crashed" and "serve was stopped" in state.message
+        assert state.name == "Crashed", state  # said by the run itself, or by stop for it
         assert stack.crash_stale_runs() == []
     finally:
         stack.stop()
