@@ -164,8 +164,8 @@ def server(database: Path, home: Path) -> Iterator[str]:
         "LIEFERN_DATABASE_URL": f"sqlite:///{database}",
         "LIEFERN_SECRET_KEY": SECRET,
         "LIEFERN_DEMO": "false",
-        "LIEFERN_OPERATOR_PASSWORD": "bench-operator",
-        "LIEFERN_API_TOKEN": "bench-token",
+        "LIEFERN_OPERATOR_PASSWORD": "bench-operator-password",
+        "LIEFERN_API_TOKEN": "bench-api-token-0123456789",
     }
     command = [
         sys.executable,

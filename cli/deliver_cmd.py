@@ -8,11 +8,12 @@ from typing import Any
 
 import typer
 
-from cli.output import Exit, JsonOption, emit, fail
+from cli.output import Exit, JsonOption, emit, fail, fail_setup
 from cli.runtime import ensure_database, prepare_prefect
 from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
 from core.settings import get_settings
+from core.setup_error import SetupError
 from db.queries.orders import get_order
 from db.session import session_scope
 
@@ -34,6 +35,8 @@ def deliver(
     try:
         settings.require_real_secret()
         settings.smtp()
+    except SetupError as error:
+        fail_setup(error, as_json=as_json)
     except (RuntimeError, ValueError) as error:
         fail(str(error), as_json=as_json)
     ensure_database(settings)

@@ -16,7 +16,10 @@ def demo(
     orders: int = typer.Option(40, help="How many sample orders to generate."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Generate sample orders and tracking numbers, import them and run the chain."""
+    """Generate sample orders and tracking numbers, import them and run the chain.
+
+    Shows its steps on a terminal and then a summary; Prefect's log lines are kept in
+    LIEFERN_HOME/logs/demo.log."""
     os.environ.setdefault("LIEFERN_DEMO", "true")
     reset_settings()
     from cli.demo_run import run_demo

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
 from core.samples import generate_orders, orders_csv, tracking_csv
@@ -27,28 +28,56 @@ from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.orders import store_orders
 
 
-def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any]:
+def run_demo(
+    settings: Settings, *, orders: int, workdir: Path, steps: Steps | None = None
+) -> dict[str, Any]:
+    """The demo's result; Prefect's log lines go to LIEFERN_HOME/logs/demo.log meanwhile."""
+    steps = steps or Steps()
     url = ensure_database(settings)
     lines: list[str] = []
-    with session_scope(url) as session:
-        start = 100001 + count_orders(session)
-    samples = list(generate_orders(orders, seed=start, start=start))
-    orders_file = workdir / "orders.csv"
-    orders_file.write_bytes(orders_csv(samples))
-    with session_scope(url) as session:
-        summary = store_orders(session, parsed=read_orders_file(orders_file.read_bytes()))
+    with steps.step(f"importing {orders} sample orders"):
+        with session_scope(url) as session:
+            start = 100001 + count_orders(session)
+        samples = list(generate_orders(orders, seed=start, start=start))
+        orders_file = workdir / "orders.csv"
+        orders_file.write_bytes(orders_csv(samples))
+        with session_scope(url) as session:
+            summary = store_orders(session, parsed=read_orders_file(orders_file.read_bytes()))
     lines.append(f"orders: {summary['imported']} imported from {orders_file}")
 
     tracking_file = workdir / "tracking.csv"
     tracking_file.write_bytes(tracking_csv(samples, seed=start))
     prepare_prefect(settings)
-    from flows.confirm import poll_portals
-    from flows.deliver import deliver
-    from flows.tracking_import import tracking_import
+    with steps.step("starting Prefect"):
+        from flows.confirm import poll_portals
+        from flows.deliver import deliver
+        from flows.tracking_import import tracking_import
 
-    report = asyncio.run(
-        tracking_import(file=str(tracking_file), source="demo", file_name="tracking.csv")
-    )
+    log = settings.home.resolve() / "logs" / "demo.log"
+    with prefect_log_to(log):
+        result = _chain(settings, url, steps, tracking_file, tracking_import, deliver, poll_portals)
+        _stop_temporary_prefect_server()
+    lines += result.pop("lines")
+    lines.append(f"Prefect's log of this demo: {log}")
+    lines.append(f"the protocol of one order: liefern orders show {samples[0].order['order_no']}")
+    return {"orders": summary, **result, "log": str(log), "lines": lines}
+
+
+def _chain(
+    settings: Settings,
+    url: str,
+    steps: Steps,
+    tracking_file: Path,
+    tracking_import: Any,
+    deliver: Any,
+    poll_portals: Any,
+) -> dict[str, Any]:
+    """Tracking import, deliver and the portals' confirmations, against local stand-ins."""
+    lines: list[str] = []
+    with steps.step("importing the tracking numbers"):
+        report = asyncio.run(
+            tracking_import(file=str(tracking_file), source="demo", file_name="tracking.csv")
+        )
     lines.append(
         f"tracking import {report['import_id']}: {report['imported']} parcels from {tracking_file}"
     )
@@ -62,7 +91,8 @@ def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any
             "LIEFERN_ACCOUNTS_FILE": str(accounts_file),
             "LIEFERN_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
         }
-        with _environment(demo_env):
+        delivering = steps.step("delivering: shipping mails and portal confirmations")
+        with _environment(demo_env), delivering:
             delivered, polled, counts = _deliver_and_poll(deliver, poll_portals)
         for carrier, counts in delivered["carriers"].items():
             lines.append(
@@ -70,15 +100,14 @@ def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any
                 + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
             )
         lines.append(f"mails: {smtp.received} captured as .eml files in {outbox.resolve()}")
-        time.sleep(1.5)  # Amazon's processing time in the simulator
-        polled = asyncio.run(poll_portals())
+        with steps.step("polling Amazon's feed results"):
+            time.sleep(1.5)  # Amazon's processing time in the simulator
+            polled = asyncio.run(poll_portals())
     with session_scope(get_settings().db_url) as session:
         counts = confirmation_counts(session)
     for portal, by_status in sorted(counts.items()):
         lines.append(f"{portal}: " + ", ".join(f"{v} {k}" for k, v in sorted(by_status.items())))
-    lines.append(f"the protocol of one order: liefern orders show {samples[0].order['order_no']}")
     return {
-        "orders": summary,
         "tracking_import": report,
         "deliver": delivered,
         "poll": polled,
@@ -86,6 +115,16 @@ def run_demo(settings: Settings, *, orders: int, workdir: Path) -> dict[str, Any
         "outbox": str(outbox.resolve()),
         "lines": lines,
     }
+
+
+def _stop_temporary_prefect_server() -> None:
+    """Without a running `liefern serve` Prefect started a server for this process; stop it
+    now, while its goodbye still goes to the log, not after the summary."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        SubprocessASGIServer().stop()
 
 
 def _deliver_and_poll(deliver: Any, poll_portals: Any) -> tuple[Any, Any, Any]:

@@ -14,6 +14,7 @@ from cli import (
     serve_cmd,
     tracking_cmd,
 )
+from cli.output import SetupErrorsAsOneLine
 
 app = typer.Typer(
     name="liefern",
@@ -21,7 +22,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=SetupErrorsAsOneLine,
 )
+# Plain click help: typer's rich help shows every flag with a type, `--dry-run <bool>`, which
+# reads as if it took a value. One switch for the group and each sub-group (read at first call).
+for _group in (
+    app,
+    db_cmd.app,
+    orders_cmd.app,
+    tracking_cmd.app,
+    deliver_cmd.mails_app,
+    portals_cmd.app,
+):
+    _group.rich_markup_mode = None
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(orders_cmd.app, name="orders")
 app.add_typer(tracking_cmd.app, name="tracking")

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from cli.output import Exit, JsonOption, emit, fail, rejected_lines
+from cli.progress import Steps
 from cli.runtime import ensure_database
 from core.clock import BUSINESS_TZ
 from core.orders_file import read_orders_file
@@ -26,13 +27,15 @@ def import_orders(
     as_json: bool = JsonOption,
 ) -> None:
     """Import orders; orders already known are left unchanged."""
+    steps = Steps()  # a large file takes a minute: show what it is doing (terminal only)
     try:
-        data = file.read_bytes()
-        parsed = read_orders_file(data, name=file.name)
+        with steps.step(f"reading {file.name}"):
+            data = file.read_bytes()
+            parsed = read_orders_file(data, name=file.name)
     except (OSError, UnreadableInput, UnicodeDecodeError) as error:
         fail(f"cannot read {file}: {error}", as_json=as_json)
     url = ensure_database()
-    with session_scope(url) as session:
+    with steps.step(f"storing {len(parsed.orders):,} orders"), session_scope(url) as session:
         summary = store_orders(session, parsed=parsed)
 
     def text() -> str:

@@ -13,6 +13,9 @@ from enum import IntEnum
 from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
+
+from core.setup_error import SetupError
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
@@ -39,13 +42,35 @@ def emit(data: Any, *, as_json: bool, text: Callable[[], str]) -> None:
 def fail(
     message: str, *, as_json: bool, code: Exit = Exit.BAD_INPUT, hint: str | None = None
 ) -> NoReturn:
-    """Stop with a message that says what to do next (in `hint`, or in the message)."""
+    """Stop with a message that says what to do next (or a `hint` that does)."""
+    _show_error(message, hint, as_json=as_json)
+    raise typer.Exit(int(code))
+
+
+def fail_setup(error: SetupError, *, as_json: bool) -> NoReturn:
+    fail(error.message, hint=error.hint, as_json=as_json)
+
+
+def _show_error(message: str, hint: str | None, *, as_json: bool) -> None:
     if as_json:
         answer = {"error": message, **({"hint": hint} if hint else {})}
         sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
     else:
         typer.echo(f"error: {message}" + (f"; {hint}" if hint else ""), err=True)
-    raise typer.Exit(int(code))
+
+
+class SetupErrorsAsOneLine(TyperGroup):
+    """The `liefern` command group: a `SetupError` from any command (settings, database, a
+    refusal to start) ends it with one line naming the fix, `--json` as `{"error", "hint"}`,
+    and exit code 2, instead of a traceback."""
+
+    def main(self, args: Any = None, *pos: Any, **options: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            return super().main(args, *pos, **options)
+        except SetupError as error:
+            _show_error(error.message, error.hint, as_json="--json" in argv)
+            sys.exit(int(Exit.BAD_INPUT))
 
 
 def rejected_lines(rejected: list[dict[str, Any]], limit: int = 50) -> list[str]:

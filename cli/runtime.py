@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from core.settings import Settings, get_settings
+from core.setup_error import SetupError
 
 
 def prepare_prefect(settings: Settings | None = None) -> None:
@@ -25,8 +26,8 @@ def prepare_prefect(settings: Settings | None = None) -> None:
         os.environ["PREFECT_API_URL"] = api_file.read_text().strip()
 
 
-class DatabaseBehind(RuntimeError):
-    pass
+class DatabaseBehind(SetupError):
+    """A server database whose schema is older than this version: `liefern db upgrade`."""
 
 
 def ensure_database(settings: Settings | None = None) -> str:
@@ -40,16 +41,14 @@ def ensure_database(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     url = settings.db_url
     settings.home.mkdir(parents=True, exist_ok=True)
-    try:
-        current = current_revision(url)
-    except Exception:  # no file, no schema: treated as revision "none"
-        current = None
+    current = current_revision(url)  # SetupError when it cannot be opened
     if current == head_revision():
         return url
     if url.startswith("sqlite"):
         upgrade(url)
         return url
     raise DatabaseBehind(
-        f"the database is at revision {current or 'none'}, this version needs "
-        f"{head_revision()}: run `liefern db upgrade`"
+        f"the database is at schema revision {current or 'none'}, this version needs "
+        f"{head_revision()}",
+        "run `liefern db upgrade` (after a backup, if it holds data)",
     )

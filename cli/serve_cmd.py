@@ -12,11 +12,13 @@ import os
 import signal
 from types import FrameType
 
+import httpx
 import typer
 
-from cli.output import JsonOption, emit, fail
-from cli.runtime import DatabaseBehind, ensure_database, prepare_prefect
+from cli.output import JsonOption, emit, fail, fail_setup
+from cli.runtime import ensure_database, prepare_prefect
 from core.settings import get_settings
+from core.setup_error import SetupError
 
 
 def serve(
@@ -37,23 +39,34 @@ def serve(
     settings = get_settings()
     try:
         settings.require_real_secret()
+        settings.require_local_demo()
         ensure_database(settings)
-    except (RuntimeError, DatabaseBehind) as error:
-        fail(str(error), as_json=as_json)
+    except SetupError as error:
+        fail_setup(error, as_json=as_json)
     stack = None
     if prefect:
         from cli.local_stack import LocalPrefect
 
         stack = LocalPrefect(settings, port=prefect_port)
         try:
+            _say(f"starting the Prefect server on {stack.api_url} (logs in {stack.log_dir}) …")
             stack.start_server()
+            # on its own server every run of the pool was this machine's; a shared one (scale-out)
+            # also holds other machines' runs, which no process list here can judge
+            if not settings.prefect_database_url:
+                stale = stack.crash_stale_runs()
+                if stale:
+                    _say(f"marked {len(stale)} run(s) left in flight by the last stop as Crashed")
+            _say("creating the work pool and the deployments of prefect.yaml …")
             stack.deploy()
+            _say("starting the worker liefern-worker …")
             stack.start_worker("liefern-worker")
-        except RuntimeError as error:
+        except (RuntimeError, httpx.HTTPError) as error:
             stack.stop()
             fail(f"{error} (logs in {stack.log_dir})", as_json=as_json)
         os.environ["PREFECT_API_URL"] = stack.api_url
     prepare_prefect(settings)
+    _say(f"starting the web app on http://{host}:{port} …")
     from web.app import create_app, demo_logins
     from web.buyer import RedactBuyerLinks
 
@@ -97,6 +110,11 @@ def serve(
     finally:
         if stack:
             stack.stop()
+
+
+def _say(step: str) -> None:
+    """What serve is waiting for, on stderr (stdout carries the answer, or its JSON)."""
+    typer.echo(step, err=True)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

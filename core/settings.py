@@ -7,14 +7,26 @@ not here: they are not secrets and an operator edits them as a table.
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr, field_validator
+from pydantic import BaseModel, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside demo mode
+from core.setup_error import SetupError
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the old default, public: always refused
+# A secret anyone may try against the web app must not be guessable by trying: 16 characters
+# from `secrets.token_urlsafe` carry ~96 bits. The same floor for all three keeps it easy to say.
+MIN_SECRET_LENGTH = 16
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command
+# demo mode: the buyer-link key made for one LIEFERN_HOME (readable by its owner only)
+DEMO_SECRET_FILE = "secret-key"  # noqa: S105 - a file name
+# where a demo may be reached from: this machine only (its secrets are printed at start)
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class SmtpTarget(BaseModel):
@@ -40,7 +52,8 @@ class Settings(BaseSettings):
     mail_from: str = "Beispiel-Shop Versand <versand@beispiel-shop.de>"
     shop_name: str = "Beispiel-Shop"
     shop_contact: str = "service@beispiel-shop.de"
-    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    # unset (empty) is refused outside demo mode; demo mode makes one per LIEFERN_HOME
+    secret_key: SecretStr = SecretStr("")
     public_url: str = "http://127.0.0.1:8000"
     demo: bool = False
     api_token: SecretStr | None = None
@@ -74,6 +87,14 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _demo_secret_key(self) -> Settings:
+        # A demo must not sign buyer links with a key known to all (anyone could forge them):
+        # it gets a random one, kept under its home so that workers and restarts share it.
+        if self.demo and not self.secret_key.get_secret_value():
+            self.secret_key = SecretStr(demo_secret_key(self.home))
+        return self
+
     @property
     def db_url(self) -> str:
         if self.database_url:
@@ -88,22 +109,77 @@ class Settings(BaseSettings):
     def accounts_path(self) -> Path:
         return self.accounts_file or self.home / "accounts.toml"
 
-    @property
-    def secret_is_placeholder(self) -> bool:
-        value = self.secret_key.get_secret_value()
-        return value == PLACEHOLDER_SECRET or len(value) < 16
-
     def require_real_secret(self) -> None:
-        """Refuse to run outside demo mode with the placeholder secret key."""
-        if self.secret_is_placeholder and not self.demo:
-            raise RuntimeError(
-                "LIEFERN_SECRET_KEY is unset or a placeholder. Set it to a random value of at "
-                "least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe"
-                "(32))'`), or set LIEFERN_DEMO=true for a demo."
+        """Refuse to start with a careless secret: the first one found, named, with the fix.
+
+        LIEFERN_SECRET_KEY must be set (demo mode makes one); LIEFERN_OPERATOR_PASSWORD and
+        LIEFERN_API_TOKEN may be unset (their pages are then switched off, or generated in demo
+        mode), but when set they must not be empty, short or the public placeholder."""
+        if not self.secret_key.get_secret_value():
+            raise SetupError(
+                "LIEFERN_SECRET_KEY is not set (it signs the buyer links)",
+                f"set it to a random value of at least {MIN_SECRET_LENGTH} characters, e.g. "
+                f"`{MAKE_SECRET}`, or set LIEFERN_DEMO=true for a demo on this machine",
+            )
+        for variable, value in (
+            ("LIEFERN_SECRET_KEY", self.secret_key),
+            ("LIEFERN_OPERATOR_PASSWORD", self.operator_password),
+            ("LIEFERN_API_TOKEN", self.api_token),
+        ):
+            problem = careless_secret(value)
+            if problem:
+                raise SetupError(
+                    f"{variable} {problem}",
+                    f"set it to a random value of at least {MIN_SECRET_LENGTH} characters, "
+                    f"e.g. `{MAKE_SECRET}`"
+                    + ("" if variable == "LIEFERN_SECRET_KEY" else ", or unset it"),
+                )
+
+    def require_local_demo(self) -> None:
+        """Refuse a demo whose buyer links point beyond this machine: its logins are printed
+        at start and its data are samples, so it is no service for others."""
+        host = (urlsplit(self.public_url).hostname or "").lower()
+        if self.demo and host not in LOCAL_HOSTS:
+            raise SetupError(
+                f"LIEFERN_PUBLIC_URL {self.public_url} is not this machine, and demo mode is on",
+                "a demo runs on localhost/127.0.0.1/[::1] only: unset LIEFERN_PUBLIC_URL, or set "
+                "LIEFERN_DEMO=false with real secrets to serve others",
             )
 
     def smtp(self) -> SmtpTarget:
         return parse_smtp_url(self.smtp_url.get_secret_value())
+
+
+def careless_secret(value: SecretStr | None) -> str | None:
+    """What is wrong with a configured secret (None: fine, or not configured at all)."""
+    if value is None:
+        return None
+    text = value.get_secret_value()
+    if not text.strip():
+        return "is empty"
+    if text == PLACEHOLDER_SECRET:
+        return f"is the public placeholder {PLACEHOLDER_SECRET!r}"
+    if len(text) < MIN_SECRET_LENGTH:
+        return f"is too short ({len(text)} characters, at least {MIN_SECRET_LENGTH})"
+    return None
+
+
+def demo_secret_key(home: Path) -> str:
+    """The demo's buyer-link key for `home`: read, or made once (mode 0600)."""
+    path = home / DEMO_SECRET_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        draft = home / f".{DEMO_SECRET_FILE}.{os.getpid()}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)  # atomic, and the first of two starting processes wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text(encoding="utf-8").strip()
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:

@@ -37,3 +37,19 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     shown = runner.invoke(app, ["orders", "show", order_no, "--json"])
     kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]
     assert kinds[:2] == ["imported", "parcel"] and "mail" in kinds
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the output, not the database
+def test_the_demo_shows_its_summary_and_keeps_prefects_lines_in_a_log(settings: Settings) -> None:
+    result = runner.invoke(app, ["demo", "--orders", "5"])
+    assert result.exit_code == 0, result.output
+    log = settings.home.resolve() / "logs" / "demo.log"
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("orders: 5 imported")
+    assert f"Prefect's log of this demo: {log}" in lines
+    assert lines[-1].startswith("the protocol of one order: liefern orders show ")
+    assert not [line for line in lines if " | INFO " in line or "Flow run" in line]
+    assert result.stderr == ""  # no terminal: no progress display either
+    kept = log.read_text(encoding="utf-8")
+    assert "Finished in state Completed" in kept and "prefect" in kept

@@ -68,9 +68,11 @@ def test_refuses_to_start_outside_demo_mode_with_the_placeholder_secret(
         create_app(placeholder)
 
 
-def test_starts_in_demo_mode_with_the_placeholder_secret(settings: Settings) -> None:
+def test_refuses_the_public_placeholder_secret_in_demo_mode_too(settings: Settings) -> None:
+    # demo mode makes a random key of its own when none is set (tests/test_setup_secrets.py)
     demo = settings.model_copy(update={"demo": True, "secret_key": SecretStr("change-me")})
-    assert create_app(demo).state.settings.demo
+    with pytest.raises(RuntimeError, match="LIEFERN_SECRET_KEY is the public placeholder"):
+        create_app(demo)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,12 @@ def check_operator(credentials: WebCredentials, authorization: str | None) -> st
             "(and LIEFERN_OPERATOR_USER, default 'operator') and restart.",
         )
     user, password = _basic(authorization)
+    if not password:  # never a login, whatever was configured
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Login required.",
+            headers={"WWW-Authenticate": BASIC_CHALLENGE},
+        )
     user_ok = _same(user, credentials.operator_user)
     password_ok = _same(password, credentials.operator_password.get_secret_value())
     if not (user_ok and password_ok):
@@ -78,8 +84,10 @@ def check_api_token(credentials: WebCredentials, authorization: str | None) -> N
             "The upload API is switched off: set LIEFERN_API_TOKEN and restart.",
         )
     scheme, _, token = (authorization or "").partition(" ")
-    valid = scheme.lower() == "bearer" and _same(
-        token.strip(), credentials.api_token.get_secret_value()
+    valid = (
+        scheme.lower() == "bearer"
+        and bool(token.strip())
+        and _same(token.strip(), credentials.api_token.get_secret_value())
     )
     if not valid:
         raise HTTPException(
