@@ -16,6 +16,7 @@ from db.session import session_scope
 from flows.labels import label_run
 from tasks import own_process
 from tasks.confirmations import PortalReport, confirm_portal, open_confirmations, poll_portal
+from tasks.holds import release_held
 
 
 class PortalPasses:
@@ -154,6 +155,12 @@ async def poll_portals() -> dict[str, Any]:
         *(poll_portal(db_url, p) for p in portals), return_exceptions=True
     )
     polled = _combine(portals, outcomes)
+    # confirmations held for a mail that has been sent since (or released) go out now
+    released = await asyncio.to_thread(
+        release_held, db_url, accounts=Accounts.load(get_settings().accounts_path)
+    )
+    if released:
+        get_run_logger().info("%d held confirmations released", released)
     resubmitted = await submit_all(db_url, None)
     with session_scope(db_url) as session:
         counts = confirmation_counts(session)

@@ -134,6 +134,7 @@ class OrderParcels(NamedTuple):
     portal: str
     account: str
     parcel_ids: list[int]  # in id order: the first is the one a one-number portal gets
+    order_no: str = ""  # named in a held row's reason (the release command to run)
 
 
 def parcels_of_orders(session: Session, *, order_ids: Sequence[int]) -> list[OrderParcels]:
@@ -141,15 +142,15 @@ def parcels_of_orders(session: Session, *, order_ids: Sequence[int]) -> list[Ord
     if not order_ids:
         return []
     statement = (
-        select(Order.id, Order.portal, Order.portal_account, Parcel.id)
+        select(Order.id, Order.portal, Order.portal_account, Parcel.id, Order.order_no)
         .join(Parcel, Parcel.order_id == Order.id)
         .where(in_keys(session, Order.id, order_ids))
         .order_by(Order.id, Parcel.id)
     )
     result: list[OrderParcels] = []
-    for order_id, portal, account, parcel_id in session.execute(statement):
+    for order_id, portal, account, parcel_id, order_no in session.execute(statement):
         if not result or result[-1].order_id != order_id:
-            result.append(OrderParcels(order_id, portal, account, []))
+            result.append(OrderParcels(order_id, portal, account, [], order_no))
         result[-1].parcel_ids.append(parcel_id)
     return result
 
