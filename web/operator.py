@@ -48,8 +48,7 @@ ICON_LEGEND = (
     (ConfirmationStatus.SKIPPED, "skipped by policy (reason on hover)"),
     (
         ConfirmationStatus.HELD,
-        "held: waits for the shipping mail (reason on hover); `liefern portals release` "
-        "lets it go",
+        "held: waits for the shipping mail (reason on hover); `liefern portals release` lets it go",
     ),
 )
 
