@@ -419,3 +419,36 @@ def test_unknown_confirm_after_is_refused_naming_the_account_and_the_choices(
     with pytest.raises(AccountsError) as error:
         Accounts.load(settings.accounts_path)
     assert "accounts.ebay-main" in str(error.value) and "mail_settled" in str(error.value)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_deliver_run_holds_the_bounced_order_and_the_poll_lets_it_go_when_the_rule_changes(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flows themselves: deliver (mails, then the portal passes) and poll-portals, which
+    looks at held rows again against accounts.toml as it is now."""
+    from flows.confirm import poll_portals
+    from flows.deliver import deliver
+
+    bounced, good = shipped_orders(db_url, "ebay", 2)
+    configure(portals, settings, monkeypatch)
+    monkeypatch.setenv("LIEFERN_CONFIRM_IN_PROCESSES", "false")
+    reset_settings()
+    bounce(smtp, bounced)
+
+    summary = asyncio.run(deliver(carriers=["dhl"]))
+
+    assert summary["totals"] == {"sent": 1, "failed": 1}
+    assert summary["confirmations"]["portals"] == {"ebay": {"confirmed": 1, "held": 1}}
+    assert ebay_holds(portals, bounced) == [] and len(ebay_holds(portals, good)) == 1
+    # the seller decides eBay is told whatever became of the mail
+    configure(portals, settings, monkeypatch, ebay='confirm_after = "always"')
+
+    polled = asyncio.run(poll_portals())
+
+    assert polled["portals"] == {"ebay": {"confirmed": 2}}
+    assert len(ebay_holds(portals, bounced)) == 1
