@@ -34,6 +34,7 @@ def deliver(
     try:
         settings.require_real_secret()
         settings.smtp()
+        Accounts.load(settings.accounts_path)  # a misspelt choice stops here, named
     except (RuntimeError, ValueError) as error:
         fail(str(error), as_json=as_json)
     ensure_database(settings)

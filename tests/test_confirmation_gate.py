@@ -452,3 +452,12 @@ def test_deliver_run_holds_the_bounced_order_and_the_poll_lets_it_go_when_the_ru
 
     assert polled["portals"] == {"ebay": {"confirmed": 2}}
     assert len(ebay_holds(portals, bounced)) == 1
+
+
+def test_deliver_refuses_a_misspelt_choice_before_anything_is_sent(settings: Settings) -> None:
+    settings.accounts_path.write_text('[portals.kaufland]\nconfirm_after = "after_mail"\n')
+
+    result = runner.invoke(app, ["deliver", "--carrier", "dhl"])
+
+    assert result.exit_code == 2
+    assert "[portals.kaufland]: confirm_after = 'after_mail' is not one of" in result.output
