@@ -44,7 +44,7 @@ from db.queries.confirmations import (
     parcels_of_orders,
     record_results,
 )
-from db.queries.holds import released_pairs, shipping_mails_of
+from db.queries.holds import released_pairs
 from db.session import session_scope
 from db.types import utcnow
 from tasks import own_process
@@ -100,17 +100,17 @@ def open_confirmations(
     now = utcnow()
     with session_scope(db_url) as session:
         known = existing_confirmation_keys(session, order_ids=order_ids)
-        mails = shipping_mails_of(session, order_ids=order_ids)
-        released = released_pairs(session, order_ids=order_ids)
+        # only orders with rows already can be held or released: a first run skips both looks
+        earlier = sorted({order_id for order_id, _, _ in known})
+        released = released_pairs(session, order_ids=earlier)
         for order in parcels_of_orders(session, order_ids=order_ids):
             if order.portal == "shop":
                 continue
             options = accounts.options(order.portal, order.account)
-            mail = mails.get(order.order_id)
             hold = hold_for(
                 options,
                 order_no=order.order_no,
-                mail=MailState(mail.status, mail.reason) if mail else MailState(None),
+                mail=MailState(order.mail_status, order.mail_reason),
                 released=(order.order_id, order.portal) in released,
             )
             for position, parcel_id in enumerate(order.parcel_ids):
@@ -139,7 +139,8 @@ def open_confirmations(
                     }
                 )
         add_confirmations(session, rows=rows)
-        release_settled(session, accounts=accounts, order_ids=order_ids)
+        if earlier:
+            release_settled(session, accounts=accounts, order_ids=earlier)
         crash_point("confirm.opening")
     crash_point("confirm.opened")
     return len(rows)
