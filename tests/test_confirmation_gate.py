@@ -445,6 +445,13 @@ def test_deliver_run_holds_the_bounced_order_and_the_poll_lets_it_go_when_the_ru
 
     assert summary["totals"] == {"sent": 1, "failed": 1}
     assert summary["confirmations"]["portals"] == {"ebay": {"confirmed": 1, "held": 1}}
+    [problem] = summary["confirmations"]["problems"]  # the run's artifact and log name it
+    assert (problem["order_no"], problem["portal"], problem["status"]) == (
+        bounced.order_no,
+        "ebay",
+        "held",
+    )
+    assert REFUSED in problem["reason"]
     assert ebay_holds(portals, bounced) == [] and len(ebay_holds(portals, good)) == 1
     # the seller decides eBay is told whatever became of the mail
     configure(portals, settings, monkeypatch, ebay='confirm_after = "always"')
