@@ -240,6 +240,17 @@ def test_an_orders_page_shows_its_protocol(settings: Settings, client: WebClient
         assert kind in text
 
 
+def test_an_orders_page_shows_a_held_confirmation_with_its_reason(
+    settings: Settings, client: WebClient
+) -> None:
+    order_no = seed_ledger(settings)[-1]  # the held one
+    html = page(client, f"/orders/{order_no}")
+    (icon,) = html.xpath(".//table[@class='confirmations']//span[contains(@class, 'pkg')]")
+    assert icon.get("class") == "pkg st-held"
+    row = html.xpath(".//table[@class='confirmations']//tbody/tr")[0].text_content()
+    assert "held" in row and "[mail_failed] shipping mail failed (550 5.1.1" in row
+
+
 def test_an_unknown_order_is_a_404_page(settings: Settings, client: WebClient) -> None:
     assert client.get("/orders/AU999999", auth=OPERATOR).status_code == 404
 
