@@ -35,6 +35,7 @@ def deliver(
     try:
         settings.require_real_secret()
         settings.smtp()
+        Accounts.load(settings.accounts_path)  # a misspelt choice stops here, named
     except SetupError as error:
         fail_setup(error, as_json=as_json)
     except (RuntimeError, ValueError) as error:

@@ -12,6 +12,7 @@ from Prefect Secret blocks or environment variables (see connectors/credentials.
     merchant_id = "A2EXAMPLE12345"
     marketplace = "DE"
     mode = "feed"               # or "confirm_shipment"
+    confirm_after = "mail_settled"  # or "mail_sent", "always" (core/confirmation_gate.py)
 """
 
 from __future__ import annotations
@@ -25,6 +26,24 @@ from core.domain import Portal
 
 # Amazon asks sellers not to send their own shipping notifications: Amazon mails the buyer.
 AMAZON_SUPPRESS_REASON = "Amazon sends the buyer its own shipping notification"
+# Kaufland (like OTTO) mails the buyer itself once a unit is marked sent. The Seller API spec
+# (../shared/specs/kaufland, `SendOrderUnit` "Mark an order unit as sent") links its carrier
+# codes to the order-files page of https://sellerapi.kaufland.com, which says of
+# MARK_UNIT_SENT: "This starts a background process which sends an email to the customer";
+# the OpenAPI file itself does not mention the mail. A mail of ours would be the buyer's second.
+KAUFLAND_SUPPRESS_REASON = (
+    "Kaufland mails the buyer itself when the unit is marked sent; "
+    'mail = "send" in accounts.toml sends ours too'
+)
+
+# When a portal is told relative to the shipping mail (core/confirmation_gate.py):
+# "mail_sent" only after our mail went out, "mail_settled" after it went out or was suppressed
+# by policy, "always" whatever became of the mail.
+CONFIRM_AFTER_CHOICES = ("mail_sent", "mail_settled", "always")
+
+
+class AccountsError(ValueError):
+    """accounts.toml holds a value liefern cannot use; the message names the table and key."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,9 @@ class AccountOptions:
     mail: str = "send"  # send | suppress
     suppress_reason: str = ""
     confirm: bool = True
+    # the original rule (real.de: "only when the Ware-unterwegs mail is sent"), where a mail
+    # suppressed by policy counts as done: a bounced mail holds the portal's confirmation
+    confirm_after: str = "mail_settled"
     language: str | None = None  # overrides the order's language for mails
     mode: str = ""  # amazon: feed | confirm_shipment
     base_url: str | None = None  # the portal's API (simulators in the demo and tests)
@@ -50,13 +72,25 @@ PORTAL_DEFAULTS: dict[str, AccountOptions] = {
     ),
     Portal.EBAY: AccountOptions("ebay", ""),
     # DreamRobot's "gesendet setzen": Kaufland is only told when the seller wants it
-    Portal.KAUFLAND: AccountOptions("kaufland", ""),
+    Portal.KAUFLAND: AccountOptions(
+        "kaufland", "", mail="suppress", suppress_reason=KAUFLAND_SUPPRESS_REASON
+    ),
     Portal.HOOD: AccountOptions("hood", ""),
     # the Rakuten.de marketplace closed in October 2020: off unless switched on
     Portal.RAKUTEN: AccountOptions("rakuten", "", confirm=False),
     Portal.SHOP: AccountOptions("shop", "", confirm=False),
 }
-_KNOWN_KEYS = {"portal", "mail", "suppress_reason", "confirm", "language", "mode", "base_url"}
+_KNOWN_KEYS = {
+    "portal",
+    "mail",
+    "suppress_reason",
+    "confirm",
+    "confirm_after",
+    "language",
+    "mode",
+    "base_url",
+}
+_CHOICES = {"mail": ("send", "suppress"), "confirm_after": CONFIRM_AFTER_CHOICES}
 
 
 class Accounts:
@@ -69,7 +103,11 @@ class Accounts:
         if not path.exists():
             return cls({}, {})
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return cls(data.get("portals", {}), data.get("accounts", {}))
+        portals, accounts = data.get("portals", {}), data.get("accounts", {})
+        for kind, tables in (("portals", portals), ("accounts", accounts)):
+            for name, table in tables.items():
+                _check_choices(f"{path.name} [{kind}.{name}]", table)
+        return cls(portals, accounts)
 
     def options(self, portal: str, account: str) -> AccountOptions:
         base = replace(PORTAL_DEFAULTS.get(portal, AccountOptions(portal, "")), account=account)
@@ -85,3 +123,13 @@ class Accounts:
 
     def configured(self) -> list[AccountOptions]:
         return [self.options(str(v.get("portal", "")), k) for k, v in self._accounts.items()]
+
+
+def _check_choices(where: str, table: dict[str, Any]) -> None:
+    """Refuse a misspelt choice at load: a run must not guess what `mail_send` meant."""
+    for key, choices in _CHOICES.items():
+        if key in table and table[key] not in choices:
+            raise AccountsError(
+                f"{where}: {key} = {table[key]!r} is not one of "
+                + ", ".join(f'"{c}"' for c in choices)
+            )

@@ -35,6 +35,7 @@ class ConfirmationStatus(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     SKIPPED = "skipped"  # not told, by policy (account option, one tracking number per order)
+    HELD = "held"  # not told yet: waits for the shipping mail (core/confirmation_gate.py)
 
 
 class ImportStatus(StrEnum):

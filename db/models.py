@@ -249,3 +249,22 @@ class DailyClosing(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # first full closing
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ConfirmationRelease(Base):
+    """An operator's release of an order's held confirmation (`liefern portals release`).
+
+    A confirmation waits (status `held`) while the order's shipping mail is not sent, when the
+    account's `confirm_after` asks for that; a release lets the portal be told anyway, and this
+    row keeps who did it, when and why.
+    """
+
+    __tablename__ = "confirmation_releases"
+    __table_args__ = (Index("ix_confirmation_releases_order", "order_id", "portal"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    portal: Mapped[str] = mapped_column(String(16))
+    released_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    released_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -12,10 +12,12 @@ from prefect.artifacts import acreate_table_artifact
 from core.accounts import Accounts
 from core.settings import get_settings
 from db.queries.confirmations import confirmation_counts, portals_with
+from db.queries.holds import held_rows
 from db.session import session_scope
 from flows.labels import label_run
 from tasks import own_process
 from tasks.confirmations import PortalReport, confirm_portal, open_confirmations, poll_portal
+from tasks.holds import release_held
 
 
 class PortalPasses:
@@ -94,6 +96,15 @@ class PortalPasses:
         summary = _combine([p for p, _ in self.outcomes], [o for _, o in self.outcomes])
         with session_scope(self.db_url) as session:
             summary["portals"] = confirmation_counts(session, order_ids=sorted(set(self.orders)))
+            held = held_rows(session, order_ids=sorted(set(self.orders)))
+        for row in held:  # named in the artifact and the log: one search finds the order
+            reason = f"[{row.error_code}] {row.error_text}"
+            summary["problems"].append(
+                {"order_no": row.order_no, "portal": row.portal, "status": "held", "reason": reason}
+            )
+            get_run_logger().warning(
+                "%s confirmation held for order %s: %s", row.portal, row.order_no, reason
+            )
         await _publish(summary, key="deliver-confirmations")
         return summary
 
@@ -154,6 +165,12 @@ async def poll_portals() -> dict[str, Any]:
         *(poll_portal(db_url, p) for p in portals), return_exceptions=True
     )
     polled = _combine(portals, outcomes)
+    # confirmations held for a mail that has been sent since (or released) go out now
+    released = await asyncio.to_thread(
+        release_held, db_url, accounts=Accounts.load(get_settings().accounts_path)
+    )
+    if released:
+        get_run_logger().info("%d held confirmations released", released)
     resubmitted = await submit_all(db_url, None)
     with session_scope(db_url) as session:
         counts = confirmation_counts(session)

@@ -460,6 +460,8 @@ def _confirmation_problem(portal: str, rows: Sequence[ConfirmationFact]) -> str 
         return f"confirmation to {row.portal} failed: {reason or 'no reason given'}"
     if row.status == "submitted":
         return f"confirmation still pending: submitted, {row.portal}'s result not in yet"
+    if row.status == "held":
+        return f"confirmation to {row.portal} held for the shipping mail: {reason}"
     return f"confirmation still pending ({row.portal})" + (f": {reason}" if reason else "")
 
 

@@ -29,6 +29,7 @@ from connectors.base import (
 from connectors.errors import AuthError, ConnectorError
 from core.accounts import AccountOptions, Accounts
 from core.clock import BUSINESS_TZ
+from core.confirmation_gate import MailState, hold_for
 from core.crashpoints import crash_point
 from core.domain import ConfirmationStatus as S
 from core.settings import Settings, get_settings
@@ -44,10 +45,12 @@ from db.queries.confirmations import (
     parcels_of_orders,
     record_results,
 )
+from db.queries.holds import released_pairs
 from db.session import session_scope
 from db.types import utcnow
 from tasks import own_process
 from tasks.guard import RunOverlap, waiting_run_guard
+from tasks.holds import release_settled
 from tasks.own_loop import on_own_loop, run_loop
 
 RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
@@ -90,15 +93,26 @@ def skip_reason(options: AccountOptions) -> str:
 def open_confirmations(
     db_url: str, *, order_ids: Sequence[int], accounts: Accounts, run_id: str | None
 ) -> int:
-    """One ledger row per (order, portal, parcel); `skipped` where the account says so."""
+    """One ledger row per (order, portal, parcel); `skipped` where the account says so, `held`
+    while the order's shipping mail holds it (core/confirmation_gate.py). Held rows of these
+    orders whose mail has been sent since are released (tasks/holds.py)."""
     rows: list[dict[str, Any]] = []
     now = utcnow()
     with session_scope(db_url) as session:
         known = existing_confirmation_keys(session, order_ids=order_ids)
+        # only orders with rows already can be held or released: a first run skips both looks
+        earlier = sorted({order_id for order_id, _, _ in known})
+        released = released_pairs(session, order_ids=earlier)
         for order in parcels_of_orders(session, order_ids=order_ids):
             if order.portal == "shop":
                 continue
             options = accounts.options(order.portal, order.account)
+            hold = hold_for(
+                options,
+                order_no=order.order_no,
+                mail=MailState(order.mail_status, order.mail_reason),
+                released=(order.order_id, order.portal) in released,
+            )
             for position, parcel_id in enumerate(order.parcel_ids):
                 if (order.order_id, order.portal, parcel_id) in known:
                     continue
@@ -106,13 +120,17 @@ def open_confirmations(
                 if reason is None and position > 0:
                     reason = ONE_TRACKING_NUMBER.get(order.portal)
                 skipped = reason is not None
+                status, code = ("skipped", None) if skipped else ("pending", None)
+                if not skipped and hold is not None:
+                    status, code, reason = "held", hold.code, hold.text[:1000]
                 rows.append(
                     {
                         "order_id": order.order_id,
                         "parcel_id": parcel_id,
                         "portal": order.portal,
                         "account": order.account,
-                        "status": "skipped" if skipped else "pending",
+                        "status": status,
+                        "error_code": code,
                         "error_text": reason,
                         "flow_run_id": run_id,
                         "created_at": now,
@@ -121,6 +139,8 @@ def open_confirmations(
                     }
                 )
         add_confirmations(session, rows=rows)
+        if earlier:
+            release_settled(session, accounts=accounts, order_ids=earlier)
         crash_point("confirm.opening")
     crash_point("confirm.opened")
     return len(rows)

@@ -484,6 +484,21 @@ def test_mail_outcomes_and_submitted_confirmation_are_mismatches() -> None:
     ]
 
 
+def test_confirmation_held_for_a_failed_mail_is_named_as_held() -> None:
+    held = ConfirmationFact(1, 1, "ebay", "held", "mail_failed", "shipping mail failed (550 x)")
+    result = reconcile(
+        [day_parcel(1)],
+        mails={1: mail(1, "failed", reason="550 x")},
+        confirmations=[held],
+        carrier_problems={},
+    )
+    assert [m.problem for m in result.mismatches] == [
+        "mail failed: 550 x",
+        "confirmation to ebay held for the shipping mail: [mail_failed] shipping mail failed "
+        "(550 x)",
+    ]
+
+
 def test_open_parcel_gets_the_carriers_reason_or_the_default() -> None:
     result = reconcile(
         [day_parcel(1, closed_at=None), day_parcel(2, closed_at=None), day_parcel(3)],

@@ -18,7 +18,7 @@ from core.settings import Settings, reset_settings
 from core.tracking_rows import ParcelRow
 from db.models import Confirmation, Order
 from db.queries.confirmations import confirmations_in_status, mark_attempted
-from db.queries.mails import mark_shipped
+from db.queries.mails import insert_mail_rows, mark_shipped
 from db.session import session_scope
 from db.types import utcnow
 from simulators.kaufland import simulator as kaufland_simulator
@@ -49,7 +49,8 @@ def configure(
 
 
 def orders_of(db_url: str, portal: str, count: int, *, seed: int = 3) -> list[Order]:
-    """`count` stored orders moved to `portal`, each with one DHL parcel, marked shipped."""
+    """`count` stored orders moved to `portal`, each with one DHL parcel, marked shipped and
+    its shipping mail sent (the portal is told after the mail: core/confirmation_gate.py)."""
     samples = [s for s in seed_orders(db_url, 60, seed=seed) if s.order["portal"] == portal]
     chosen = [s.order["order_no"] for s in samples[:count]]
     assert len(chosen) == count, f"not enough {portal} sample orders"
@@ -71,7 +72,22 @@ def orders_of(db_url: str, portal: str, count: int, *, seed: int = 3) -> list[Or
     with session_scope(db_url) as session:
         found = list(session.scalars(select(Order).where(Order.order_no.in_(chosen))))
         mark_shipped(session, order_ids=[o.id for o in found], at=utcnow())
+        insert_mail_rows(session, rows=[sent_mail(o) for o in found])
     return found
+
+
+def sent_mail(order: Order) -> dict[str, object]:
+    """The shipping-mail ledger row a deliver run leaves for a mail the server took."""
+    return {
+        "order_id": order.id,
+        "status": "sent",
+        "carrier": "dhl",
+        "message_id": f"<{order.order_no}.shipped@test>",
+        "recipient": order.buyer_email,
+        "language": order.language,
+        "attempts": 1,
+        "finished_at": utcnow(),
+    }
 
 
 def statuses(db_url: str) -> dict[str, tuple[str, str | None, str | None]]:

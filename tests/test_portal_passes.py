@@ -62,6 +62,7 @@ def portals(monkeypatch: pytest.MonkeyPatch) -> FakePortals:
     monkeypatch.setattr(
         confirm, "confirmation_counts", lambda session, order_ids: {"all": len(order_ids)}
     )
+    monkeypatch.setattr(confirm, "held_rows", lambda session, order_ids: [])
 
     async def no_artifact(summary: dict[str, Any], *, key: str) -> None:
         pass

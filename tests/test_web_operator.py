@@ -30,6 +30,7 @@ LEDGER = [
     ("rejected", "13013", "Order 028-1234567-1234567 not found"),
     ("failed", "503", "Service Unavailable after 5 attempts"),
     ("skipped", None, "mark-as-sent is off for Kaufland account kl-main"),
+    ("held", "mail_failed", "shipping mail failed (550 5.1.1 mailbox unavailable)"),
 ]
 
 
@@ -146,12 +147,20 @@ def test_the_stylesheet_gives_each_status_its_colour(client: WebClient) -> None:
         "confirmed": "#188038",
         "rejected": "#d93025",
         "skipped": "#c4c7cc",
+        "held": "#e37400",
     }
     for status, colour in colours.items():
         assert f"--{status}: {colour};" in css
         assert f".st-{status}" in css
     assert ".st-rejected, .st-failed { color: var(--rejected); }" in css
     assert "stroke-dasharray" in css.split(".st-skipped .pkg-box", 1)[1].split("}", 1)[0]
+
+
+def test_the_legend_explains_the_held_package(settings: Settings, client: WebClient) -> None:
+    legend = page(client, "/orders").xpath(".//section[@class='legend']//li")
+    [held] = [li for li in legend if li.xpath(".//span[contains(@class, 'st-held')]")]
+    assert "waits for the shipping mail" in held.text_content()
+    assert "liefern portals release" in held.text_content()
 
 
 def test_a_buyer_name_with_markup_is_shown_as_text(settings: Settings, client: WebClient) -> None:
@@ -229,6 +238,17 @@ def test_an_orders_page_shows_its_protocol(settings: Settings, client: WebClient
     assert "50012345678" in text  # the feed id as reference
     for kind in ("imported", "parcel", "mail", "confirmation"):
         assert kind in text
+
+
+def test_an_orders_page_shows_a_held_confirmation_with_its_reason(
+    settings: Settings, client: WebClient
+) -> None:
+    order_no = seed_ledger(settings)[-1]  # the held one
+    html = page(client, f"/orders/{order_no}")
+    (icon,) = html.xpath(".//table[@class='confirmations']//span[contains(@class, 'pkg')]")
+    assert icon.get("class") == "pkg st-held"
+    row = html.xpath(".//table[@class='confirmations']//tbody/tr")[0].text_content()
+    assert "held" in row and "[mail_failed] shipping mail failed (550 5.1.1" in row
 
 
 def test_an_unknown_order_is_a_404_page(settings: Settings, client: WebClient) -> None:

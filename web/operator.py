@@ -46,6 +46,10 @@ ICON_LEGEND = (
     (ConfirmationStatus.REJECTED, "rejected by the portal (reason on hover)"),
     (ConfirmationStatus.FAILED, "failed: retries used up (reason on hover)"),
     (ConfirmationStatus.SKIPPED, "skipped by policy (reason on hover)"),
+    (
+        ConfirmationStatus.HELD,
+        "held: waits for the shipping mail (reason on hover); `liefern portals release` lets it go",
+    ),
 )
 
 

@@ -152,22 +152,41 @@ class OrderParcels(NamedTuple):
     portal: str
     account: str
     parcel_ids: list[int]  # in id order: the first is the one a one-number portal gets
+    # what the confirmation waits for (core/confirmation_gate.py): the shipping mail's status
+    # and reason (None: no mail row yet), and the order number a held row's reason names
+    order_no: str = ""
+    mail_status: str | None = None
+    mail_reason: str | None = None
 
 
 def parcels_of_orders(session: Session, *, order_ids: Sequence[int]) -> list[OrderParcels]:
-    """Per order (by id): its portal, account and parcels: what opening confirmations needs."""
+    """Per order (by id): its portal, account, parcels and shipping mail: what opening
+    confirmations needs."""
+    from db.models import ShippingMail
+
     if not order_ids:
         return []
     statement = (
-        select(Order.id, Order.portal, Order.portal_account, Parcel.id)
+        select(
+            Order.id,
+            Order.portal,
+            Order.portal_account,
+            Parcel.id,
+            Order.order_no,
+            ShippingMail.status,
+            ShippingMail.reason,
+        )
         .join(Parcel, Parcel.order_id == Order.id)
+        .outerjoin(
+            ShippingMail, and_(ShippingMail.order_id == Order.id, ShippingMail.kind == "shipped")
+        )
         .where(in_keys(session, Order.id, order_ids))
         .order_by(Order.id, Parcel.id)
     )
     result: list[OrderParcels] = []
-    for order_id, portal, account, parcel_id in session.execute(statement):
+    for order_id, portal, account, parcel_id, order_no, mail, why in session.execute(statement):
         if not result or result[-1].order_id != order_id:
-            result.append(OrderParcels(order_id, portal, account, []))
+            result.append(OrderParcels(order_id, portal, account, [], order_no, mail, why))
         result[-1].parcel_ids.append(parcel_id)
     return result
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Order, ShippingMail
 from db.queries.confirmations import confirmations_of_order
+from db.queries.holds import releases_of_order
 
 UNTRACKED = "without tracking number"  # a parcel's number where it has none
 
@@ -85,6 +86,13 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         if c.error_text:
             what += f": {'[' + c.error_code + '] ' if c.error_code else ''}{c.error_text}"
         timeline.append({"at": entry["at"], "kind": "confirmation", "what": what})
+    releases = [
+        {"portal": r.portal, "by": r.released_by, "reason": r.reason, "at": r.released_at}
+        for r in releases_of_order(session, order_id=order.id)
+    ]
+    for r in releases:
+        what = f"{r['portal']} confirmation released by {r['by']}: {r['reason']}"
+        timeline.append({"at": r["at"], "kind": "release", "what": what})
     if order.arrived_at:
         timeline.append(
             {
@@ -124,5 +132,6 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         ],
         "mails": mails,
         "confirmations": confirmations,
+        "releases": releases,
         "timeline": timeline,
     }

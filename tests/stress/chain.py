@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from sqlalchemy import func, select
 
-from core.accounts import Accounts
+from core.accounts import PORTAL_DEFAULTS, Accounts
 from core.archive import sha256_of
 from core.clock import business_today
 from core.orders_file import read_orders_file
@@ -49,6 +49,7 @@ from db.types import utcnow
 from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.confirmations import open_confirmations, poll_submitted, submit_pending
+from tasks.holds import release_held
 from tasks.mails import send_shipping_mails
 from tasks.orders import store_orders
 from tasks.parcels import BatchOutcome
@@ -132,7 +133,8 @@ def open_world(
         s.order["order_no"]
         for s in rng.sample(confirmable, k=int(len(confirmable) * unknown_share))
     )
-    mailed = [s for s in samples if s.order["portal"] != "amazon"]
+    # only buyers we mail can be refused (Amazon and Kaufland mail theirs themselves)
+    mailed = [s for s in samples if PORTAL_DEFAULTS[s.order["portal"]].sends_mail]
     refused = frozenset(
         s.order["buyer_email"] for s in rng.sample(mailed, k=min(rejected_recipients, len(mailed)))
     )
@@ -287,7 +289,8 @@ async def submit_all(db_url: str, log: RoundLog) -> None:
 
 
 async def poll_round(db_url: str, log: RoundLog) -> None:
-    """flows/confirm.py `poll_portals`: poll what is submitted, then resubmit what is pending.
+    """flows/confirm.py `poll_portals`: poll what is submitted, release what no longer waits for
+    its mail, then resubmit what is pending.
 
     Polls only after Amazon's processing time, so that with LIEFERN_FEED_STUCK_MINUTES=0 only
     feeds that really hang count as stuck."""
@@ -298,6 +301,7 @@ async def poll_round(db_url: str, log: RoundLog) -> None:
     for report in reports:
         log.confirmations.update(report.counts)
         log.errors += report.errors
+    release_held(db_url, accounts=Accounts.load(get_settings().accounts_path))
     await submit_all(db_url, log)
 
 

@@ -272,11 +272,12 @@ def _check_confirmations(world: World, facts: Facts, rakuten_allowed: int) -> No
         f"{sum(1 for n in got.values() if n > 1)} with several",
     )
     held = portal_holdings(world)
+    mails = _mail_statuses(world)
     by_portal: dict[str, list[_Row]] = defaultdict(list)
     for row in rows:
         by_portal[row.portal].append(row)
         facts.confirmations.setdefault(row.portal, Counter())[row.status] += 1
-        _check_row_status(row, world, facts)
+        _check_row_status(row, world, facts, mails.get(row.order_no))
     for portal in _PORTALS:
         confirmed = Counter(
             (r.portal_order_id, r.tracking_number)
@@ -320,9 +321,28 @@ def _check_confirmations(world: World, facts: Facts, rakuten_allowed: int) -> No
     _count_writes(world, facts)
 
 
-def _check_row_status(row: _Row, world: World, facts: Facts) -> None:
+def _mail_statuses(world: World) -> dict[str, str]:
+    with session_scope(world.db_url) as session:
+        rows = session.execute(
+            select(Order.order_no, ShippingMail.status).join(
+                ShippingMail, ShippingMail.order_id == Order.id
+            )
+        ).all()
+    return {no: status for no, status in rows}
+
+
+def _check_row_status(row: _Row, world: World, facts: Facts, mail: str | None) -> None:
     label = f"{row.portal} {row.order_no} {row.tracking_number}"
-    if row.status == "submitted":
+    # the default confirm_after (mail_settled): a portal never hears of an order whose mail
+    # failed, and only such an order waits
+    if mail == "failed":
+        facts.require(row.status in ("held", "skipped"), f"{label}: told although the mail failed")
+    if row.status == "held":
+        facts.require(
+            mail == "failed" and row.error_code == "mail_failed" and bool(row.error_text),
+            f"{label}: held ({row.error_code}) although its mail is {mail}",
+        )
+    elif row.status == "submitted":
         facts.problems.append(f"{label}: left submitted")
     elif row.status == "pending":
         if row.error_text:
@@ -333,7 +353,7 @@ def _check_row_status(row: _Row, world: World, facts: Facts) -> None:
         facts.require(bool(row.error_text), f"{label}: {row.status} without the portal's words")
     else:
         facts.require(row.status in FINAL_CONFIRMATION, f"{label}: unknown status {row.status}")
-    if row.order_no in world.unknown_to_portals and row.status != "skipped":
+    if row.order_no in world.unknown_to_portals and row.status not in ("skipped", "held"):
         facts.require(
             row.status == "rejected" and bool(row.error_code),
             f"{label}: the portal does not know the order, row is {row.status} "

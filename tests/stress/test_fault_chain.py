@@ -63,14 +63,15 @@ def summary(plan: FaultPlan, facts: Facts, log: RoundLog, seconds: float, databa
         + " | ".join(str(facts.mails[k]) for k in sorted(facts.mails))
         + f" | {facts.server_messages} | {facts.mail_copies} |",
         "",
-        "| portal | confirmed | rejected | failed | skipped | pending (reason) "
-        "| held by portal | write calls |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| portal | confirmed | rejected | failed | skipped | held for the mail "
+        "| pending (reason) | held by portal | write calls |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for portal, counts in sorted(facts.confirmations.items()):
         lines.append(
             f"| {portal} | {counts['confirmed']} | {counts['rejected']} | {counts['failed']} "
-            f"| {counts['skipped']} | {counts['pending']} | {facts.portal_entries[portal]} "
+            f"| {counts['skipped']} | {counts['held']} | {counts['pending']} "
+            f"| {facts.portal_entries[portal]} "
             f"| {facts.portal_writes[portal]} |"
         )
     lines += [
