@@ -4,20 +4,27 @@ One `SmtpSender.send_many` call feeds an asyncio queue; N workers each hold one 
 (aiosmtplib) and take message after message from it, so connection setup (TCP, STARTTLS, AUTH)
 is paid once per worker, not once per mail.
 
-Outcome of each mail (`SendResult.status`), per attempt:
+Outcome of each mail (`SendResult.status`), per attempt. Only a refusal of this mail itself is
+final; anything the operator or time can fix (the relay, the password, the sender address, a
+busy server) ends "deferred", and the caller keeps the mail for a later run:
 
     250 after DATA ........................ sent
-    5xx to MAIL, RCPT or DATA ............. failed at once with the server's reply; the
-                                            connection is RSET and the batch goes on
+    5xx to RCPT or DATA ................... failed at once with the server's reply (this
+                                            recipient or this message is refused for good);
+                                            the connection is RSET and the batch goes on
+    address aiosmtplib cannot send ........ failed at once ("not sendable: ...")
+    5xx to MAIL FROM, 530/535 anywhere .... deferred, with every other open mail of the batch:
+                                            the sender or the login is refused, not the mail
     4xx reply ............................. RSET, retry later (421: reconnect first)
     connection lost / timeout before DATA . reconnect, retry later
     connection lost / timeout once the
       DATA command was sent ............... reconnect, retry later, but the server may already
                                             have taken the message: see "unknown" below
-    retries used up (max_attempts) ........ failed with the last reply
+    retries used up (max_attempts) ........ deferred with the last reply ("unknown" after a
+                                            lost answer to DATA)
 
-Retries wait `backoff * 2**(attempt-1)` seconds (with jitter, capped at `max_backoff`) without
-holding a connection: other mails keep flowing meanwhile.
+Retries within the call wait `backoff * 2**(attempt-1)` seconds (with jitter, capped at
+`max_backoff`) without holding a connection: other mails keep flowing meanwhile.
 
 The "unknown" rule: when the connection drops (or the reply times out) after the message body was
 handed over, we cannot tell whether the server queued it. We send it again, with the same bytes
@@ -26,7 +33,7 @@ and a buyer who gets both sees the same mail twice, not two different ones. If a
 gets 250, the mail is "sent" (the reply notes the lost answer). If no later attempt succeeds
 (retries used up, or a definite refusal), the mail is "unknown" with the last reply: the lost
 attempt may have been delivered, so the caller must not resend it blindly. A mail whose attempts
-all failed before DATA is "failed", never "unknown".
+all failed before DATA is "deferred", never "unknown".
 
 Mails with several recipients: when the server refuses some recipients for good but accepts
 others, the mail is sent to those it accepted and the result is "sent", its reply naming the
@@ -34,14 +41,17 @@ refused ones; resending would duplicate it for the others.
 
 Connection trouble (refused, timeout, 4xx greeting) is not charged to a mail: a worker that
 cannot connect puts its mail back, backs off and tries again; after `max_attempts` failed connects
-in a row it stops, and when the last worker stops, every mail still open fails with the connect
-error. A refused login (535, any 5xx to AUTH), a 5xx greeting, a missing STARTTLS/AUTH extension
-or a TLS certificate error fails every open mail at once with that reply (no retry can fix
-credentials or certificates).
+in a row it stops, and when the last worker stops, every mail still open is deferred with the
+connect error. A refused login (535, any 5xx to AUTH), a 5xx greeting, a missing STARTTLS/AUTH
+extension or a TLS certificate error defers every open mail at once with that reply: no retry
+within this call can fix credentials or certificates, but the operator can, and then the
+deferred mails go out with a later call.
 
 `before_send` is awaited once per mail, right before its first transmission (the caller commits
-its ledger row there); `on_result` right after the final outcome. An exception raised by either
-stops the whole batch and propagates. The password lives only in the `SmtpTarget` (a SecretStr)
+its ledger row there); `on_result` right after the final outcome. A worker starts its next mail
+only when both have returned, so a caller that commits in them has at most one mail per
+connection whose outcome is not committed. An exception raised by either stops the whole batch
+and propagates. The password lives only in the `SmtpTarget` (a SecretStr)
 and the aiosmtplib client; it is never logged or put into replies or reprs.
 """
 
@@ -68,7 +78,10 @@ from core.settings import SmtpTarget
 
 log = logging.getLogger(__name__)
 
-Status = Literal["sent", "failed", "unknown"]
+Status = Literal["sent", "failed", "unknown", "deferred"]
+
+# refusals that concern the login, not the mail, whatever command they answer
+_LOGIN_REFUSALS = frozenset({530, 535})
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,7 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Attempt:
-    kind: Literal["sent", "failed", "retry"]
+    kind: Literal["sent", "failed", "retry", "defer"]  # defer: the whole batch, at once
     reply: str
     drop: bool = False  # the connection is unusable afterwards
 
@@ -180,6 +193,10 @@ class _Run:
             handle.cancel()
             self.queue.put_nowait(job)
         self._waiting.clear()
+
+    async def defer(self, job: _Job, reply: str) -> None:
+        """The mail stays for a later call; after a lost answer to DATA it is "unknown"."""
+        await self.finish(job, "unknown" if job.lost_after_data else "deferred", reply)
 
     def stop_timers(self) -> None:
         for handle, _job in self._waiting.values():
@@ -296,7 +313,7 @@ class SmtpSender:
                 if job is None:
                     break
                 if run.fatal is not None:
-                    await run.finish(job, "failed", run.fatal)
+                    await run.defer(job, run.fatal)
                     continue
                 if client is None or not client.is_connected:
                     client = None
@@ -312,7 +329,7 @@ class SmtpSender:
                                 run.queue.put_nowait(job)
                                 return
                             run.give_up(failed.reply)
-                            await run.finish(job, "failed", failed.reply)
+                            await run.defer(job, failed.reply)
                             continue
                         log.info("smtp: %s; connecting again", failed.reply)
                         run.queue.put_nowait(job)
@@ -344,9 +361,15 @@ class SmtpSender:
         if attempt.kind == "sent":
             await run.finish(job, "sent", attempt.reply)
             return
-        final = attempt.kind == "failed" or job.attempts >= self._max_attempts
-        if final:
+        if attempt.kind == "failed":
             await run.finish(job, "unknown" if job.lost_after_data else "failed", attempt.reply)
+            return
+        if attempt.kind == "defer":
+            run.give_up(attempt.reply)
+            await run.defer(job, attempt.reply)
+            return
+        if job.attempts >= self._max_attempts:
+            await run.defer(job, attempt.reply)
             return
         delay = self._delay(job.attempts)
         log.info("smtp: mail %s: %s; retry in %.2fs", job.mail.key, attempt.reply, delay)
@@ -362,9 +385,11 @@ class SmtpSender:
         job.attempts += 1
         refused: dict[str, SMTPRecipientRefused] = {}
         in_data = False
+        in_mail = True
         try:
             options = [f"SIZE={len(mail.data)}"] if client.supports_extension("size") else []
             await client.mail(mail.sender, options=options)
+            in_mail = False
             for recipient in mail.recipients:
                 try:
                     await client.rcpt(recipient)
@@ -372,6 +397,9 @@ class SmtpSender:
                     refused[recipient] = error
             if refused:
                 temporary = [error for error in refused.values() if error.code < 500]
+                if any(error.code in _LOGIN_REFUSALS for error in refused.values()):
+                    drop = not await self._reset(client)
+                    return _Attempt("defer", self._refusals(mail, refused), drop)
                 if temporary or len(refused) == len(mail.recipients):
                     drop = any(e.code == 421 for e in temporary) or not await self._reset(client)
                     kind: Literal["failed", "retry"] = "retry" if temporary else "failed"
@@ -383,7 +411,11 @@ class SmtpSender:
             if error.code == 421:
                 return _Attempt("retry", reply, drop=True)
             drop = not await self._reset(client)
-            return _Attempt("retry" if error.code < 500 else "failed", reply, drop)
+            if error.code < 500:
+                return _Attempt("retry", reply, drop)
+            if in_mail or error.code in _LOGIN_REFUSALS:  # the sender or login, not this mail
+                return _Attempt("defer", reply, drop)
+            return _Attempt("failed", reply, drop)
         except (SMTPException, OSError, TimeoutError) as error:  # no answer: lost or timed out
             if in_data:
                 job.lost_after_data = True
