@@ -154,6 +154,9 @@ class ShippingMail(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # a pending mail waiting for the mail server (outage, refused login, 4xx): no run tries it
+    # again before this time; None: the next run may try it
+    not_before: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Confirmation(Base):

@@ -7,21 +7,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from core.mail_waits import WAITING
 from db.models import Order, OrderItem, Parcel, ShippingMail
 from db.queries._keys import in_keys
+from db.types import utcnow
 
 FINAL_MAIL_STATUSES = ("sent", "failed", "suppressed")
 
 
 def orders_to_mail(
-    session: Session, *, carriers: Sequence[str] | None, kind: str = "shipped"
+    session: Session,
+    *,
+    carriers: Sequence[str] | None,
+    kind: str = "shipped",
+    now: datetime | None = None,
 ) -> list[int]:
     """Orders with a parcel of one of `carriers` (all when None) and no final mail yet.
 
-    Orders whose mail is still `pending` (a crashed or interrupted run) are picked up again.
+    Orders whose mail is still `pending` (a crashed or interrupted run, a lost answer) are
+    picked up again; a mail waiting for the mail server only once its not-before time has come.
     """
     parcel_filter = [Parcel.order_id == Order.id]
     if carriers:
@@ -30,7 +37,10 @@ def orders_to_mail(
         and_(
             ShippingMail.order_id == Order.id,
             ShippingMail.kind == kind,
-            ShippingMail.status.in_(FINAL_MAIL_STATUSES),
+            or_(
+                ShippingMail.status.in_(FINAL_MAIL_STATUSES),
+                ShippingMail.not_before > (now or utcnow()),
+            ),
         )
     )
     statement = (
@@ -159,20 +169,26 @@ class MailRowState(NamedTuple):
     id: int
     status: str
     attempts: int
+    not_before: datetime | None
 
 
 def mail_row_states(
     session: Session, *, order_ids: Sequence[int], kind: str = "shipped"
 ) -> dict[int, MailRowState]:
-    """order id -> (ledger row id, status, attempts): what a send needs, without ORM objects."""
+    """order id -> (ledger row id, status, attempts, not before): what a send needs, without
+    ORM objects."""
     if not order_ids:
         return {}
     statement = select(
-        ShippingMail.order_id, ShippingMail.id, ShippingMail.status, ShippingMail.attempts
+        ShippingMail.order_id,
+        ShippingMail.id,
+        ShippingMail.status,
+        ShippingMail.attempts,
+        ShippingMail.not_before,
     ).where(in_keys(session, ShippingMail.order_id, order_ids), ShippingMail.kind == kind)
     return {
-        order_id: MailRowState(id_, status, attempts)
-        for order_id, id_, status, attempts in session.execute(statement)
+        order_id: MailRowState(id_, status, attempts, not_before)
+        for order_id, id_, status, attempts, not_before in session.execute(statement)
     }
 
 
@@ -189,7 +205,7 @@ def add_mail_rows(session: Session, *, rows: Iterable[ShippingMail]) -> None:
 
 
 def mark_attempted(session: Session, *, mail_ids: Sequence[int], at: datetime) -> None:
-    """Committed before the mails go out: an attempt with no result afterwards is 'unknown'."""
+    """Committed before a mail goes out: an attempt with no result afterwards is 'unknown'."""
     if not mail_ids:
         return
     session.execute(
@@ -203,9 +219,11 @@ def mark_attempted(session: Session, *, mail_ids: Sequence[int], at: datetime) -
 @dataclass(frozen=True, slots=True)
 class MailOutcome:
     mail_id: int
-    status: str  # sent | failed | pending (outcome unknown)
+    status: str  # sent | failed | pending (outcome unknown, or waiting for the mail server)
     reply: str
     reason: str | None = None
+    not_before: datetime | None = None  # waiting: no run tries it again before then
+    tried: int = 0  # attempts to count beyond mark_attempted (a try that never got to MAIL)
 
 
 _MAILS = ShippingMail.__table__
@@ -217,6 +235,8 @@ _RECORD_OUTCOME = (
         last_reply=bindparam("reply"),
         reason=bindparam("why"),
         finished_at=bindparam("finished"),
+        not_before=bindparam("wait_until"),
+        attempts=_MAILS.c.attempts + bindparam("tried"),
     )
 )
 
@@ -234,10 +254,38 @@ def record_outcomes(session: Session, *, outcomes: Sequence[MailOutcome], at: da
                 "reply": o.reply[:500],
                 "why": (o.reason or None) and o.reason[:500],
                 "finished": at if o.status != "pending" else None,
+                "wait_until": o.not_before,
+                "tried": o.tried,
             }
             for o in outcomes
         ],
     )
+
+
+class WaitingMails(NamedTuple):
+    count: int
+    not_before: datetime | None  # the earliest
+    reason: str | None  # the latest waiting row's
+
+
+def waiting_mails(
+    session: Session, *, carriers: Sequence[str] | None = None, now: datetime | None = None
+) -> WaitingMails:
+    """Mails waiting for the mail server whose not-before time has not come yet."""
+    where = [
+        ShippingMail.status == "pending",
+        ShippingMail.reason.like(f"{WAITING}%"),
+        ShippingMail.not_before > (now or utcnow()),
+    ]
+    if carriers:
+        where.append(ShippingMail.carrier.in_(list(carriers)))
+    count, earliest = session.execute(
+        select(func.count(), func.min(ShippingMail.not_before)).where(*where)
+    ).one()
+    reason = session.scalar(
+        select(ShippingMail.reason).where(*where).order_by(ShippingMail.id.desc()).limit(1)
+    )
+    return WaitingMails(int(count), earliest, reason)
 
 
 def mail_counts(session: Session, *, order_ids: Sequence[int]) -> dict[str, int]:
