@@ -29,6 +29,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy.engine import Connection
 
 from connectors.carriers import CARRIERS, tracking_url
 from connectors.smtp import OutgoingMail, SendResult, SmtpSender, address_of, build_message
@@ -48,11 +49,10 @@ from db.queries.mails import (
     load_orders,
     mail_row_states,
     mail_rows,
-    mark_attempted,
     mark_shipped,
-    record_outcomes,
+    write_ledger,
 )
-from db.session import session_scope
+from db.session import get_engine, session_scope
 from db.types import utcnow
 from tasks.own_loop import on_own_loop
 
@@ -227,21 +227,27 @@ class _OutcomeWriter:
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
+        self._connection: Connection | None = None  # the writer thread's, for the batch
         self._attempted: list[int] = []
         self._outcomes: list[MailOutcome] = []
         self._group: asyncio.Future[None] | None = None  # the group being gathered
         self._writing: asyncio.Task[None] | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="mail-ledger")
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="mail-ledger")
 
     def write(self, *, attempted: Sequence[int] = (), outcomes: Sequence[MailOutcome] = ()) -> None:
-        """One transaction now (outside the sending, and for the writer's thread)."""
+        """One transaction now (in the writer's thread, or before the sending starts)."""
         if not attempted and not outcomes:
             return
         crash_point("mails.flush")
-        with session_scope(self.db_url) as session:
-            now = utcnow()
-            mark_attempted(session, mail_ids=attempted, at=now)
-            record_outcomes(session, outcomes=outcomes, at=now)
+        if self._connection is None:
+            self._connection = get_engine(self.db_url).connect()
+        try:
+            write_ledger(self._connection, attempted=attempted, outcomes=outcomes, at=utcnow())
+            self._connection.commit()
+        except BaseException:
+            self._connection.close()  # rolled back; the next write starts afresh
+            self._connection = None
+            raise
         crash_point("mails.flushed")
 
     async def attempted(self, mail_id: int) -> None:
@@ -268,7 +274,7 @@ class _OutcomeWriter:
             outcomes, self._outcomes = self._outcomes, []
             try:
                 await loop.run_in_executor(
-                    self._thread, partial(self.write, attempted=attempted, outcomes=outcomes)
+                    self.thread, partial(self.write, attempted=attempted, outcomes=outcomes)
                 )
             except BaseException as error:  # every waiting worker gets it; the batch stops
                 for failed in (group, self._group):
@@ -279,7 +285,13 @@ class _OutcomeWriter:
             group.set_result(None)
 
     def close(self) -> None:
-        self._thread.shutdown(wait=True)
+        def release() -> None:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        self.thread.submit(release).result()
+        self.thread.shutdown(wait=True)
 
 
 async def send_shipping_mails(
@@ -329,17 +341,23 @@ async def send_shipping_mails(
             continue
         outgoing.append(mail)
         by_key[mail.key] = _Entry(row.id, order.order_no, row.attempts)
-    writer.write(outcomes=unsendable)
+    if unsendable:
+        await asyncio.get_running_loop().run_in_executor(
+            writer.thread, partial(writer.write, outcomes=unsendable)
+        )
+    announced: set[str] = set()  # mails marked attempted in this run
 
     async def before_send(mail: OutgoingMail) -> None:
         crash_point("mails.before_attempted")
         await writer.attempted(by_key[mail.key].mail_id)
+        announced.add(mail.key)
         crash_point("mails.attempted")  # committed as attempted, nothing sent yet
 
     async def on_result(result: SendResult) -> None:
         crash_point("mails.result")  # the server answered; nothing of it is committed yet
         entry = by_key[result.key]
-        await writer.outcome(_outcome(result, entry, report, settings))
+        tried = result.key in announced
+        await writer.outcome(_outcome(result, entry, report, settings, tried=tried))
 
     async def send() -> None:
         async with SmtpSender(
@@ -371,7 +389,7 @@ class _Entry:
 
 
 def _outcome(
-    result: SendResult, entry: _Entry, report: MailBatchReport, settings: Settings
+    result: SendResult, entry: _Entry, report: MailBatchReport, settings: Settings, *, tried: bool
 ) -> MailOutcome:
     """The ledger's outcome of one mail, counted in the report."""
     if result.status == "sent":
@@ -398,9 +416,13 @@ def _outcome(
                 "not_before": _minute(until),
             }
         )
-        tried = 0 if result.attempts else 1  # never got to MAIL FROM: not marked attempted
-        return MailOutcome(
-            entry.mail_id, "pending", result.reply, waiting_reason(result.reply), until, tried
+        return MailOutcome(  # a run that never got to send it still counts as a try
+            entry.mail_id,
+            "pending",
+            result.reply,
+            waiting_reason(result.reply),
+            until,
+            int(not tried),
         )
     # no answer after DATA: stays pending, the next run re-sends (same Message-ID)
     report.counts["unknown"] += 1

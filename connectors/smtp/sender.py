@@ -47,10 +47,12 @@ extension or a TLS certificate error defers every open mail at once with that re
 within this call can fix credentials or certificates, but the operator can, and then the
 deferred mails go out with a later call.
 
-`before_send` is awaited once per mail, right before its first transmission (the caller commits
-its ledger row there); `on_result` right after the final outcome. A worker starts its next mail
+`before_send` is awaited once per mail, before its first transmission (the caller commits its
+ledger row there); `on_result` right after the final outcome. A worker starts its next mail
 only when both have returned, so a caller that commits in them has at most one mail per
-connection whose outcome is not committed. An exception raised by either stops the whole batch
+connection whose outcome is not committed. When a worker's next mail is already waiting, its
+`before_send` runs side by side with the previous mail's `on_result`, so a caller can commit
+both in one transaction. An exception raised by either stops the whole batch
 and propagates. The password lives only in the `SmtpTarget` (a SecretStr)
 and the aiosmtplib client; it is never logged or put into replies or reprs.
 """
@@ -307,9 +309,10 @@ class SmtpSender:
     async def _work(self, run: _Run) -> None:
         client: SMTP | None = await self._reuse_idle()
         failed_connects = 0
+        next_job: _Job | None = None
         try:
             while True:
-                job = await run.queue.get()
+                job, next_job = next_job or await run.queue.get(), None
                 if job is None:
                     break
                 if run.fatal is not None:
@@ -340,7 +343,14 @@ class SmtpSender:
                 if attempt.drop:
                     client.close()
                     client = None
-                await self._settle(run, job, attempt)
+                next_job = self._take_next(run, attempt)
+                if next_job is not None and not next_job.announced:
+                    # the caller may commit both callbacks in one go (its ledger writes)
+                    await asyncio.gather(
+                        self._settle(run, job, attempt), self._announce(run, next_job)
+                    )
+                else:
+                    await self._settle(run, job, attempt)
         except asyncio.CancelledError:
             if client is not None:
                 client.close()
@@ -356,6 +366,24 @@ class SmtpSender:
                 self._idle.append(client)
             else:
                 await self._quit(client)
+
+    @staticmethod
+    def _take_next(run: _Run, attempt: _Attempt) -> _Job | None:
+        """The connection's next mail, if one is waiting and the connection goes on with it."""
+        if attempt.drop or attempt.kind == "defer" or run.fatal is not None or run.queue.empty():
+            return None
+        job = run.queue.get_nowait()
+        if job is None:  # the batch is over: leave the stop for the loop
+            run.queue.put_nowait(None)
+        return job
+
+    @staticmethod
+    async def _announce(run: _Run, job: _Job) -> None:
+        """`before_send`, once per mail, before its first transmission."""
+        if not job.announced:
+            if run.before_send is not None:
+                await run.before_send(job.mail)
+            job.announced = True
 
     async def _settle(self, run: _Run, job: _Job, attempt: _Attempt) -> None:
         if attempt.kind == "sent":
@@ -378,10 +406,7 @@ class SmtpSender:
     async def _attempt(self, client: SMTP, job: _Job, run: _Run) -> _Attempt:
         """One SMTP transaction (MAIL, RCPT..., DATA) for one mail."""
         mail = job.mail
-        if not job.announced:
-            if run.before_send is not None:
-                await run.before_send(mail)
-            job.announced = True
+        await self._announce(run, job)
         job.attempts += 1
         refused: dict[str, SMTPRecipientRefused] = {}
         in_data = False

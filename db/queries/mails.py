@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from core.mail_waits import WAITING
@@ -241,29 +242,48 @@ _RECORD_OUTCOME = (
 )
 
 
+def _outcome_rows(outcomes: Sequence[MailOutcome], at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "mail_id": o.mail_id,
+            "new_status": o.status,
+            "reply": o.reply[:500],
+            "why": (o.reason or None) and o.reason[:500],
+            "finished": at if o.status != "pending" else None,
+            "wait_until": o.not_before,
+            "tried": o.tried,
+        }
+        for o in outcomes
+    ]
+
+
 def record_outcomes(session: Session, *, outcomes: Sequence[MailOutcome], at: datetime) -> None:
     """One executemany for the group (a Core UPDATE by id: the ORM's bulk path costs more)."""
-    if not outcomes:
-        return
-    session.execute(
-        _RECORD_OUTCOME,
-        [
-            {
-                "mail_id": o.mail_id,
-                "new_status": o.status,
-                "reply": o.reply[:500],
-                "why": (o.reason or None) and o.reason[:500],
-                "finished": at if o.status != "pending" else None,
-                "wait_until": o.not_before,
-                "tried": o.tried,
-            }
-            for o in outcomes
-        ],
-    )
+    if outcomes:
+        session.execute(_RECORD_OUTCOME, _outcome_rows(outcomes, at))
+
+
+def write_ledger(
+    connection: Connection,
+    *,
+    attempted: Sequence[int],
+    outcomes: Sequence[MailOutcome],
+    at: datetime,
+) -> None:
+    """Attempts and outcomes of the mails in flight, on a connection kept for the whole batch
+    (a session per small group cost more than the statements); the caller commits."""
+    if attempted:
+        connection.execute(
+            update(_MAILS)  # type: ignore[arg-type]
+            .where(_MAILS.c.id.in_(list(attempted)))
+            .values(attempts=_MAILS.c.attempts + 1, attempted_at=at)
+        )
+    if outcomes:
+        connection.execute(_RECORD_OUTCOME, _outcome_rows(outcomes, at))
 
 
 class WaitingMails(NamedTuple):
-    count: int
+    mails: int
     not_before: datetime | None  # the earliest
     reason: str | None  # the latest waiting row's
 
