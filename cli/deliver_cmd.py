@@ -12,7 +12,9 @@ from cli.output import Exit, JsonOption, emit, fail
 from cli.runtime import ensure_database, prepare_prefect
 from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
+from core.mail_waits import minute, waiting_line, waiting_lines
 from core.settings import get_settings
+from db.queries.mails import waiting_mails
 from db.queries.orders import get_order
 from db.session import session_scope
 
@@ -41,9 +43,23 @@ def deliver(
     from flows.deliver import deliver as deliver_flow
 
     summary = asyncio.run(deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size))
+    if not dry_run:
+        add_waiting(summary, settings.db_url, carriers)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
     if has_failures(summary):
         raise typer.Exit(int(Exit.ITEMS_FAILED))
+
+
+def add_waiting(summary: dict[str, Any], db_url: str, carriers: list[str] | None) -> None:
+    """Mails (of this run or earlier ones) waiting for the mail server: they did not go yet."""
+    with session_scope(db_url) as session:
+        waiting = waiting_mails(session, carriers=carriers)
+    if waiting.mails:
+        summary["mails_waiting"] = {
+            "mails": waiting.mails,
+            "not_before": minute(waiting.not_before) if waiting.not_before else None,
+            "reason": waiting.reason,
+        }
 
 
 def has_failures(summary: dict[str, Any]) -> bool:
@@ -52,6 +68,8 @@ def has_failures(summary: dict[str, Any]) -> bool:
     return bool(
         totals.get("failed")
         or totals.get("unknown")
+        or totals.get("waiting")
+        or summary.get("mails_waiting")
         or confirmations.get("rejected")
         or confirmations.get("failed")
         or summary.get("confirmations", {}).get("errors")
@@ -59,8 +77,18 @@ def has_failures(summary: dict[str, Any]) -> bool:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    lines = waiting_lines(summary.get("problems", []))
+    if not lines and summary.get("mails_waiting"):  # left by earlier runs, not due yet
+        waiting = summary["mails_waiting"]
+        reply = (waiting["reason"] or "").split(": ", 1)[-1]
+        lines.append(waiting_line(waiting["mails"], reply, waiting["not_before"] or "now"))
     if not summary["carriers"]:
-        return "nothing to deliver: no orders with parcels waiting for their shipping mail"
+        nothing = "nothing to deliver: no orders with parcels waiting for their shipping mail"
+        return "\n".join(lines) if lines else nothing
+    return "\n".join([*_counts_and_problems(summary), *lines])
+
+
+def _counts_and_problems(summary: dict[str, Any]) -> list[str]:
     lines = []
     for carrier, counts in summary["carriers"].items():
         parts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))
@@ -68,7 +96,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for entry in summary.get("preview", [])[:200]:
         what = entry.get("subject") or entry.get("reason", "")
         lines.append(f"  {entry['action']:8} {entry['order_no']} → {entry['to']}: {what}")
-    for problem in summary["problems"][:100]:
+    problems = [p for p in summary["problems"] if p["status"] != "waiting"]  # grouped below
+    for problem in problems[:100]:
         lines.append(f"  {problem['status']}: order {problem['order_no']}: {problem['reason']}")
     confirmations = summary.get("confirmations")
     if confirmations:
@@ -77,7 +106,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"{portal}: {parts}")
         for error in confirmations.get("errors", []):
             lines.append(f"  {error}")
-    return "\n".join(lines)
+    return lines
 
 
 @mails_app.command("preview")

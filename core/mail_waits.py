@@ -10,6 +10,7 @@ hammering a server that is down.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 WAITING = "waiting for the mail server"
@@ -70,3 +71,24 @@ def waiting_line(count: int, reply: str, not_before: str) -> str:
         f"{count} {mails} {WAITING} ({reply}): {hint(reply)}; they go out with the first "
         f"deliver run after {not_before}, nothing is lost"
     )
+
+
+def minute(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def waiting_lines(problems: Sequence[dict[str, str]], *, orders_per_line: int = 20) -> list[str]:
+    """One line per server reply for the mails a run left waiting (the run's problems with
+    status "waiting"), with what to do and the order numbers."""
+    by_reply: dict[str, list[dict[str, str]]] = {}
+    for problem in problems:
+        if problem["status"] == "waiting":
+            by_reply.setdefault(problem.get("reply", problem["reason"]), []).append(problem)
+    lines = []
+    for reply, waiting in by_reply.items():
+        orders = [p["order_no"] for p in waiting]
+        shown = ", ".join(orders[:orders_per_line])
+        more = f" and {len(orders) - orders_per_line} more" if len(orders) > orders_per_line else ""
+        not_before = min(p.get("not_before", "") for p in waiting)
+        lines.append(f"{waiting_line(len(waiting), reply, not_before)} (orders {shown}{more})")
+    return lines

@@ -23,13 +23,11 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.engine import Connection
 
 from connectors.carriers import CARRIERS, tracking_url
 from connectors.smtp import OutgoingMail, SendResult, SmtpSender, address_of, build_message
@@ -38,10 +36,11 @@ from core.accounts import AccountOptions, Accounts
 from core.crashpoints import crash_point
 from core.links import arrival_url
 from core.mail_render import PORTAL_LABELS, MailRenderer, RenderedMail
-from core.mail_waits import next_try, waiting_line, waiting_reason
+from core.mail_waits import minute, next_try, waiting_lines, waiting_reason
 from core.settings import Settings, get_settings
 from db.models import Order
 from db.queries.mails import (
+    LedgerWriter,
     MailOrder,
     MailOutcome,
     insert_mail_rows,
@@ -50,7 +49,6 @@ from db.queries.mails import (
     mail_row_states,
     mail_rows,
     mark_shipped,
-    write_ledger,
 )
 from db.session import get_engine, session_scope
 from db.types import utcnow
@@ -227,7 +225,7 @@ class _OutcomeWriter:
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
-        self._connection: Connection | None = None  # the writer thread's, for the batch
+        self._ledger: LedgerWriter | None = None  # the writer thread's, for the batch
         self._attempted: list[int] = []
         self._outcomes: list[MailOutcome] = []
         self._group: asyncio.Future[None] | None = None  # the group being gathered
@@ -239,15 +237,9 @@ class _OutcomeWriter:
         if not attempted and not outcomes:
             return
         crash_point("mails.flush")
-        if self._connection is None:
-            self._connection = get_engine(self.db_url).connect()
-        try:
-            write_ledger(self._connection, attempted=attempted, outcomes=outcomes, at=utcnow())
-            self._connection.commit()
-        except BaseException:
-            self._connection.close()  # rolled back; the next write starts afresh
-            self._connection = None
-            raise
+        if self._ledger is None:
+            self._ledger = LedgerWriter(get_engine(self.db_url))
+        self._ledger.write(attempted=attempted, outcomes=outcomes, at=utcnow())
         crash_point("mails.flushed")
 
     async def attempted(self, mail_id: int) -> None:
@@ -286,9 +278,9 @@ class _OutcomeWriter:
 
     def close(self) -> None:
         def release() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
 
         self.thread.submit(release).result()
         self.thread.shutdown(wait=True)
@@ -413,7 +405,7 @@ def _outcome(
                 "status": "waiting",
                 "reason": waiting_reason(result.reply),
                 "reply": result.reply,
-                "not_before": _minute(until),
+                "not_before": minute(until),
             }
         )
         return MailOutcome(  # a run that never got to send it still counts as a try
@@ -430,10 +422,6 @@ def _outcome(
         {"order_no": entry.order_no, "status": "unknown", "reason": result.reply}
     )
     return MailOutcome(entry.mail_id, "pending", result.reply, "outcome unknown")
-
-
-def _minute(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _preview(
@@ -468,26 +456,6 @@ def _preview(
     return report
 
 
-def waiting_lines(problems: Sequence[dict[str, str]]) -> list[str]:
-    """One line per server reply for the mails left waiting, with what to do and the orders."""
-    by_reply: dict[str, list[dict[str, str]]] = {}
-    for problem in problems:
-        if problem["status"] == "waiting":
-            by_reply.setdefault(problem.get("reply", problem["reason"]), []).append(problem)
-    lines = []
-    for reply, waiting in by_reply.items():
-        orders = [p["order_no"] for p in waiting]
-        shown = ", ".join(orders[:ORDER_NUMBERS_PER_LOG_LINE])
-        more = (
-            f" and {len(orders) - ORDER_NUMBERS_PER_LOG_LINE} more"
-            if len(orders) > ORDER_NUMBERS_PER_LOG_LINE
-            else ""
-        )
-        not_before = min(p.get("not_before", "") for p in waiting)
-        lines.append(f"{waiting_line(len(waiting), reply, not_before)} (orders {shown}{more})")
-    return lines
-
-
 @task(name="send-shipping-mails", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 async def mail_batch(
     db_url: str,
@@ -514,7 +482,7 @@ async def mail_batch(
             problem["order_no"],
             problem["reason"],
         )
-    for line in waiting_lines(report.problems):
+    for line in waiting_lines(report.problems, orders_per_line=ORDER_NUMBERS_PER_LOG_LINE):
         logger.warning("%s: %s", carrier, line)
     logger.info("%s batch of %d orders: %s", carrier, len(order_ids), dict(report.counts))
     return report

@@ -208,7 +208,9 @@ class _Run:
     async def finish(self, job: _Job, status: Status, reply: str) -> None:
         result = SendResult(job.mail.key, status, reply, job.attempts)
         self.results[job.index] = result
-        if status != "sent":
+        if status == "deferred":  # give_up or the retry log said why, once
+            log.debug("smtp: mail %s deferred: %s", job.mail.key, reply)
+        elif status != "sent":
             log.warning(
                 "smtp: mail %s %s after %d attempt(s): %s",
                 job.mail.key,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Compiled, Engine
 from sqlalchemy.orm import Session, selectinload
 
 from core.mail_waits import WAITING
@@ -242,6 +242,23 @@ _RECORD_OUTCOME = (
 )
 
 
+_RECORD_ATTEMPT = (
+    update(_MAILS)  # type: ignore[arg-type]
+    .where(_MAILS.c.id == bindparam("mail_id"))
+    .values(attempts=_MAILS.c.attempts + 1, attempted_at=bindparam("at"))
+)
+
+
+def _driver_rows(compiled: Compiled, rows: list[dict[str, Any]]) -> list[Any]:
+    """Parameters in the driver's style: tuples for `?` (SQLite), dicts for `%(name)s`."""
+    constants = compiled.params  # literals of the statement (`attempts + 1`)
+    full = [{**constants, **row} for row in rows]
+    order = compiled.positiontup  # type: ignore[attr-defined]
+    if order:
+        return [tuple(row[name] for name in order) for row in full]
+    return full
+
+
 def _outcome_rows(outcomes: Sequence[MailOutcome], at: datetime) -> list[dict[str, Any]]:
     return [
         {
@@ -263,23 +280,47 @@ def record_outcomes(session: Session, *, outcomes: Sequence[MailOutcome], at: da
         session.execute(_RECORD_OUTCOME, _outcome_rows(outcomes, at))
 
 
-def write_ledger(
-    connection: Connection,
-    *,
-    attempted: Sequence[int],
-    outcomes: Sequence[MailOutcome],
-    at: datetime,
-) -> None:
-    """Attempts and outcomes of the mails in flight, on a connection kept for the whole batch
-    (a session per small group cost more than the statements); the caller commits."""
-    if attempted:
-        connection.execute(
-            update(_MAILS)  # type: ignore[arg-type]
-            .where(_MAILS.c.id.in_(list(attempted)))
-            .values(attempts=_MAILS.c.attempts + 1, attempted_at=at)
-        )
-    if outcomes:
-        connection.execute(_RECORD_OUTCOME, _outcome_rows(outcomes, at))
+class LedgerWriter:
+    """Attempts and outcomes of the mails in flight, written in small groups while they go out.
+
+    One DBAPI connection for the whole batch and the two UPDATEs compiled once for it: a group
+    is a few rows, and SQLAlchemy's per-statement work (execution context, cache lookup,
+    session) cost six times the SQLite statements themselves (0.7 vs 0.1 ms per group).
+    Timestamps go through the column type's bind processor, so they are stored exactly as the
+    ORM stores them (UTC; SQLite's text format)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        self._time = _MAILS.c.attempted_at.type.bind_processor(dialect) or (lambda value: value)
+        self._attempted = _RECORD_ATTEMPT.compile(dialect=dialect)
+        self._outcome = _RECORD_OUTCOME.compile(dialect=dialect)
+        self._connection = engine.raw_connection()
+
+    def write(
+        self, *, attempted: Sequence[int], outcomes: Sequence[MailOutcome], at: datetime
+    ) -> None:
+        """One transaction; on an error it is rolled back and the error raised."""
+        now = self._time(at)
+        cursor = self._connection.cursor()
+        try:
+            if attempted:
+                rows = [{"mail_id": mail_id, "at": now} for mail_id in attempted]
+                cursor.executemany(str(self._attempted), _driver_rows(self._attempted, rows))
+            if outcomes:
+                rows = _outcome_rows(outcomes, at)
+                for row in rows:
+                    row["finished"] = self._time(row["finished"])
+                    row["wait_until"] = self._time(row["wait_until"])
+                cursor.executemany(str(self._outcome), _driver_rows(self._outcome, rows))
+            self._connection.commit()
+        except BaseException:
+            self._connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 class WaitingMails(NamedTuple):
