@@ -7,6 +7,7 @@ once. Only a permanent refusal of the mail itself (550 to RCPT) is final `failed
 
 from __future__ import annotations
 
+import asyncio
 import email
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from db.session import session_scope
 from db.types import utcnow
 from simulators.server import free_port
 from simulators.smtp import FaultySmtpServer
+from tasks.mails import send_shipping_mails
 from tests.helpers import numbers
 from tests.test_deliver_mails import add_parcel, deliver, ledger, ledger_email, shop_orders
 
@@ -186,3 +188,36 @@ def test_a_waiting_mail_is_not_tried_before_its_not_before_time_and_the_wait_dou
     assert second.attempts == 2
     assert second.not_before is not None
     assert timedelta(seconds=1199) < second.not_before - before < timedelta(seconds=1230)
+
+
+def test_deliver_output_names_the_waiting_mails_the_reply_and_what_to_do(
+    db_url: str, fast_smtp: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.deliver_cmd import add_waiting, format_summary, has_failures
+    from flows.deliver import _summarise
+
+    monkeypatch.setenv("LIEFERN_SMTP_RETRY_WAIT_SECONDS", "600")
+    orders = dpd_orders(db_url, 3)
+    with FaultySmtpServer(auth=LOGIN) as server:
+        point_smtp_at(monkeypatch, server.port, "versand:falsch-und-geheim@")
+        with session_scope(db_url) as session:
+            ids = orders_to_mail(session, carriers=["dpd"])
+        report = asyncio.run(send_shipping_mails(db_url, order_ids=ids, carrier="dpd"))
+
+    summary = _summarise([report], dry_run=False)
+    add_waiting(summary, db_url, ["dpd"])
+    text = format_summary(summary)
+    assert has_failures(summary)  # exit code 1: the mails did not go
+    assert "dpd: 3 waiting" in text
+    [line] = [line for line in text.splitlines() if "waiting for the mail server" in line]
+    assert line.startswith("3 mails waiting for the mail server (535 ")
+    assert "check the user and password in LIEFERN_SMTP_URL" in line
+    assert "they go out with the first deliver run after 20" in line
+    assert all(order_no in line for order_no in orders)
+    assert "falsch-und-geheim" not in text
+
+    # the next run, before their time: nothing to send, and it still says why
+    later = {"carriers": {}, "totals": {}, "problems": []}
+    add_waiting(later, db_url, ["dpd"])
+    assert has_failures(later)
+    assert format_summary(later).startswith("3 mails waiting for the mail server (535 ")
