@@ -100,6 +100,7 @@ def test_killed_run_repeats_at_most_one_mail_per_connection(
     assert in_flight <= CONNECTIONS
 
     assert rerun_and_count_repeats(db_url, slow_smtp) == in_flight
+    print(f"\nkilled after {kill_after} messages: {in_flight} in flight, sent again")
 
 
 MAIL_CRASH_POINTS = (
@@ -126,3 +127,4 @@ def test_killed_at_a_mail_crash_point_repeats_at_most_one_mail_per_connection(
     assert in_flight <= CONNECTIONS
 
     assert rerun_and_count_repeats(db_url, slow_smtp) == in_flight
+    print(f"\nkilled at {point}: {in_flight} in flight, sent again")
