@@ -14,7 +14,7 @@ from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
 from core.mail_waits import minute, waiting_line, waiting_lines
 from core.settings import get_settings
-from db.queries.mails import waiting_mails
+from db.queries.mails import release_waiting_mails, waiting_mails
 from db.queries.orders import get_order
 from db.session import session_scope
 
@@ -25,6 +25,12 @@ def deliver(
     carrier: list[str] = typer.Option(None, "--carrier", help="Only these carriers (repeat)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render everything, send nothing."),
     batch_size: int = typer.Option(5000, "--batch-size", min=1),
+    retry_now: bool = typer.Option(
+        False,
+        "--retry-now",
+        help="Also send mails waiting for the mail server before their retry time "
+        "(after fixing the mail server or LIEFERN_SMTP_URL).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Mark shipped, send the shipping mails grouped by carrier, confirm to the portals."""
@@ -38,13 +44,16 @@ def deliver(
         settings.smtp()
     except (RuntimeError, ValueError) as error:
         fail(str(error), as_json=as_json)
-    ensure_database(settings)
+    url = ensure_database(settings)
+    if retry_now and not dry_run:
+        with session_scope(url) as session:
+            release_waiting_mails(session, carriers=carriers)
     prepare_prefect(settings)
     from flows.deliver import deliver as deliver_flow
 
     summary = asyncio.run(deliver_flow(carriers=carriers, dry_run=dry_run, batch_size=batch_size))
     if not dry_run:
-        add_waiting(summary, settings.db_url, carriers)
+        add_waiting(summary, url, carriers)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
     if has_failures(summary):
         raise typer.Exit(int(Exit.ITEMS_FAILED))

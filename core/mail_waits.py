@@ -69,7 +69,8 @@ def waiting_line(count: int, reply: str, not_before: str) -> str:
     mails = "mail" if count == 1 else "mails"
     return (
         f"{count} {mails} {WAITING} ({reply}): {hint(reply)}; they go out with the first "
-        f"deliver run after {not_before}, nothing is lost"
+        f"deliver run after {not_before} (once fixed, at once: liefern deliver --retry-now), "
+        "nothing is lost"
     )
 
 

@@ -221,3 +221,23 @@ def test_deliver_output_names_the_waiting_mails_the_reply_and_what_to_do(
     add_waiting(later, db_url, ["dpd"])
     assert has_failures(later)
     assert format_summary(later).startswith("3 mails waiting for the mail server (535 ")
+
+
+def test_retry_now_releases_waiting_mails_before_their_time_once_the_server_is_fixed(
+    db_url: str, fast_smtp: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db.queries.mails import release_waiting_mails
+
+    monkeypatch.setenv("LIEFERN_SMTP_RETRY_WAIT_SECONDS", "3600")
+    orders = dpd_orders(db_url, 2)
+    with FaultySmtpServer(auth=LOGIN) as server:
+        point_smtp_at(monkeypatch, server.port, "versand:falsch@")
+        assert deliver(db_url, "dpd") == {"waiting": 2}
+        point_smtp_at(monkeypatch, server.port, "versand:richtig-geheim@")
+        assert deliver(db_url, "dpd") == {}  # fixed, but their time has not come
+
+        with session_scope(db_url) as session:
+            assert release_waiting_mails(session, carriers=["ups"]) == 0
+            assert release_waiting_mails(session, carriers=["dpd"]) == 2
+        assert deliver(db_url, "dpd") == {"sent": 2}
+        assert_each_sent_once(db_url, server, orders)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Compiled, Engine
 from sqlalchemy.orm import Session, selectinload
 
@@ -323,6 +323,13 @@ class LedgerWriter:
         self._connection.close()
 
 
+def _has_parcel_of(carriers: Sequence[str]) -> ColumnElement[bool]:
+    """The mail's order has a parcel of one of `carriers`: the runs that pick it up."""
+    return exists().where(
+        Parcel.order_id == ShippingMail.order_id, Parcel.carrier.in_(list(carriers))
+    )
+
+
 class WaitingMails(NamedTuple):
     mails: int
     not_before: datetime | None  # the earliest
@@ -339,7 +346,7 @@ def waiting_mails(
         ShippingMail.not_before > (now or utcnow()),
     ]
     if carriers:
-        where.append(ShippingMail.carrier.in_(list(carriers)))
+        where.append(_has_parcel_of(carriers))
     count, earliest = session.execute(
         select(func.count(), func.min(ShippingMail.not_before)).where(*where)
     ).one()
@@ -358,3 +365,24 @@ def mail_counts(session: Session, *, order_ids: Sequence[int]) -> dict[str, int]
         .group_by(ShippingMail.status)
     )
     return {status: int(count) for status, count in session.execute(statement).tuples()}
+
+
+def release_waiting_mails(
+    session: Session, *, carriers: Sequence[str] | None = None, now: datetime | None = None
+) -> int:
+    """Make the mails waiting for the mail server due now (the operator fixed it); how many."""
+    moment = now or utcnow()
+    where = [
+        ShippingMail.status == "pending",
+        ShippingMail.reason.like(f"{WAITING}%"),
+        ShippingMail.not_before > moment,
+    ]
+    if carriers:
+        where.append(_has_parcel_of(carriers))
+    result = session.execute(
+        update(ShippingMail)
+        .where(*where)
+        .values(not_before=moment)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
