@@ -510,6 +510,40 @@ def test_before_send_runs_once_before_transmission_and_on_result_after(
     ]
 
 
+def test_the_next_mail_is_handed_over_only_once_the_previous_outcome_is_recorded(
+    server: FaultySmtpServer, target: SmtpTarget
+) -> None:
+    recorded: list[tuple[str, int]] = []
+
+    async def on_result(result: SendResult) -> None:
+        await asyncio.sleep(0.05)  # a slow ledger commit
+        recorded.append((result.key, len(server.messages)))
+
+    async def run() -> list[SendResult]:
+        async with SmtpSender(target, connections=1, **FAST) as sender:
+            return await sender.send_many([mail(n) for n in range(4)], on_result=on_result)
+
+    asyncio.run(run())
+
+    # when a mail's outcome was recorded, the server held that mail and none after it
+    assert recorded == [(mail(n).key, n + 1) for n in range(4)]
+
+
+def test_a_failing_on_result_stops_the_batch_before_the_next_mail_is_handed_over(
+    server: FaultySmtpServer, target: SmtpTarget
+) -> None:
+    async def on_result(result: SendResult) -> None:
+        raise RuntimeError("ledger unavailable")
+
+    async def run() -> list[SendResult]:
+        async with SmtpSender(target, connections=1, **FAST) as sender:
+            return await sender.send_many([mail(n) for n in range(5)], on_result=on_result)
+
+    with pytest.raises(RuntimeError, match="ledger unavailable"):
+        asyncio.run(run())
+    assert len(server.messages) == 1
+
+
 def test_a_failing_callback_stops_the_batch(server: FaultySmtpServer, target: SmtpTarget) -> None:
     async def before_send(outgoing: OutgoingMail) -> None:
         if outgoing.key == "302-0000002":

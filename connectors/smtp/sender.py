@@ -47,13 +47,14 @@ extension or a TLS certificate error defers every open mail at once with that re
 within this call can fix credentials or certificates, but the operator can, and then the
 deferred mails go out with a later call.
 
-`before_send` is awaited once per mail, before its first transmission (the caller commits its
-ledger row there); `on_result` right after the final outcome. A worker starts its next mail
-only when both have returned, so a caller that commits in them has at most one mail per
-connection whose outcome is not committed. When a worker's next mail is already waiting, its
-`before_send` runs side by side with the previous mail's `on_result`, so a caller can commit
-both in one transaction. An exception raised by either stops the whole batch
-and propagates. The password lives only in the `SmtpTarget` (a SecretStr)
+`before_send` is awaited once per mail before its first DATA (the caller commits its ledger row
+there); `on_result` right after the final outcome. A worker sends its next mail's DATA (the
+moment the server may take it) only when both have returned, so a caller that commits in them
+has at most one mail per connection the server may hold without a committed outcome. When a
+worker's next mail is already waiting, that mail's MAIL FROM and RCPT go out while the previous
+mail's `on_result` and its own `before_send` run side by side, so a caller can commit both in
+one transaction without the connection standing still meanwhile. An exception raised by either
+stops the whole batch and propagates. The password lives only in the `SmtpTarget` (a SecretStr)
 and the aiosmtplib client; it is never logged or put into replies or reprs.
 """
 
@@ -119,6 +120,17 @@ class _Attempt:
     kind: Literal["sent", "failed", "retry", "defer"]  # defer: the whole batch, at once
     reply: str
     drop: bool = False  # the connection is unusable afterwards
+
+
+class _CallbackFailed(Exception):
+    """`before_send` or `on_result` raised: carried past the SMTP error handling."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_Ready = asyncio.Task[BaseException | None]
 
 
 class _ConnectFailed(Exception):
@@ -312,11 +324,17 @@ class SmtpSender:
         client: SMTP | None = await self._reuse_idle()
         failed_connects = 0
         next_job: _Job | None = None
+        ready: _Ready | None = None  # the previous mail's callbacks, while this one's envelope goes
         try:
             while True:
                 job, next_job = next_job or await run.queue.get(), None
                 if job is None:
                     break
+                if ready is not None and (
+                    run.fatal is not None or client is None or not client.is_connected
+                ):
+                    await self._wait(ready)
+                    ready = None
                 if run.fatal is not None:
                     await run.defer(job, run.fatal)
                     continue
@@ -341,22 +359,31 @@ class SmtpSender:
                         await asyncio.sleep(self._delay(failed_connects))
                         continue
                     failed_connects = 0
-                attempt = await self._attempt(client, job, run)
+                attempt = await self._attempt(client, job, run, ready)
+                await self._wait(ready)
+                ready = None
                 if attempt.drop:
                     client.close()
                     client = None
                 next_job = self._take_next(run, attempt)
-                if next_job is not None and not next_job.announced:
-                    # the caller may commit both callbacks in one go (its ledger writes)
-                    await asyncio.gather(
-                        self._settle(run, job, attempt), self._announce(run, next_job)
-                    )
-                else:
+                if next_job is None:
                     await self._settle(run, job, attempt)
+                else:  # settle while the next mail's envelope goes out; its DATA waits for it
+                    announce = not next_job.announced
+                    next_job.announced = True
+                    ready = asyncio.create_task(
+                        self._settle_meanwhile(run, job, attempt, next_job if announce else None)
+                    )
         except asyncio.CancelledError:
             if client is not None:
                 client.close()
             raise
+        except _CallbackFailed as failed:  # a callback failed: stop the batch, report it
+            if client is not None:
+                client.close()
+            run.error = failed.error
+            run.done.set()
+            return
         except Exception as error:  # a callback failed: stop the batch, report it
             if client is not None:
                 client.close()
@@ -378,6 +405,30 @@ class SmtpSender:
         if job is None:  # the batch is over: leave the stop for the loop
             run.queue.put_nowait(None)
         return job
+
+    async def _settle_meanwhile(
+        self, run: _Run, job: _Job, attempt: _Attempt, upcoming: _Job | None
+    ) -> BaseException | None:
+        """`on_result` of the finished mail and `before_send` of the upcoming one side by side
+        (a caller may commit both in one transaction); an error is handed back, not raised."""
+        try:
+            if upcoming is None or run.before_send is None:
+                await self._settle(run, job, attempt)
+            else:
+                await asyncio.gather(
+                    self._settle(run, job, attempt), run.before_send(upcoming.mail)
+                )
+        except Exception as error:
+            return error
+        return None
+
+    @staticmethod
+    async def _wait(ready: _Ready | None) -> None:
+        """Until the previous mail's callbacks are done; their error stops the worker."""
+        if ready is not None:
+            error = await ready
+            if error is not None:
+                raise _CallbackFailed(error)
 
     @staticmethod
     async def _announce(run: _Run, job: _Job) -> None:
@@ -405,8 +456,9 @@ class SmtpSender:
         log.info("smtp: mail %s: %s; retry in %.2fs", job.mail.key, attempt.reply, delay)
         run.retry_later(job, delay)
 
-    async def _attempt(self, client: SMTP, job: _Job, run: _Run) -> _Attempt:
-        """One SMTP transaction (MAIL, RCPT..., DATA) for one mail."""
+    async def _attempt(self, client: SMTP, job: _Job, run: _Run, ready: _Ready | None) -> _Attempt:
+        """One SMTP transaction (MAIL, RCPT..., DATA) for one mail; DATA (the moment the server
+        may take it) only once the previous mail's callbacks (`ready`) are done."""
         mail = job.mail
         await self._announce(run, job)
         job.attempts += 1
@@ -431,6 +483,7 @@ class SmtpSender:
                     drop = any(e.code == 421 for e in temporary) or not await self._reset(client)
                     kind: Literal["failed", "retry"] = "retry" if temporary else "failed"
                     return _Attempt(kind, self._refusals(mail, refused), drop)
+            await self._wait(ready)
             in_data = True
             response = await client.data(mail.data)
         except SMTPResponseException as error:  # a definite answer: MAIL or DATA refused
