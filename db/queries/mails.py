@@ -205,18 +205,6 @@ def add_mail_rows(session: Session, *, rows: Iterable[ShippingMail]) -> None:
     session.flush()
 
 
-def mark_attempted(session: Session, *, mail_ids: Sequence[int], at: datetime) -> None:
-    """Committed before a mail goes out: an attempt with no result afterwards is 'unknown'."""
-    if not mail_ids:
-        return
-    session.execute(
-        update(ShippingMail)
-        .where(in_keys(session, ShippingMail.id, mail_ids))
-        .values(attempts=ShippingMail.attempts + 1, attempted_at=at)
-        .execution_options(synchronize_session=False)
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class MailOutcome:
     mail_id: int
@@ -224,7 +212,7 @@ class MailOutcome:
     reply: str
     reason: str | None = None
     not_before: datetime | None = None  # waiting: no run tries it again before then
-    tried: int = 0  # attempts to count beyond mark_attempted (a try that never got to MAIL)
+    tried: int = 0  # an attempt to count although the mail was not marked attempted
 
 
 _MAILS = ShippingMail.__table__
@@ -272,12 +260,6 @@ def _outcome_rows(outcomes: Sequence[MailOutcome], at: datetime) -> list[dict[st
         }
         for o in outcomes
     ]
-
-
-def record_outcomes(session: Session, *, outcomes: Sequence[MailOutcome], at: datetime) -> None:
-    """One executemany for the group (a Core UPDATE by id: the ORM's bulk path costs more)."""
-    if outcomes:
-        session.execute(_RECORD_OUTCOME, _outcome_rows(outcomes, at))
 
 
 class LedgerWriter:
