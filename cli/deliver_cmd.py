@@ -12,8 +12,10 @@ from cli.output import Exit, JsonOption, emit, fail, fail_setup
 from cli.runtime import ensure_database, prepare_prefect
 from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
+from core.mail_waits import minute, waiting_line, waiting_lines
 from core.settings import get_settings
 from core.setup_error import SetupError
+from db.queries.mails import release_waiting_mails, waiting_mails
 from db.queries.orders import get_order
 from db.session import session_scope
 
@@ -24,6 +26,12 @@ def deliver(
     carrier: list[str] = typer.Option(None, "--carrier", help="Only these carriers (repeat)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render everything, send nothing."),
     batch_size: int = typer.Option(5000, "--batch-size", min=1),
+    retry_now: bool = typer.Option(
+        False,
+        "--retry-now",
+        help="Also send mails waiting for the mail server before their retry time "
+        "(after fixing the mail server or LIEFERN_SMTP_URL).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Mark shipped, send the shipping mails grouped by carrier, confirm to the portals."""
@@ -40,14 +48,17 @@ def deliver(
         fail_setup(error, as_json=as_json)
     except (RuntimeError, ValueError) as error:
         fail(str(error), as_json=as_json)
-    ensure_database(settings)
+    url = ensure_database(settings)
+    if retry_now and not dry_run:
+        with session_scope(url) as session:
+            release_waiting_mails(session, carriers=carriers)
     prepare_prefect(settings)
     from flows.deliver import carrier_groups, deliver_locks
     from flows.deliver import deliver as deliver_flow
     from tasks.guard import RunOverlap, current_overlap
 
-    locks = [] if dry_run else deliver_locks(carrier_groups(settings.db_url, carriers))
-    held = current_overlap(settings.db_url, locks)
+    locks = [] if dry_run else deliver_locks(carrier_groups(url, carriers))
+    held = current_overlap(url, locks)
     if held is not None:  # answered before a flow run (and Prefect's server) starts
         fail(held.message, as_json=as_json, hint=held.hint)
     try:
@@ -56,9 +67,23 @@ def deliver(
         )
     except RunOverlap as overlap:  # another live run holds a carrier: one line, no traceback
         fail(overlap.message, as_json=as_json, hint=overlap.hint)
+    if not dry_run:
+        add_waiting(summary, url, carriers)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
     if has_failures(summary):
         raise typer.Exit(int(Exit.ITEMS_FAILED))
+
+
+def add_waiting(summary: dict[str, Any], db_url: str, carriers: list[str] | None) -> None:
+    """Mails (of this run or earlier ones) waiting for the mail server: they did not go yet."""
+    with session_scope(db_url) as session:
+        waiting = waiting_mails(session, carriers=carriers)
+    if waiting.mails:
+        summary["mails_waiting"] = {
+            "mails": waiting.mails,
+            "not_before": minute(waiting.not_before) if waiting.not_before else None,
+            "reason": waiting.reason,
+        }
 
 
 def has_failures(summary: dict[str, Any]) -> bool:
@@ -67,6 +92,8 @@ def has_failures(summary: dict[str, Any]) -> bool:
     return bool(
         totals.get("failed")
         or totals.get("unknown")
+        or totals.get("waiting")
+        or summary.get("mails_waiting")
         or confirmations.get("rejected")
         or confirmations.get("failed")
         or summary.get("confirmations", {}).get("errors")
@@ -74,8 +101,18 @@ def has_failures(summary: dict[str, Any]) -> bool:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    lines = waiting_lines(summary.get("problems", []))
+    if not lines and summary.get("mails_waiting"):  # left by earlier runs, not due yet
+        waiting = summary["mails_waiting"]
+        reply = (waiting["reason"] or "").split(": ", 1)[-1]
+        lines.append(waiting_line(waiting["mails"], reply, waiting["not_before"] or "now"))
     if not summary["carriers"]:
-        return "nothing to deliver: no orders with parcels waiting for their shipping mail"
+        nothing = "nothing to deliver: no orders with parcels waiting for their shipping mail"
+        return "\n".join(lines) if lines else nothing
+    return "\n".join([*_counts_and_problems(summary), *lines])
+
+
+def _counts_and_problems(summary: dict[str, Any]) -> list[str]:
     lines = []
     for carrier, counts in summary["carriers"].items():
         parts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))
@@ -83,7 +120,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for entry in summary.get("preview", [])[:200]:
         what = entry.get("subject") or entry.get("reason", "")
         lines.append(f"  {entry['action']:8} {entry['order_no']} → {entry['to']}: {what}")
-    for problem in summary["problems"][:100]:
+    problems = [p for p in summary["problems"] if p["status"] != "waiting"]  # grouped below
+    for problem in problems[:100]:
         lines.append(f"  {problem['status']}: order {problem['order_no']}: {problem['reason']}")
     confirmations = summary.get("confirmations")
     if confirmations:
@@ -92,7 +130,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"{portal}: {parts}")
         for error in confirmations.get("errors", []):
             lines.append(f"  {error}")
-    return "\n".join(lines)
+    return lines
 
 
 @mails_app.command("preview")

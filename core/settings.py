@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     smtp_connections: int = 4
     smtp_timeout_seconds: float = 30.0
     smtp_backoff_seconds: float = 1.0
+    # a mail the mail server did not take (outage, refused login, 4xx) waits this long before a
+    # later run tries it again; the wait doubles per run that tried it, up to 2 hours
+    smtp_retry_wait_seconds: float = 300.0
     mail_from: str = "Beispiel-Shop Versand <versand@beispiel-shop.de>"
     shop_name: str = "Beispiel-Shop"
     shop_contact: str = "service@beispiel-shop.de"

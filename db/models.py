@@ -157,6 +157,9 @@ class ShippingMail(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # the run owner (RunOwner.token) sending this mail now; a claim of a dead owner is free
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    # a pending mail waiting for the mail server (outage, refused login, 4xx): no run tries it
+    # again before this time; None: the next run may try it
+    not_before: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Confirmation(Base):

@@ -34,7 +34,7 @@ from tasks import own_process
 from tasks.guard import RunOverlap, run_guard
 from tasks.mails import MailBatchReport, mail_batch
 
-MAIL_COLUMNS = ("sent", "suppressed", "failed", "unknown", "resent_after_unknown")
+MAIL_COLUMNS = ("sent", "suppressed", "failed", "waiting", "unknown", "resent_after_unknown")
 
 
 def _run_name() -> str:

@@ -48,6 +48,7 @@ from connectors.dhl_parcel import (
 )
 from connectors.dhl_parcel.mapping import DEFAULT_PROFILE
 from connectors.errors import ConnectorError
+from core.mail_waits import is_waiting
 from core.shipping_list import ShippingListRow, render_csv, render_pdf
 from db.queries.closing import (
     ConfirmationFact,
@@ -438,6 +439,8 @@ def _mail_problem(mail: MailFact | None, parcel: DayParcel) -> str | None:
     if mail.status == "failed":
         return f"mail failed: {mail.reason or 'no reason recorded'}"
     if mail.status == "pending":
+        if is_waiting(mail.reason):
+            return f"shipping mail {mail.reason}; a deliver run sends it once the server takes it"
         if mail.attempts:
             return "mail outcome unknown; the next deliver run sends it again"
         return "shipping mail not sent yet"

@@ -1,19 +1,29 @@
 """Shipping mails for a batch of orders: mark shipped, write the ledger, render, send.
 
-Ledger rule (nothing lost, nothing twice): before a batch goes out its rows are committed as
-attempted; every outcome is committed right after the server answered (grouped, at most
-RESULT_FLUSH_SECONDS later). A row that is still `pending` after an attempt had no recorded
-outcome (crash, kill, lost connection after DATA): the next run sends it again with the same
-Message-ID, so the repeat is recognisable and mailbox providers that deduplicate by Message-ID
-show it once. That is the only case in which a buyer can get a mail twice.
+Ledger rule (nothing lost, nothing twice): each connection's worker commits its mail's row as
+attempted before the mail goes out, and its outcome right after the server answered, and starts
+its next mail only once that outcome is committed. The commits of all connections go through
+one group-commit writer: one transaction for whatever attempts and outcomes are waiting. So a
+killed run leaves at most one mail per open SMTP connection that the server may hold without a
+committed outcome. A row that is still `pending` after an attempt with no recorded outcome
+(crash, kill, lost connection after DATA): the next run sends it again with the same Message-ID,
+so the repeat is recognisable and mailbox providers that deduplicate by Message-ID show it once.
+That is the only case in which a buyer can get a mail twice.
+
+A mail the server did not take for a reason the mail is not to blame for (the relay down, the
+login refused, 4xx past the retries) stays `pending`, "waiting for the mail server" with a
+not-before time (core/mail_waits.py); a later run sends it. Only a permanent refusal of the mail
+itself (5xx to RCPT or DATA, an unusable address) is `failed`.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -26,21 +36,21 @@ from core.accounts import AccountOptions, Accounts
 from core.crashpoints import crash_point
 from core.links import arrival_url
 from core.mail_render import PORTAL_LABELS, MailRenderer, RenderedMail
+from core.mail_waits import minute, next_try, waiting_lines, waiting_reason
 from core.settings import Settings, get_settings
 from db.models import Order
 from db.queries.claims import insert_missing_mail_rows
 from db.queries.mails import (
+    LedgerWriter,
     MailOrder,
     MailOutcome,
     load_mail_orders,
     load_orders,
     mail_row_states,
     mail_rows,
-    mark_attempted,
     mark_shipped,
-    record_outcomes,
 )
-from db.session import session_scope
+from db.session import get_engine, session_scope
 from db.types import utcnow
 from tasks.guard import claim_orders, owned, release_orders
 from tasks.own_loop import on_own_loop
@@ -48,8 +58,6 @@ from tasks.own_loop import on_own_loop
 # a mail is composed from an ORM order (previews, the CLI) or from plain rows (bulk runs)
 AnyOrder = Order | MailOrder
 
-RESULT_FLUSH_SECONDS = 0.25
-RESULT_FLUSH_ROWS = 500
 ORDER_NUMBERS_PER_LOG_LINE = 200
 
 
@@ -213,29 +221,74 @@ def _prepare_batch(
 
 
 class _OutcomeWriter:
-    """Commits outcomes right after the server answered, in small groups."""
+    """Group commit of the ledger while the connections send.
+
+    A worker hands in its mail's attempt (before the mail goes out) or outcome (after the
+    server answered) and waits until it is committed; whatever all workers handed in while the
+    previous group was being written goes into the next transaction together. The writes run
+    in a thread of their own, so the connections keep talking meanwhile."""
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
-        self.buffer: list[MailOutcome] = []
-        self.last_flush = time.monotonic()
+        self._ledger: LedgerWriter | None = None  # the writer thread's, for the batch
+        self._attempted: list[int] = []
+        self._outcomes: list[MailOutcome] = []
+        self._group: asyncio.Future[None] | None = None  # the group being gathered
+        self._writing: asyncio.Task[None] | None = None
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="mail-ledger")
 
-    def add(self, outcome: MailOutcome) -> None:
-        self.buffer.append(outcome)
-        if (
-            len(self.buffer) >= RESULT_FLUSH_ROWS
-            or time.monotonic() - self.last_flush >= RESULT_FLUSH_SECONDS
-        ):
-            self.flush()
+    def write(self, *, attempted: Sequence[int] = (), outcomes: Sequence[MailOutcome] = ()) -> None:
+        """One transaction now (in the writer's thread, or before the sending starts)."""
+        if not attempted and not outcomes:
+            return
+        crash_point("mails.flush")
+        if self._ledger is None:
+            self._ledger = LedgerWriter(get_engine(self.db_url))
+        self._ledger.write(attempted=attempted, outcomes=outcomes, at=utcnow())
+        crash_point("mails.flushed")
 
-    def flush(self) -> None:
-        if self.buffer:
-            crash_point("mails.flush")
-            with session_scope(self.db_url) as session:
-                record_outcomes(session, outcomes=self.buffer, at=utcnow())
-            crash_point("mails.flushed")
-            self.buffer = []
-        self.last_flush = time.monotonic()
+    async def attempted(self, mail_id: int) -> None:
+        self._attempted.append(mail_id)
+        await self._committed()
+
+    async def outcome(self, outcome: MailOutcome) -> None:
+        self._outcomes.append(outcome)
+        await self._committed()
+
+    async def _committed(self) -> None:
+        if self._group is None:
+            self._group = asyncio.get_running_loop().create_future()
+        group = self._group
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_groups())
+        await asyncio.shield(group)
+
+    async def _write_groups(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._group is not None:
+            group, self._group = self._group, None
+            attempted, self._attempted = self._attempted, []
+            outcomes, self._outcomes = self._outcomes, []
+            try:
+                await loop.run_in_executor(
+                    self.thread, partial(self.write, attempted=attempted, outcomes=outcomes)
+                )
+            except BaseException as error:  # every waiting worker gets it; the batch stops
+                for failed in (group, self._group):
+                    if failed is not None:
+                        failed.set_exception(error)
+                self._group = None
+                return
+            group.set_result(None)
+
+    def close(self) -> None:
+        def release() -> None:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+        self.thread.submit(release).result()
+        self.thread.shutdown(wait=True)
 
 
 async def send_shipping_mails(
@@ -297,9 +350,11 @@ async def _send_batch(
     crash_point("mails.prepared")
 
     outgoing: list[OutgoingMail] = []
-    by_key: dict[str, tuple[int, str]] = {}
+    by_key: dict[str, _Entry] = {}
     writer = _OutcomeWriter(db_url)
     orders = {o.id: o for o in loaded}  # loaded once: the ledger rows are read fresh below
+    unsendable: list[MailOutcome] = []
+    now = utcnow()
     with session_scope(db_url) as session:
         rows = mail_row_states(session, order_ids=order_ids)
     for order_id, row in rows.items():
@@ -310,45 +365,39 @@ async def _send_batch(
         if order_id not in ours:  # a live run of another carrier is mailing it
             report.counts["in_other_run"] += 1
             continue
-        if row.attempts:
+        if row.not_before is not None and row.not_before > now:
+            report.counts["not_due"] += 1  # waiting for the mail server; a later run sends it
+            continue
+        if row.attempts and row.not_before is None:
             report.counts["resent_after_unknown"] += 1
         try:
             mail, _subject = composer.compose(order, str(row.id))
         except ValueError as error:
-            writer.add(MailOutcome(row.id, "failed", "", f"not sendable: {error}"))
+            unsendable.append(MailOutcome(row.id, "failed", "", f"not sendable: {error}"))
             report.counts["failed"] += 1
             report.problems.append(
                 {"order_no": order.order_no, "status": "failed", "reason": f"not sendable: {error}"}
             )
             continue
         outgoing.append(mail)
-        by_key[mail.key] = (row.id, order.order_no)
-    writer.flush()
+        by_key[mail.key] = _Entry(row.id, order.order_no, row.attempts)
+    if unsendable:
+        await asyncio.get_running_loop().run_in_executor(
+            writer.thread, partial(writer.write, outcomes=unsendable)
+        )
+    announced: set[str] = set()  # mails marked attempted in this run
 
-    crash_point("mails.before_attempted")
-    with session_scope(db_url) as session:
-        mark_attempted(session, mail_ids=[by_key[m.key][0] for m in outgoing], at=utcnow())
-    crash_point("mails.attempted")
+    async def before_send(mail: OutgoingMail) -> None:
+        crash_point("mails.before_attempted")
+        await writer.attempted(by_key[mail.key].mail_id)
+        announced.add(mail.key)
+        crash_point("mails.attempted")  # committed as attempted, nothing sent yet
 
     async def on_result(result: SendResult) -> None:
         crash_point("mails.result")  # the server answered; nothing of it is committed yet
-        mail_id, order_no = by_key[result.key]
-        if result.status == "sent":
-            writer.add(MailOutcome(mail_id, "sent", result.reply))
-            report.counts["sent"] += 1
-            report.sent_orders.append(order_no)
-        elif result.status == "failed":
-            writer.add(MailOutcome(mail_id, "failed", result.reply, result.reply))
-            report.counts["failed"] += 1
-            report.problems.append(
-                {"order_no": order_no, "status": "failed", "reason": result.reply}
-            )
-        else:  # no answer after DATA: stays pending, the next run re-sends (same Message-ID)
-            writer.add(MailOutcome(mail_id, "pending", result.reply, "outcome unknown"))
-            report.counts["unknown"] += 1
-            report.problems.append(
-                {"order_no": order_no, "status": "unknown", "reason": result.reply}
-            )
+        entry = by_key[result.key]
+        tried = result.key in announced
+        await writer.outcome(_outcome(result, entry, report, settings, tried=tried))
 
     async def send() -> None:
         async with SmtpSender(
@@ -358,14 +407,69 @@ async def _send_batch(
             backoff=settings.smtp_backoff_seconds,
         ) as sender:
             try:
-                await sender.send_many(outgoing, on_result=on_result)
+                await sender.send_many(outgoing, before_send=before_send, on_result=on_result)
             finally:
                 crash_point("mails.sent_all")
-                writer.flush()
 
-    if outgoing:
-        await on_own_loop(send)
+    try:
+        if outgoing:
+            await on_own_loop(send)
+    finally:
+        writer.close()
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A mail of the batch: its ledger row and order, and the attempts before this run."""
+
+    mail_id: int
+    order_no: str
+    attempts: int
+
+
+def _outcome(
+    result: SendResult, entry: _Entry, report: MailBatchReport, settings: Settings, *, tried: bool
+) -> MailOutcome:
+    """The ledger's outcome of one mail, counted in the report."""
+    if result.status == "sent":
+        report.counts["sent"] += 1
+        report.sent_orders.append(entry.order_no)
+        return MailOutcome(entry.mail_id, "sent", result.reply)
+    if result.status == "failed":
+        report.counts["failed"] += 1
+        report.problems.append(
+            {"order_no": entry.order_no, "status": "failed", "reason": result.reply}
+        )
+        return MailOutcome(entry.mail_id, "failed", result.reply, result.reply)
+    if result.status == "deferred":  # stays pending; a run after `not_before` tries again
+        report.counts["waiting"] += 1
+        until = next_try(
+            utcnow(), tries=entry.attempts + 1, base_seconds=settings.smtp_retry_wait_seconds
+        )
+        report.problems.append(
+            {
+                "order_no": entry.order_no,
+                "status": "waiting",
+                "reason": waiting_reason(result.reply),
+                "reply": result.reply,
+                "not_before": minute(until),
+            }
+        )
+        return MailOutcome(  # a run that never got to send it still counts as a try
+            entry.mail_id,
+            "pending",
+            result.reply,
+            waiting_reason(result.reply),
+            until,
+            int(not tried),
+        )
+    # no answer after DATA: stays pending, the next run re-sends (same Message-ID)
+    report.counts["unknown"] += 1
+    report.problems.append(
+        {"order_no": entry.order_no, "status": "unknown", "reason": result.reply}
+    )
+    return MailOutcome(entry.mail_id, "pending", result.reply, "outcome unknown")
 
 
 def _preview(
@@ -426,6 +530,8 @@ async def mail_batch(
         chunk = report.sent_orders[start : start + ORDER_NUMBERS_PER_LOG_LINE]
         logger.info("%s mail sent: %s", carrier, ", ".join(chunk))
     for problem in report.problems:
+        if problem["status"] == "waiting":
+            continue  # one line per server reply below, not thousands for one outage
         logger.warning(
             "%s mail %s for order %s: %s",
             carrier,
@@ -433,5 +539,7 @@ async def mail_batch(
             problem["order_no"],
             problem["reason"],
         )
+    for line in waiting_lines(report.problems, orders_per_line=ORDER_NUMBERS_PER_LOG_LINE):
+        logger.warning("%s: %s", carrier, line)
     logger.info("%s batch of %d orders: %s", carrier, len(order_ids), dict(report.counts))
     return report

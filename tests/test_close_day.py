@@ -499,6 +499,19 @@ def test_confirmation_held_for_a_failed_mail_is_named_as_held() -> None:
     ]
 
 
+def test_a_mail_waiting_for_the_mail_server_is_named_so_on_the_closing() -> None:
+    reason = "waiting for the mail server: 535 5.7.8 Authentication credentials invalid"
+    result = reconcile(
+        [day_parcel(1)],
+        mails={1: mail(1, "pending", reason=reason, finished_at=None)},
+        confirmations=[told(1, "confirmed")],
+        carrier_problems={},
+    )
+    assert [m.problem for m in result.mismatches] == [
+        f"shipping mail {reason}; a deliver run sends it once the server takes it"
+    ]
+
+
 def test_open_parcel_gets_the_carriers_reason_or_the_default() -> None:
     result = reconcile(
         [day_parcel(1, closed_at=None), day_parcel(2, closed_at=None), day_parcel(3)],

@@ -1,7 +1,9 @@
 """Kill a mail run with SIGKILL mid-batch, run again: every order mailed, repeats accounted for.
 
 Documented rule: a mail the server took but whose outcome was not yet committed when the
-process died is sent again with the same Message-ID. Those are the only repeats allowed.
+process died is sent again with the same Message-ID. Those are the only repeats allowed, and
+there are at most as many as the run had SMTP connections: a connection's next mail starts only
+once the previous one's outcome is committed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core.crashpoints import ENV_VARIABLE
 from core.settings import Settings, reset_settings
 from db.models import ShippingMail
 from db.session import session_scope
@@ -28,6 +31,8 @@ from tests.helpers import numbers
 from tests.test_deliver_mails import add_parcel, deliver, shop_orders
 
 ROOT = Path(__file__).resolve().parents[1]
+CONNECTIONS = 2
+ORDERS = 50
 SCRIPT = """
 import asyncio, sys
 from db.queries.mails import orders_to_mail
@@ -45,7 +50,7 @@ asyncio.run(send_shipping_mails(url, order_ids=ids, carrier="dpd"))
 def slow_smtp(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySmtpServer]:
     with FaultySmtpServer() as server:
         monkeypatch.setenv("LIEFERN_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
-        monkeypatch.setenv("LIEFERN_SMTP_CONNECTIONS", "2")
+        monkeypatch.setenv("LIEFERN_SMTP_CONNECTIONS", str(CONNECTIONS))
         monkeypatch.setenv("LIEFERN_SMTP_BACKOFF_SECONDS", "0.01")
         reset_settings()
         yield server
@@ -56,13 +61,31 @@ def sent_in_ledger(db_url: str) -> int:
         return int(session.scalar(select(func.count()).where(ShippingMail.status == "sent")) or 0)
 
 
+def dpd_orders(db_url: str) -> None:
+    orders = shop_orders(db_url, ORDERS)
+    for order_no, number in zip(orders, numbers("dpd", ORDERS), strict=True):
+        add_parcel(db_url, order_no, "dpd", number)
+
+
+def rerun_and_count_repeats(db_url: str, server: FaultySmtpServer) -> int:
+    """The next run after the kill; every order mailed once, plus the repeats it returns."""
+    server.clear_faults()
+    deliver(db_url, "dpd")
+    ids = Counter(
+        email.message_from_bytes(data, policy=default)["Message-ID"]
+        for _, _, data in server.messages
+    )
+    assert len(ids) == ORDERS
+    assert sent_in_ledger(db_url) == ORDERS
+    assert all(count <= 2 for count in ids.values())
+    return sum(ids.values()) - len(ids)
+
+
 @pytest.mark.parametrize("kill_after", [5, 23, 41])
-def test_killed_run_then_rerun_mails_every_order_once_plus_unrecorded(
+def test_killed_run_repeats_at_most_one_mail_per_connection(
     db_url: str, slow_smtp: FaultySmtpServer, kill_after: int
 ) -> None:
-    orders = shop_orders(db_url, 50)
-    for order_no, number in zip(orders, numbers("dpd", 50), strict=True):
-        add_parcel(db_url, order_no, "dpd", number)
+    dpd_orders(db_url)
     slow_smtp.delay_next(1000, 0.02, stage="data")
     process = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=ROOT, env=os.environ.copy())
     deadline = time.monotonic() + 60
@@ -72,19 +95,36 @@ def test_killed_run_then_rerun_mails_every_order_once_plus_unrecorded(
         time.sleep(0.002)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    received_before = len(slow_smtp.messages)
-    recorded_before = sent_in_ledger(db_url)
-    assert recorded_before < 50
+    in_flight = len(slow_smtp.messages) - sent_in_ledger(db_url)  # held, outcome not committed
+    assert sent_in_ledger(db_url) < ORDERS
+    assert in_flight <= CONNECTIONS
 
-    slow_smtp.clear_faults()
-    deliver(db_url, "dpd")
+    assert rerun_and_count_repeats(db_url, slow_smtp) == in_flight
+    print(f"\nkilled after {kill_after} messages: {in_flight} in flight, sent again")
 
-    ids = Counter(
-        email.message_from_bytes(data, policy=default)["Message-ID"]
-        for _, _, data in slow_smtp.messages
-    )
-    repeats = sum(ids.values()) - len(ids)
-    assert len(ids) == 50
-    assert sent_in_ledger(db_url) == 50
-    assert repeats <= received_before - recorded_before
-    assert all(count <= 2 for count in ids.values())
+
+MAIL_CRASH_POINTS = (
+    "mails.prepared:1",
+    "mails.before_attempted:9",
+    "mails.attempted:9",
+    "mails.result:9",
+    "mails.flush:9",
+    "mails.flushed:9",
+    "mails.sent_all:1",
+)
+
+
+@pytest.mark.parametrize("point", MAIL_CRASH_POINTS)
+def test_killed_at_a_mail_crash_point_repeats_at_most_one_mail_per_connection(
+    db_url: str, slow_smtp: FaultySmtpServer, point: str
+) -> None:
+    dpd_orders(db_url)
+    slow_smtp.delay_next(1000, 0.005, stage="data")
+    env = {**os.environ, ENV_VARIABLE: point}
+    process = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, timeout=120)
+    assert process.returncode == -signal.SIGKILL, f"{point} was never reached"
+    in_flight = len(slow_smtp.messages) - sent_in_ledger(db_url)
+    assert in_flight <= CONNECTIONS
+
+    assert rerun_and_count_repeats(db_url, slow_smtp) == in_flight
+    print(f"\nkilled at {point}: {in_flight} in flight, sent again")

@@ -208,14 +208,14 @@ def test_421_makes_the_sender_reconnect(server: FaultySmtpServer, target: SmtpTa
     assert server.sessions == 2
 
 
-def test_temporary_failures_end_as_failed_after_max_attempts(
+def test_temporary_failures_are_deferred_after_max_attempts(
     server: FaultySmtpServer, target: SmtpTarget
 ) -> None:
     server.fail_next(100, 450, stage="rcpt")
 
     (result,) = send(target, [mail(1)], max_attempts=3)
 
-    assert (result.status, result.attempts) == ("failed", 3)
+    assert (result.status, result.attempts) == ("deferred", 3)
     assert result.reply == "450 4.2.1 Mailbox busy, try again later"
     assert server.messages == []
 
@@ -244,12 +244,12 @@ def test_greeting_421_is_not_charged_to_a_mail(
     assert server.sessions == 2
 
 
-def test_unreachable_server_fails_every_mail_without_trying_it() -> None:
+def test_unreachable_server_defers_every_mail_without_trying_it() -> None:
     closed = SmtpTarget(host="127.0.0.1", port=free_port())
 
     results = send(closed, [mail(n) for n in range(5)], connections=2, max_attempts=2)
 
-    assert statuses(results) == {"failed": 5}
+    assert statuses(results) == {"deferred": 5}
     assert all(r.attempts == 0 and r.reply.startswith("connect failed") for r in results)
 
 
@@ -268,14 +268,14 @@ def test_drop_at_mail_from_is_retried_on_a_new_connection(
     assert server.sessions == 2
 
 
-def test_drops_before_data_on_every_attempt_end_as_failed_not_unknown(
+def test_drops_before_data_on_every_attempt_end_as_deferred_not_unknown(
     server: FaultySmtpServer, target: SmtpTarget
 ) -> None:
     server.drop_next(3, stage="mail")
 
     (result,) = send(target, [mail(1)], connections=1, max_attempts=3)
 
-    assert (result.status, result.attempts) == ("failed", 3)
+    assert (result.status, result.attempts) == ("deferred", 3)
     assert result.reply.startswith("no answer:")
     assert server.messages == []
 
@@ -347,7 +347,7 @@ def test_login_with_the_right_password_sends(auth_server: FaultySmtpServer) -> N
     assert len(auth_server.messages) == 3
 
 
-def test_wrong_password_fails_every_mail_once_and_is_never_logged(
+def test_wrong_password_defers_every_mail_after_one_login_and_is_never_logged(
     auth_server: FaultySmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     password = "falsch-und-geheim"
@@ -361,7 +361,7 @@ def test_wrong_password_fails_every_mail_once_and_is_never_logged(
 
     results = send(target, [mail(n) for n in range(4)], connections=1)
 
-    assert statuses(results) == {"failed": 4}
+    assert statuses(results) == {"deferred": 4}
     assert all(r.reply.startswith("535 ") and r.attempts == 0 for r in results)
     assert auth_server.messages == []
     assert auth_server.sessions == 1
@@ -370,14 +370,30 @@ def test_wrong_password_fails_every_mail_once_and_is_never_logged(
     assert all(password not in r.reply for r in results)
 
 
-def test_missing_login_is_refused_per_mail(auth_server: FaultySmtpServer) -> None:
+def test_missing_login_defers_every_mail_after_the_first_refusal(
+    auth_server: FaultySmtpServer,
+) -> None:
     target = SmtpTarget(host="127.0.0.1", port=auth_server.port)
 
-    results = send(target, [mail(1), mail(2)], connections=1)
+    results = send(target, [mail(1), mail(2), mail(3)], connections=1)
 
     assert [(r.status, r.reply) for r in results] == [
-        ("failed", "530 5.7.0 Authentication required")
-    ] * 2
+        ("deferred", "530 5.7.0 Authentication required")
+    ] * 3
+    assert [r.attempts for r in results] == [1, 0, 0]  # no MAIL FROM after the first refusal
+    assert auth_server.messages == []
+
+
+def test_5xx_to_mail_from_defers_the_batch_instead_of_failing_mails(
+    server: FaultySmtpServer, target: SmtpTarget
+) -> None:
+    server.fail_next(1, 553, "5.7.1 Sender address rejected: not owned by user", stage="mail")
+
+    results = send(target, [mail(n) for n in range(3)], connections=1)
+
+    assert statuses(results) == {"deferred": 3}
+    assert all(r.reply.startswith("553 5.7.1 Sender address rejected") for r in results)
+    assert server.messages == []
 
 
 # -- TLS -----------------------------------------------------------------------------------------
@@ -449,7 +465,7 @@ def test_tls_with_a_trusted_certificate_sends(
         assert len(tls_server.messages) == 2
 
 
-def test_untrusted_certificate_fails_every_mail_without_retrying(
+def test_untrusted_certificate_defers_every_mail_without_retrying(
     certificate: tuple[Path, Path, bytes],
 ) -> None:
     with FaultySmtpServer(tls_context=server_context(certificate)) as tls_server:
@@ -457,7 +473,7 @@ def test_untrusted_certificate_fails_every_mail_without_retrying(
 
         results = send(target, [mail(1), mail(2), mail(3)], connections=1)
 
-        assert statuses(results) == {"failed": 3}
+        assert statuses(results) == {"deferred": 3}
         assert all(r.reply.startswith("TLS failed") for r in results)
         assert tls_server.sessions == 1
         assert tls_server.messages == []
@@ -492,6 +508,40 @@ def test_before_send_runs_once_before_transmission_and_on_result_after(
         ("sent", "302-0000002", 1),
         ("sent", "302-0000001", 2),
     ]
+
+
+def test_the_next_mail_is_handed_over_only_once_the_previous_outcome_is_recorded(
+    server: FaultySmtpServer, target: SmtpTarget
+) -> None:
+    recorded: list[tuple[str, int]] = []
+
+    async def on_result(result: SendResult) -> None:
+        await asyncio.sleep(0.05)  # a slow ledger commit
+        recorded.append((result.key, len(server.messages)))
+
+    async def run() -> list[SendResult]:
+        async with SmtpSender(target, connections=1, **FAST) as sender:
+            return await sender.send_many([mail(n) for n in range(4)], on_result=on_result)
+
+    asyncio.run(run())
+
+    # when a mail's outcome was recorded, the server held that mail and none after it
+    assert recorded == [(mail(n).key, n + 1) for n in range(4)]
+
+
+def test_a_failing_on_result_stops_the_batch_before_the_next_mail_is_handed_over(
+    server: FaultySmtpServer, target: SmtpTarget
+) -> None:
+    async def on_result(result: SendResult) -> None:
+        raise RuntimeError("ledger unavailable")
+
+    async def run() -> list[SendResult]:
+        async with SmtpSender(target, connections=1, **FAST) as sender:
+            return await sender.send_many([mail(n) for n in range(5)], on_result=on_result)
+
+    with pytest.raises(RuntimeError, match="ledger unavailable"):
+        asyncio.run(run())
+    assert len(server.messages) == 1
 
 
 def test_a_failing_callback_stops_the_batch(server: FaultySmtpServer, target: SmtpTarget) -> None:

@@ -4,20 +4,27 @@ One `SmtpSender.send_many` call feeds an asyncio queue; N workers each hold one 
 (aiosmtplib) and take message after message from it, so connection setup (TCP, STARTTLS, AUTH)
 is paid once per worker, not once per mail.
 
-Outcome of each mail (`SendResult.status`), per attempt:
+Outcome of each mail (`SendResult.status`), per attempt. Only a refusal of this mail itself is
+final; anything the operator or time can fix (the relay, the password, the sender address, a
+busy server) ends "deferred", and the caller keeps the mail for a later run:
 
     250 after DATA ........................ sent
-    5xx to MAIL, RCPT or DATA ............. failed at once with the server's reply; the
-                                            connection is RSET and the batch goes on
+    5xx to RCPT or DATA ................... failed at once with the server's reply (this
+                                            recipient or this message is refused for good);
+                                            the connection is RSET and the batch goes on
+    address aiosmtplib cannot send ........ failed at once ("not sendable: ...")
+    5xx to MAIL FROM, 530/535 anywhere .... deferred, with every other open mail of the batch:
+                                            the sender or the login is refused, not the mail
     4xx reply ............................. RSET, retry later (421: reconnect first)
     connection lost / timeout before DATA . reconnect, retry later
     connection lost / timeout once the
       DATA command was sent ............... reconnect, retry later, but the server may already
                                             have taken the message: see "unknown" below
-    retries used up (max_attempts) ........ failed with the last reply
+    retries used up (max_attempts) ........ deferred with the last reply ("unknown" after a
+                                            lost answer to DATA)
 
-Retries wait `backoff * 2**(attempt-1)` seconds (with jitter, capped at `max_backoff`) without
-holding a connection: other mails keep flowing meanwhile.
+Retries within the call wait `backoff * 2**(attempt-1)` seconds (with jitter, capped at
+`max_backoff`) without holding a connection: other mails keep flowing meanwhile.
 
 The "unknown" rule: when the connection drops (or the reply times out) after the message body was
 handed over, we cannot tell whether the server queued it. We send it again, with the same bytes
@@ -26,7 +33,7 @@ and a buyer who gets both sees the same mail twice, not two different ones. If a
 gets 250, the mail is "sent" (the reply notes the lost answer). If no later attempt succeeds
 (retries used up, or a definite refusal), the mail is "unknown" with the last reply: the lost
 attempt may have been delivered, so the caller must not resend it blindly. A mail whose attempts
-all failed before DATA is "failed", never "unknown".
+all failed before DATA is "deferred", never "unknown".
 
 Mails with several recipients: when the server refuses some recipients for good but accepts
 others, the mail is sent to those it accepted and the result is "sent", its reply naming the
@@ -34,13 +41,19 @@ refused ones; resending would duplicate it for the others.
 
 Connection trouble (refused, timeout, 4xx greeting) is not charged to a mail: a worker that
 cannot connect puts its mail back, backs off and tries again; after `max_attempts` failed connects
-in a row it stops, and when the last worker stops, every mail still open fails with the connect
-error. A refused login (535, any 5xx to AUTH), a 5xx greeting, a missing STARTTLS/AUTH extension
-or a TLS certificate error fails every open mail at once with that reply (no retry can fix
-credentials or certificates).
+in a row it stops, and when the last worker stops, every mail still open is deferred with the
+connect error. A refused login (535, any 5xx to AUTH), a 5xx greeting, a missing STARTTLS/AUTH
+extension or a TLS certificate error defers every open mail at once with that reply: no retry
+within this call can fix credentials or certificates, but the operator can, and then the
+deferred mails go out with a later call.
 
-`before_send` is awaited once per mail, right before its first transmission (the caller commits
-its ledger row there); `on_result` right after the final outcome. An exception raised by either
+`before_send` is awaited once per mail before its first DATA (the caller commits its ledger row
+there); `on_result` right after the final outcome. A worker sends its next mail's DATA (the
+moment the server may take it) only when both have returned, so a caller that commits in them
+has at most one mail per connection the server may hold without a committed outcome. When a
+worker's next mail is already waiting, that mail's MAIL FROM and RCPT go out while the previous
+mail's `on_result` and its own `before_send` run side by side, so a caller can commit both in
+one transaction without the connection standing still meanwhile. An exception raised by either
 stops the whole batch and propagates. The password lives only in the `SmtpTarget` (a SecretStr)
 and the aiosmtplib client; it is never logged or put into replies or reprs.
 """
@@ -68,7 +81,10 @@ from core.settings import SmtpTarget
 
 log = logging.getLogger(__name__)
 
-Status = Literal["sent", "failed", "unknown"]
+Status = Literal["sent", "failed", "unknown", "deferred"]
+
+# refusals that concern the login, not the mail, whatever command they answer
+_LOGIN_REFUSALS = frozenset({530, 535})
 
 
 @dataclass(frozen=True)
@@ -101,9 +117,20 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Attempt:
-    kind: Literal["sent", "failed", "retry"]
+    kind: Literal["sent", "failed", "retry", "defer"]  # defer: the whole batch, at once
     reply: str
     drop: bool = False  # the connection is unusable afterwards
+
+
+class _CallbackFailed(Exception):
+    """`before_send` or `on_result` raised: carried past the SMTP error handling."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_Ready = asyncio.Task[BaseException | None]
 
 
 class _ConnectFailed(Exception):
@@ -181,6 +208,10 @@ class _Run:
             self.queue.put_nowait(job)
         self._waiting.clear()
 
+    async def defer(self, job: _Job, reply: str) -> None:
+        """The mail stays for a later call; after a lost answer to DATA it is "unknown"."""
+        await self.finish(job, "unknown" if job.lost_after_data else "deferred", reply)
+
     def stop_timers(self) -> None:
         for handle, _job in self._waiting.values():
             handle.cancel()
@@ -189,7 +220,9 @@ class _Run:
     async def finish(self, job: _Job, status: Status, reply: str) -> None:
         result = SendResult(job.mail.key, status, reply, job.attempts)
         self.results[job.index] = result
-        if status != "sent":
+        if status == "deferred":  # give_up or the retry log said why, once
+            log.debug("smtp: mail %s deferred: %s", job.mail.key, reply)
+        elif status != "sent":
             log.warning(
                 "smtp: mail %s %s after %d attempt(s): %s",
                 job.mail.key,
@@ -290,13 +323,20 @@ class SmtpSender:
     async def _work(self, run: _Run) -> None:
         client: SMTP | None = await self._reuse_idle()
         failed_connects = 0
+        next_job: _Job | None = None
+        ready: _Ready | None = None  # the previous mail's callbacks, while this one's envelope goes
         try:
             while True:
-                job = await run.queue.get()
+                job, next_job = next_job or await run.queue.get(), None
                 if job is None:
                     break
+                if ready is not None and (
+                    run.fatal is not None or client is None or not client.is_connected
+                ):
+                    await self._wait(ready)
+                    ready = None
                 if run.fatal is not None:
-                    await run.finish(job, "failed", run.fatal)
+                    await run.defer(job, run.fatal)
                     continue
                 if client is None or not client.is_connected:
                     client = None
@@ -312,22 +352,38 @@ class SmtpSender:
                                 run.queue.put_nowait(job)
                                 return
                             run.give_up(failed.reply)
-                            await run.finish(job, "failed", failed.reply)
+                            await run.defer(job, failed.reply)
                             continue
                         log.info("smtp: %s; connecting again", failed.reply)
                         run.queue.put_nowait(job)
                         await asyncio.sleep(self._delay(failed_connects))
                         continue
                     failed_connects = 0
-                attempt = await self._attempt(client, job, run)
+                attempt = await self._attempt(client, job, run, ready)
+                await self._wait(ready)
+                ready = None
                 if attempt.drop:
                     client.close()
                     client = None
-                await self._settle(run, job, attempt)
+                next_job = self._take_next(run, attempt)
+                if next_job is None:
+                    await self._settle(run, job, attempt)
+                else:  # settle while the next mail's envelope goes out; its DATA waits for it
+                    announce = not next_job.announced
+                    next_job.announced = True
+                    ready = asyncio.create_task(
+                        self._settle_meanwhile(run, job, attempt, next_job if announce else None)
+                    )
         except asyncio.CancelledError:
             if client is not None:
                 client.close()
             raise
+        except _CallbackFailed as failed:  # a callback failed: stop the batch, report it
+            if client is not None:
+                client.close()
+            run.error = failed.error
+            run.done.set()
+            return
         except Exception as error:  # a callback failed: stop the batch, report it
             if client is not None:
                 client.close()
@@ -340,31 +396,79 @@ class SmtpSender:
             else:
                 await self._quit(client)
 
+    @staticmethod
+    def _take_next(run: _Run, attempt: _Attempt) -> _Job | None:
+        """The connection's next mail, if one is waiting and the connection goes on with it."""
+        if attempt.drop or attempt.kind == "defer" or run.fatal is not None or run.queue.empty():
+            return None
+        job = run.queue.get_nowait()
+        if job is None:  # the batch is over: leave the stop for the loop
+            run.queue.put_nowait(None)
+        return job
+
+    async def _settle_meanwhile(
+        self, run: _Run, job: _Job, attempt: _Attempt, upcoming: _Job | None
+    ) -> BaseException | None:
+        """`on_result` of the finished mail and `before_send` of the upcoming one side by side
+        (a caller may commit both in one transaction); an error is handed back, not raised."""
+        try:
+            if upcoming is None or run.before_send is None:
+                await self._settle(run, job, attempt)
+            else:
+                await asyncio.gather(
+                    self._settle(run, job, attempt), run.before_send(upcoming.mail)
+                )
+        except Exception as error:
+            return error
+        return None
+
+    @staticmethod
+    async def _wait(ready: _Ready | None) -> None:
+        """Until the previous mail's callbacks are done; their error stops the worker."""
+        if ready is not None:
+            error = await ready
+            if error is not None:
+                raise _CallbackFailed(error)
+
+    @staticmethod
+    async def _announce(run: _Run, job: _Job) -> None:
+        """`before_send`, once per mail, before its first transmission."""
+        if not job.announced:
+            if run.before_send is not None:
+                await run.before_send(job.mail)
+            job.announced = True
+
     async def _settle(self, run: _Run, job: _Job, attempt: _Attempt) -> None:
         if attempt.kind == "sent":
             await run.finish(job, "sent", attempt.reply)
             return
-        final = attempt.kind == "failed" or job.attempts >= self._max_attempts
-        if final:
+        if attempt.kind == "failed":
             await run.finish(job, "unknown" if job.lost_after_data else "failed", attempt.reply)
+            return
+        if attempt.kind == "defer":
+            run.give_up(attempt.reply)
+            await run.defer(job, attempt.reply)
+            return
+        if job.attempts >= self._max_attempts:
+            await run.defer(job, attempt.reply)
             return
         delay = self._delay(job.attempts)
         log.info("smtp: mail %s: %s; retry in %.2fs", job.mail.key, attempt.reply, delay)
         run.retry_later(job, delay)
 
-    async def _attempt(self, client: SMTP, job: _Job, run: _Run) -> _Attempt:
-        """One SMTP transaction (MAIL, RCPT..., DATA) for one mail."""
+    async def _attempt(self, client: SMTP, job: _Job, run: _Run, ready: _Ready | None) -> _Attempt:
+        """One SMTP transaction (MAIL, RCPT..., DATA) for one mail; DATA (the moment the server
+        may take it) only once the previous mail's callbacks (`ready`) are done."""
         mail = job.mail
-        if not job.announced:
-            if run.before_send is not None:
-                await run.before_send(mail)
-            job.announced = True
+        await self._announce(run, job)
         job.attempts += 1
         refused: dict[str, SMTPRecipientRefused] = {}
         in_data = False
+        in_mail = True
         try:
             options = [f"SIZE={len(mail.data)}"] if client.supports_extension("size") else []
             await client.mail(mail.sender, options=options)
+            in_mail = False
             for recipient in mail.recipients:
                 try:
                     await client.rcpt(recipient)
@@ -372,10 +476,14 @@ class SmtpSender:
                     refused[recipient] = error
             if refused:
                 temporary = [error for error in refused.values() if error.code < 500]
+                if any(error.code in _LOGIN_REFUSALS for error in refused.values()):
+                    drop = not await self._reset(client)
+                    return _Attempt("defer", self._refusals(mail, refused), drop)
                 if temporary or len(refused) == len(mail.recipients):
                     drop = any(e.code == 421 for e in temporary) or not await self._reset(client)
                     kind: Literal["failed", "retry"] = "retry" if temporary else "failed"
                     return _Attempt(kind, self._refusals(mail, refused), drop)
+            await self._wait(ready)
             in_data = True
             response = await client.data(mail.data)
         except SMTPResponseException as error:  # a definite answer: MAIL or DATA refused
@@ -383,7 +491,11 @@ class SmtpSender:
             if error.code == 421:
                 return _Attempt("retry", reply, drop=True)
             drop = not await self._reset(client)
-            return _Attempt("retry" if error.code < 500 else "failed", reply, drop)
+            if error.code < 500:
+                return _Attempt("retry", reply, drop)
+            if in_mail or error.code in _LOGIN_REFUSALS:  # the sender or login, not this mail
+                return _Attempt("defer", reply, drop)
+            return _Attempt("failed", reply, drop)
         except (SMTPException, OSError, TimeoutError) as error:  # no answer: lost or timed out
             if in_data:
                 job.lost_after_data = True

@@ -7,21 +7,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Compiled, Engine
 from sqlalchemy.orm import Session, selectinload
 
+from core.mail_waits import WAITING
 from db.models import Order, OrderItem, Parcel, ShippingMail
 from db.queries._keys import in_keys
+from db.types import utcnow
 
 FINAL_MAIL_STATUSES = ("sent", "failed", "suppressed")
 
 
 def orders_to_mail(
-    session: Session, *, carriers: Sequence[str] | None, kind: str = "shipped"
+    session: Session,
+    *,
+    carriers: Sequence[str] | None,
+    kind: str = "shipped",
+    now: datetime | None = None,
 ) -> list[int]:
     """Orders with a parcel of one of `carriers` (all when None) and no final mail yet.
 
-    Orders whose mail is still `pending` (a crashed or interrupted run) are picked up again.
+    Orders whose mail is still `pending` (a crashed or interrupted run, a lost answer) are
+    picked up again; a mail waiting for the mail server only once its not-before time has come.
     """
     parcel_filter = [Parcel.order_id == Order.id]
     if carriers:
@@ -30,7 +38,10 @@ def orders_to_mail(
         and_(
             ShippingMail.order_id == Order.id,
             ShippingMail.kind == kind,
-            ShippingMail.status.in_(FINAL_MAIL_STATUSES),
+            or_(
+                ShippingMail.status.in_(FINAL_MAIL_STATUSES),
+                ShippingMail.not_before > (now or utcnow()),
+            ),
         )
     )
     statement = (
@@ -159,20 +170,26 @@ class MailRowState(NamedTuple):
     id: int
     status: str
     attempts: int
+    not_before: datetime | None
 
 
 def mail_row_states(
     session: Session, *, order_ids: Sequence[int], kind: str = "shipped"
 ) -> dict[int, MailRowState]:
-    """order id -> (ledger row id, status, attempts): what a send needs, without ORM objects."""
+    """order id -> (ledger row id, status, attempts, not before): what a send needs, without
+    ORM objects."""
     if not order_ids:
         return {}
     statement = select(
-        ShippingMail.order_id, ShippingMail.id, ShippingMail.status, ShippingMail.attempts
+        ShippingMail.order_id,
+        ShippingMail.id,
+        ShippingMail.status,
+        ShippingMail.attempts,
+        ShippingMail.not_before,
     ).where(in_keys(session, ShippingMail.order_id, order_ids), ShippingMail.kind == kind)
     return {
-        order_id: MailRowState(id_, status, attempts)
-        for order_id, id_, status, attempts in session.execute(statement)
+        order_id: MailRowState(id_, status, attempts, not_before)
+        for order_id, id_, status, attempts, not_before in session.execute(statement)
     }
 
 
@@ -188,24 +205,14 @@ def add_mail_rows(session: Session, *, rows: Iterable[ShippingMail]) -> None:
     session.flush()
 
 
-def mark_attempted(session: Session, *, mail_ids: Sequence[int], at: datetime) -> None:
-    """Committed before the mails go out: an attempt with no result afterwards is 'unknown'."""
-    if not mail_ids:
-        return
-    session.execute(
-        update(ShippingMail)
-        .where(in_keys(session, ShippingMail.id, mail_ids))
-        .values(attempts=ShippingMail.attempts + 1, attempted_at=at)
-        .execution_options(synchronize_session=False)
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class MailOutcome:
     mail_id: int
-    status: str  # sent | failed | pending (outcome unknown)
+    status: str  # sent | failed | pending (outcome unknown, or waiting for the mail server)
     reply: str
     reason: str | None = None
+    not_before: datetime | None = None  # waiting: no run tries it again before then
+    tried: int = 0  # an attempt to count although the mail was not marked attempted
 
 
 _MAILS = ShippingMail.__table__
@@ -217,27 +224,118 @@ _RECORD_OUTCOME = (
         last_reply=bindparam("reply"),
         reason=bindparam("why"),
         finished_at=bindparam("finished"),
+        not_before=bindparam("wait_until"),
+        attempts=_MAILS.c.attempts + bindparam("tried"),
     )
 )
 
 
-def record_outcomes(session: Session, *, outcomes: Sequence[MailOutcome], at: datetime) -> None:
-    """One executemany for the group (a Core UPDATE by id: the ORM's bulk path costs more)."""
-    if not outcomes:
-        return
-    session.execute(
-        _RECORD_OUTCOME,
-        [
-            {
-                "mail_id": o.mail_id,
-                "new_status": o.status,
-                "reply": o.reply[:500],
-                "why": (o.reason or None) and o.reason[:500],
-                "finished": at if o.status != "pending" else None,
-            }
-            for o in outcomes
-        ],
+_RECORD_ATTEMPT = (
+    update(_MAILS)  # type: ignore[arg-type]
+    .where(_MAILS.c.id == bindparam("mail_id"))
+    .values(attempts=_MAILS.c.attempts + 1, attempted_at=bindparam("at"))
+)
+
+
+def _driver_rows(compiled: Compiled, rows: list[dict[str, Any]]) -> list[Any]:
+    """Parameters in the driver's style: tuples for `?` (SQLite), dicts for `%(name)s`."""
+    constants = compiled.params  # literals of the statement (`attempts + 1`)
+    full = [{**constants, **row} for row in rows]
+    order = compiled.positiontup  # type: ignore[attr-defined]
+    if order:
+        return [tuple(row[name] for name in order) for row in full]
+    return full
+
+
+def _outcome_rows(outcomes: Sequence[MailOutcome], at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "mail_id": o.mail_id,
+            "new_status": o.status,
+            "reply": o.reply[:500],
+            "why": (o.reason or None) and o.reason[:500],
+            "finished": at if o.status != "pending" else None,
+            "wait_until": o.not_before,
+            "tried": o.tried,
+        }
+        for o in outcomes
+    ]
+
+
+class LedgerWriter:
+    """Attempts and outcomes of the mails in flight, written in small groups while they go out.
+
+    One DBAPI connection for the whole batch and the two UPDATEs compiled once for it: a group
+    is a few rows, and SQLAlchemy's per-statement work (execution context, cache lookup,
+    session) cost six times the SQLite statements themselves (0.7 vs 0.1 ms per group).
+    Timestamps go through the column type's bind processor, so they are stored exactly as the
+    ORM stores them (UTC; SQLite's text format)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        self._time = _MAILS.c.attempted_at.type.bind_processor(dialect) or (lambda value: value)
+        self._attempted = _RECORD_ATTEMPT.compile(dialect=dialect)
+        self._outcome = _RECORD_OUTCOME.compile(dialect=dialect)
+        self._connection = engine.raw_connection()
+
+    def write(
+        self, *, attempted: Sequence[int], outcomes: Sequence[MailOutcome], at: datetime
+    ) -> None:
+        """One transaction; on an error it is rolled back and the error raised."""
+        now = self._time(at)
+        cursor = self._connection.cursor()
+        try:
+            if attempted:
+                rows = [{"mail_id": mail_id, "at": now} for mail_id in attempted]
+                cursor.executemany(str(self._attempted), _driver_rows(self._attempted, rows))
+            if outcomes:
+                rows = _outcome_rows(outcomes, at)
+                for row in rows:
+                    row["finished"] = self._time(row["finished"])
+                    row["wait_until"] = self._time(row["wait_until"])
+                cursor.executemany(str(self._outcome), _driver_rows(self._outcome, rows))
+            self._connection.commit()
+        except BaseException:
+            self._connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _has_parcel_of(carriers: Sequence[str]) -> ColumnElement[bool]:
+    """The mail's order has a parcel of one of `carriers`: the runs that pick it up."""
+    return exists().where(
+        Parcel.order_id == ShippingMail.order_id, Parcel.carrier.in_(list(carriers))
     )
+
+
+class WaitingMails(NamedTuple):
+    mails: int
+    not_before: datetime | None  # the earliest
+    reason: str | None  # the latest waiting row's
+
+
+def waiting_mails(
+    session: Session, *, carriers: Sequence[str] | None = None, now: datetime | None = None
+) -> WaitingMails:
+    """Mails waiting for the mail server whose not-before time has not come yet."""
+    where = [
+        ShippingMail.status == "pending",
+        ShippingMail.reason.like(f"{WAITING}%"),
+        ShippingMail.not_before > (now or utcnow()),
+    ]
+    if carriers:
+        where.append(_has_parcel_of(carriers))
+    count, earliest = session.execute(
+        select(func.count(), func.min(ShippingMail.not_before)).where(*where)
+    ).one()
+    reason = session.scalar(
+        select(ShippingMail.reason).where(*where).order_by(ShippingMail.id.desc()).limit(1)
+    )
+    return WaitingMails(int(count), earliest, reason)
 
 
 def mail_counts(session: Session, *, order_ids: Sequence[int]) -> dict[str, int]:
@@ -249,3 +347,24 @@ def mail_counts(session: Session, *, order_ids: Sequence[int]) -> dict[str, int]
         .group_by(ShippingMail.status)
     )
     return {status: int(count) for status, count in session.execute(statement).tuples()}
+
+
+def release_waiting_mails(
+    session: Session, *, carriers: Sequence[str] | None = None, now: datetime | None = None
+) -> int:
+    """Make the mails waiting for the mail server due now (the operator fixed it); how many."""
+    moment = now or utcnow()
+    where = [
+        ShippingMail.status == "pending",
+        ShippingMail.reason.like(f"{WAITING}%"),
+        ShippingMail.not_before > moment,
+    ]
+    if carriers:
+        where.append(_has_parcel_of(carriers))
+    result = session.execute(
+        update(ShippingMail)
+        .where(*where)
+        .values(not_before=moment)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -167,6 +167,8 @@ def open_world(
             "LIEFERN_SMTP_CONNECTIONS": "4",
             "LIEFERN_SMTP_BACKOFF_SECONDS": "0.05",
             "LIEFERN_SMTP_TIMEOUT_SECONDS": str(smtp_timeout),
+            # a mail left waiting for the mail server is due again in the next round
+            "LIEFERN_SMTP_RETRY_WAIT_SECONDS": "0",
             # a feed still unanswered after Amazon's processing time counts as stuck: the
             # driver only polls once that time has passed (see `poll_round`)
             "LIEFERN_FEED_STUCK_MINUTES": "0",

@@ -1,7 +1,7 @@
 """run owners and per-order mail claims
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-04 15:40:00.000000
 
 Each run that holds locks or claims registers as an owner (host, pid, flow run, heartbeat);
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
