@@ -88,7 +88,7 @@ def _read_csv(data: bytes) -> OrdersFile:
     if not data.strip():
         raise UnreadableInput("the file is empty")
     text = data.decode(detect_encoding(data), errors="replace")  # as the tracking reader
-    allow_fields_of(text)
+    allow_fields_of(len(text))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(first_line(text)))
     try:
         names = next(reader, [])

@@ -45,12 +45,12 @@ def header_key(name: str) -> str:
     return "".join(ch for ch in name.strip().lower() if ch.isalnum())
 
 
-def allow_fields_of(text: str) -> None:
-    """Let the csv module read a field as long as the whole text.
+def allow_fields_of(length: int) -> None:
+    """Let the csv module read a field as long as the whole file (`length` characters).
 
     Its default limit (128 KiB) raises `_csv.Error` mid-file and loses the row, its order and
     its number; the file is in memory already, so a long field costs nothing more, and the
     row checks then name it (`too_long`). The limit is process-wide and only ever raised.
     """
-    if len(text) >= csv.field_size_limit():
-        csv.field_size_limit(len(text) + 1)
+    if length >= csv.field_size_limit():
+        csv.field_size_limit(length + 1)
