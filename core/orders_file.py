@@ -18,7 +18,7 @@ import io
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.domain import Portal, default_language
@@ -50,6 +50,7 @@ _LIMITS = {
     "postal_code": 16,
     "city": 100,
 }
+SHOWN_VALUE = 80  # characters of a bad value repeated in its problem
 # free text as buyers and sellers type it: control characters are neutralised, not refused
 FREE_TEXT = ("buyer_name", "city", "title")
 # order_items.quantity is a 32-bit INTEGER on PostgreSQL
@@ -125,7 +126,7 @@ def _read_csv(data: bytes) -> OrdersFile:
                 record = records[order_no] = OrderRecord(row, _order_fields(values))
             record.items.append(_item_fields(values))
             record.warnings.extend(warned)
-    except csv.Error as error:  # nothing the csv module still raises with newline="" ...
+    except csv.Error as error:  # with the field limit raised, a fault of the csv module itself
         raise UnreadableInput(
             f"line {reader.line_num}: {error}; check the quoting of that line"
         ) from error
@@ -202,7 +203,15 @@ def _read_jsonl(data: bytes) -> OrdersFile:
 def _result(orders: list[OrderRecord], problems: list[RowProblem], rows: int) -> OrdersFile:
     """Warnings only of orders that are imported: a rejected order has its problems."""
     warnings = sorted((w for r in orders for w in r.warnings), key=lambda w: w.row)
-    return OrdersFile(orders, sorted(problems, key=lambda p: p.row), rows, warnings)
+    shown = [_short(p) for p in sorted(problems, key=lambda p: p.row)]
+    return OrdersFile(orders, shown, rows, warnings)
+
+
+def _short(problem: RowProblem) -> RowProblem:
+    """A problem shows the start of a value: a 200 KiB cell is named, not printed."""
+    if len(problem.value) <= SHOWN_VALUE:
+        return problem
+    return replace(problem, value=problem.value[:SHOWN_VALUE] + "…")
 
 
 def _texts(
@@ -214,7 +223,9 @@ def _texts(
         value = obj.get(column)
         if isinstance(value, list | dict):
             found.append(
-                RowProblem(row, column, "", "not_text", f"{column} must be text, not a list")
+                RowProblem(
+                    row, column, "", "not_text", f"{column} must be text, not a list or object"
+                )
             )
             value = ""
         text = str("" if value is None else value).strip()
@@ -247,8 +258,7 @@ def _neutralise(row: int, values: dict[str, str]) -> list[RowProblem]:
                     column,
                     value[:80],
                     "control_characters_replaced",
-                    "line breaks or control characters were replaced by spaces; "
-                    "check the name on the parcel label",
+                    "line breaks or control characters were replaced by spaces",
                 )
             )
     return warnings

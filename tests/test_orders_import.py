@@ -292,3 +292,13 @@ def test_the_cli_shows_the_warnings_and_exits_0(settings: Settings, tmp_path: Pa
     assert "row 2, buyer_name" in shown.stdout and "control_characters_replaced" in shown.stdout
     again = runner.invoke(app, ["orders", "import", str(path), "--json"])
     assert json.loads(again.stdout)["warnings"] == []  # already known: nothing was imported
+
+
+def test_a_problem_shows_only_the_start_of_a_huge_value() -> None:
+    data = (HEADER + f"AU1;shop;w;W1;Eve;{'e' * 200_000};DE;de;L1;S1;T;1\n").encode()
+    problems = read_orders_file(data).problems
+    assert {(p.column, p.code) for p in problems} == {
+        ("buyer_email", "bad_email"),
+        ("buyer_email", "too_long"),
+    }
+    assert all(len(p.value) <= 81 for p in problems)
