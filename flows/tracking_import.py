@@ -79,10 +79,11 @@ async def tracking_import(
         logger.error("import %s: file not readable: %s", import_id, reason)
         # a returned state is the run's final state; callers get FailedRun(reason) raised
         return Failed(message=reason)  # type: ignore[return-value]
+    rows, total = len(table.frame), BatchOutcome()
     try:
-        rows, total = _import_table(table, import_id, db_url, carrier, source)
+        _import_table(table, import_id, db_url, carrier, source, total)
     except BaseException as error:
-        _close_stopped(db_url, import_id, error)
+        _close_stopped(db_url, import_id, rows, total, error)
         raise
     close_import(db_url, import_id=import_id, rows=rows, outcome=total)
     await _publish(import_id, rows, total)
@@ -90,10 +91,15 @@ async def tracking_import(
 
 
 def _import_table(
-    table: TrackingTable, import_id: int, db_url: str, carrier: str | None, source: str
-) -> tuple[int, BatchOutcome]:
+    table: TrackingTable,
+    import_id: int,
+    db_url: str,
+    carrier: str | None,
+    source: str,
+    total: BatchOutcome,
+) -> None:
+    """Batch by batch; `total` adds up the committed batches (also when one fails)."""
     logger = get_run_logger()
-    total = BatchOutcome()
     frame, rows = table.frame, len(table.frame)
     logger.info(
         "import %s: %d rows, encoding %s, delimiter %r, columns %s",
@@ -126,18 +132,20 @@ def _import_table(
             total.already_known,
             len(total.problems),
         )
-    return rows, total
 
 
 def _cannot_open(path: Path, error: OSError) -> str:
     return f"cannot open {path.name}: {error.strerror or type(error).__name__}"
 
 
-def _close_stopped(db_url: str, import_id: int, error: BaseException) -> None:
-    """The run stops on an error of ours: the import says so instead of `running`."""
+def _close_stopped(
+    db_url: str, import_id: int, rows: int, total: BatchOutcome, error: BaseException
+) -> None:
+    """The run stops on an error of ours: the import says so instead of `running`, with
+    the batches committed before (import the file again: they come back "already known")."""
     reason = f"the import stopped ({type(error).__name__}); see the flow run's log and import again"
     try:
-        close_import.fn(db_url, import_id=import_id, rows=0, outcome=BatchOutcome(), error=reason)
+        close_import.fn(db_url, import_id=import_id, rows=rows, outcome=total, error=reason)
     except Exception:  # the store itself is gone: the run's own error says more
         get_run_logger().exception("import %s: could not record the failure", import_id)
 
