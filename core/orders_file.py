@@ -58,6 +58,7 @@ MAX_QUANTITY = 2**31 - 1
 # C0 and C1 controls, DEL and the Unicode line/paragraph separators: all end a header line
 # or a text line somewhere (mail headers, CSV exports, str.splitlines)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_LINE_END = re.compile(r"\r\n|\r|\n")  # never raw inside a JSON string, unlike U+2028
 # lone UTF-16 surrogates: JSON can spell them (`"\ud800"`), no database or terminal takes them
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -151,8 +152,8 @@ def _read_jsonl(data: bytes) -> OrdersFile:
     problems: list[RowProblem] = []
     lines_of: dict[str, list[int]] = defaultdict(list)
     rows = 0
-    # JSON lines end at LF only: U+2028 and friends are text inside a JSON string
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    # lines end at CR, LF or both; U+2028 and friends are text inside a JSON string
+    for line_no, line in enumerate(_LINE_END.split(text), start=1):
         if not line.strip():
             continue
         rows += 1

@@ -302,3 +302,15 @@ def test_a_problem_shows_only_the_start_of_a_huge_value() -> None:
         ("buyer_email", "too_long"),
     }
     assert all(len(p.value) <= 81 for p in problems)
+
+
+def test_json_lines_may_end_with_cr_alone_and_hold_a_line_separator_in_a_name() -> None:
+    samples = list(generate_orders(2, seed=3))
+    samples[0].order["buyer_name"] = "Jörg\u2028Weiß"
+    data = orders_jsonl(samples).replace(b"\n", b"\r")
+    parsed = read_orders_file(data, name="o.jsonl")
+    assert [r.order["buyer_name"] for r in parsed.orders] == [
+        "Jörg Weiß",
+        samples[1].order["buyer_name"],
+    ]
+    assert [w.row for w in parsed.warnings] == [1]
