@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -119,7 +120,7 @@ def items_per_order(name: str, data: bytes) -> Counter[str] | None:
     counts: Counter[str] = Counter()
     try:
         if name.endswith(".jsonl") or text.lstrip("\ufeff \t\r\n").startswith("{"):
-            for line in text.split("\n"):
+            for line in re.split(r"\r\n|\r|\n", text):
                 if line.strip():
                     obj = json.loads(line)
                     if isinstance(obj, dict) and isinstance(obj.get("items"), list):
