@@ -111,7 +111,7 @@ def test_an_import_whose_file_cannot_be_opened_ends_failed_not_running(
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_file_that_reads_after_a_failure_imports_normally(
+def test_a_readable_file_still_completes_the_run_with_its_summary(
     settings: Settings, tmp_path: Path
 ) -> None:
     samples = seed_orders(settings.db_url, 2)
