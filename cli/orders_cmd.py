@@ -44,7 +44,12 @@ def import_orders(
             f"imported, {summary['already_known']} already known, "
             f"{len(summary['rejected'])} rows rejected"
         ]
-        return "\n".join(lines + rejected_lines(summary["rejected"]))
+        lines += rejected_lines(summary["rejected"])
+        if warnings := summary["warnings"]:
+            plural = "s" if len(warnings) > 1 else ""
+            lines.append(f"{len(warnings)} warning{plural} (the orders were imported):")
+            lines += rejected_lines(warnings)
+        return "\n".join(lines)
 
     emit(summary, as_json=as_json, text=text)
     if summary["rejected"]:

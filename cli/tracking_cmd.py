@@ -18,7 +18,6 @@ from connectors.carriers import (
     normalise_tracking_number,
 )
 from core.clock import business_today
-from core.problems import UnreadableInput
 from core.settings import get_settings
 from core.ship_dates import ShipDateWindow
 from core.tracking_csv import PRESETS
@@ -116,6 +115,8 @@ def import_file(
         )
     ensure_database()
     prepare_prefect()
+    from prefect.exceptions import FailedRun
+
     from flows.tracking_import import tracking_import
 
     try:
@@ -128,7 +129,7 @@ def import_file(
                 file_name=file.name,
             )
         )
-    except UnreadableInput as error:
+    except FailedRun as error:  # the flow's answer to a file it cannot read: the reason
         fail(f"cannot read {file}: {error}", as_json=as_json)
     report = {k: summary[k] for k in ("import_id", "rows", "imported", "already_known", "rejected")}
 

@@ -43,3 +43,14 @@ def first_line(text: str) -> str:
 def header_key(name: str) -> str:
     """`Reference 1`, `reference_1` and `REFERENCE-1` are the same column."""
     return "".join(ch for ch in name.strip().lower() if ch.isalnum())
+
+
+def allow_fields_of(length: int) -> None:
+    """Let the csv module read a field as long as the whole file (`length` characters).
+
+    Its default limit (128 KiB) raises `_csv.Error` mid-file and loses the row, its order and
+    its number; the file is in memory already, so a long field costs nothing more, and the
+    row checks then name it (`too_long`). The limit is process-wide and only ever raised.
+    """
+    if length >= csv.field_size_limit():
+        csv.field_size_limit(length + 1)

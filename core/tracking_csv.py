@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from core.problems import UnreadableInput
-from core.textfile import detect_delimiter, detect_encoding, first_line, header_key
+from core.textfile import (
+    allow_fields_of,
+    detect_delimiter,
+    detect_encoding,
+    first_line,
+    header_key,
+)
 
 CANONICAL = ("order_ref", "carrier", "tracking_number", "ship_date")
 
@@ -209,6 +215,7 @@ def read_tracking_file(
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnreadableInput("the file is not a text/CSV file (binary content)")
     encoding = detect_encoding(data)
+    allow_fields_of(len(data))  # a character is at least one byte
     text_head = data[:65536].decode(encoding, errors="replace")
     delimiter = detect_delimiter(first_line(text_head))
     names = next(csv.reader(io.StringIO(first_line(text_head)), delimiter=delimiter), [])
@@ -231,7 +238,7 @@ def _require_columns(
         raise UnreadableInput(
             "cannot find "
             + " and ".join(wanted[m] for m in missing)
-            + f" in the header {names!r}; check the file or pass --format "
+            + f" in the header {_shown(names)}; check the file or pass --format "
             + f"({', '.join(sorted(PRESETS))})"
         )
     if "carrier" not in headers and not carrier and not preset.carrier:
@@ -239,6 +246,12 @@ def _require_columns(
             "the file has no carrier column (carrier, Versender, Paketdienst); "
             "pass --carrier (e.g. --carrier dhl) or a carrier --format"
         )
+
+
+def _shown(names: list[str]) -> str:
+    """The header as a message can show it: a few names, each cut short."""
+    shown = [name if len(name) <= 40 else name[:40] + "…" for name in names[:12]]
+    return repr(shown) + (f" and {len(names) - 12} more columns" if len(names) > 12 else "")
 
 
 def _read_frame(

@@ -1,4 +1,10 @@
-"""Flow: import a tracking-number file (CLI, upload, or by hand from the Prefect UI)."""
+"""Flow: import a tracking-number file (CLI, upload, or by hand from the Prefect UI).
+
+A file that cannot be read ends the run `Failed` with the reason as its message and the import
+`failed` with it as its error: one line for the operator, no traceback, since nothing broke
+but the file. Whatever else stops the run still marks the import `failed` before it goes on:
+no import is left `running` by a run that ended.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from core.clock import business_today
 from core.problems import UnreadableInput
 from core.settings import get_settings
-from core.tracking_csv import read_tracking_file
+from core.tracking_csv import TrackingTable, read_tracking_file
 from db.queries.imports import import_summary
 from db.session import session_scope
 from flows.labels import label_run
@@ -64,13 +71,35 @@ async def tracking_import(
         )
     elif not claim_registered_import(db_url, import_id=import_id, flow_run_id=run_id):
         return _summary(db_url, import_id)
-    total = BatchOutcome()
     try:
         table = read_tracking_file(path.read_bytes(), file_format=file_format, carrier=carrier)
-    except UnreadableInput as error:
-        close_import(db_url, import_id=import_id, rows=0, outcome=total, error=str(error))
-        logger.error("import %s: file not readable: %s", import_id, error)
+    except (UnreadableInput, OSError) as error:
+        reason = str(error) if isinstance(error, UnreadableInput) else _cannot_open(path, error)
+        close_import(db_url, import_id=import_id, rows=0, outcome=BatchOutcome(), error=reason)
+        logger.error("import %s: file not readable: %s", import_id, reason)
+        # a returned state is the run's final state; callers get FailedRun(reason) raised
+        return Failed(message=reason)  # type: ignore[return-value]
+    rows, total = len(table.frame), BatchOutcome()
+    try:
+        _import_table(table, import_id, db_url, carrier, source, total)
+    except BaseException as error:
+        _close_stopped(db_url, import_id, rows, total, error)
         raise
+    close_import(db_url, import_id=import_id, rows=rows, outcome=total)
+    await _publish(import_id, rows, total)
+    return _summary(db_url, import_id)
+
+
+def _import_table(
+    table: TrackingTable,
+    import_id: int,
+    db_url: str,
+    carrier: str | None,
+    source: str,
+    total: BatchOutcome,
+) -> None:
+    """Batch by batch; `total` adds up the committed batches (also when one fails)."""
+    logger = get_run_logger()
     frame, rows = table.frame, len(table.frame)
     logger.info(
         "import %s: %d rows, encoding %s, delimiter %r, columns %s",
@@ -81,7 +110,7 @@ async def tracking_import(
         table.headers,
     )
     today = business_today()
-    batch = settings.import_batch_rows
+    batch = get_settings().import_batch_rows
     for start in range(0, rows, batch):
         outcome = import_batch(
             db_url,
@@ -103,9 +132,22 @@ async def tracking_import(
             total.already_known,
             len(total.problems),
         )
-    close_import(db_url, import_id=import_id, rows=rows, outcome=total)
-    await _publish(import_id, rows, total)
-    return _summary(db_url, import_id)
+
+
+def _cannot_open(path: Path, error: OSError) -> str:
+    return f"cannot open {path.name}: {error.strerror or type(error).__name__}"
+
+
+def _close_stopped(
+    db_url: str, import_id: int, rows: int, total: BatchOutcome, error: BaseException
+) -> None:
+    """The run stops on an error of ours: the import says so instead of `running`, with
+    the batches committed before (import the file again: they come back "already known")."""
+    reason = f"the import stopped ({type(error).__name__}); see the flow run's log and import again"
+    try:
+        close_import.fn(db_url, import_id=import_id, rows=rows, outcome=total, error=reason)
+    except Exception:  # the store itself is gone: the run's own error says more
+        get_run_logger().exception("import %s: could not record the failure", import_id)
 
 
 def _summary(db_url: str, import_id: int) -> dict[str, Any]:

@@ -36,6 +36,10 @@ PROBLEM_CODES = frozenset(
         "order_incomplete",
         "bad_json",
         "items_missing",
+        "not_text",
+        "bad_characters",
+        "duplicate_order_no",
+        "duplicate_portal_order_id",
     }
 )
 COLUMNS = (*ORDER_COLUMNS, *ITEM_COLUMNS, *OPTIONAL_COLUMNS)
@@ -79,6 +83,9 @@ def check(data: bytes, name: str = "") -> None:
         assert not any(ch < " " for value in record.order.values() for ch in str(value)), (
             record.order
         )
+    for warning in parsed.warnings:
+        assert warning.code == "control_characters_replaced", warning
+        assert warning.column in ("buyer_name", "city", "title"), warning
 
 
 @fuzz()

@@ -128,12 +128,17 @@ def _run_deployment(parameters: dict[str, Any], key: str) -> bool:
 
 
 def _run_here(parameters: dict[str, Any]) -> dict[str, Any] | None:
+    from prefect.exceptions import FailedRun
+
     from flows.tracking_import import tracking_import
 
     import_id = parameters["import_id"]
     try:
         result: dict[str, Any] = asyncio.run(tracking_import(**parameters))
         return result
+    except FailedRun as error:  # the file could not be read: the import says why
+        log.info("import %s failed: %s", import_id, error)
+        return None
     except Exception as error:
         log.warning("import %s failed: %s", import_id, type(error).__name__)
         try:

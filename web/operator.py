@@ -21,7 +21,7 @@ from db.queries.web import (
     recent_imports,
 )
 from db.session import session_scope
-from web.deps import AppPages, AppSettings, Operator
+from web.deps import AppPages, AppSettings, Operator, row_id
 
 router = APIRouter()
 
@@ -64,7 +64,8 @@ def _date(value: str | None, problems: list[str], name: str) -> date | None:
 
 
 def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 1_000_000 else 1
+    digits = value is not None and value.isascii() and value.isdigit()  # "²".isdigit()
+    return int(value) if digits and value and 0 < int(value) < 1_000_000 else 1
 
 
 def parse_filter(request: Request) -> tuple[OrderFilter, dict[str, str], list[str]]:
@@ -155,13 +156,16 @@ def imports(
 
 @router.get("/imports/{import_id}", response_class=HTMLResponse)
 def import_detail(
-    import_id: int, settings: AppSettings, pages: AppPages, _operator: Operator
+    import_id: str, settings: AppSettings, pages: AppPages, _operator: Operator
 ) -> HTMLResponse:
+    number = row_id(import_id)
+    if number is None:
+        return pages.error(status.HTTP_404_NOT_FOUND)
     with session_scope(settings.db_url) as session:
-        record = get_import(session, import_id=import_id)
+        record = get_import(session, import_id=number)
         if record is None:
             return pages.error(status.HTTP_404_NOT_FOUND)
-        rejected = list_rejections(session, import_id=import_id)
+        rejected = list_rejections(session, import_id=number)
     return pages.response(
         "import",
         record=record,

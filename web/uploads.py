@@ -2,7 +2,8 @@
 
 The file is archived under its sha256 before anything else happens, and the same bytes
 uploaded again answer with the first import (`"duplicate": true`) and start nothing, so a
-script that retries after a timeout never imports twice. The check and the new import are one
+script that retries after a timeout never imports twice; only after a failed import (the
+file could not be read) do the same bytes start a new one. The check and the new import are one
 step under a lock in the database, so that holds for the same file sent at once to several
 web processes or machines too.
 """
@@ -26,7 +27,7 @@ from db.queries.imports import create_import, import_summary
 from db.queries.web import latest_upload_import
 from db.session import session_scope
 from tasks.guard import RunOverlap, short_lock
-from web.deps import ApiClient, AppSettings
+from web.deps import ApiClient, AppSettings, row_id
 from web.imports import start_import
 from web.multipart import BadForm, TooLarge, UploadForm, read_form
 
@@ -154,7 +155,9 @@ def _register_new(
     """Under the file's lock: the earlier import of these bytes, or a new one started."""
     with session_scope(settings.db_url) as session:
         earlier = latest_upload_import(session, sha256=digest)
-        if earlier is not None:
+        # a failed import imported nothing: the same bytes again (perhaps now with the
+        # carrier or format it lacked) are a new import, not a duplicate of that one
+        if earlier is not None and earlier.status != "failed":
             return _accepted(earlier.id, earlier.status, duplicate=True)
     archived = _archive(settings, data, file_name)
     with session_scope(settings.db_url) as session:
@@ -188,11 +191,14 @@ def _accepted(import_id: int, import_status: str, *, duplicate: bool) -> JSONRes
 
 @router.get("/tracking-imports/{import_id}")
 def tracking_import_result(
-    import_id: int, settings: AppSettings, _client: ApiClient
+    import_id: str, settings: AppSettings, _client: ApiClient
 ) -> JSONResponse:
     """The import as `liefern tracking import --json` shows it, plus `status` and `error`."""
-    with session_scope(settings.db_url) as session:
-        summary = import_summary(session, import_id=import_id)
+    number = row_id(import_id)
+    summary = None
+    if number is not None:
+        with session_scope(settings.db_url) as session:
+            summary = import_summary(session, import_id=number)
     if summary is None:
-        return problem(404, f"no tracking import {import_id}")
+        return problem(404, f"no tracking import {import_id[:40]}")
     return JSONResponse(_summary(summary))

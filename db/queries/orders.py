@@ -67,6 +67,23 @@ def existing_order_numbers(session: Session, *, order_nos: Sequence[str]) -> set
     return set(session.scalars(statement))
 
 
+def order_numbers_by_portal_ids(
+    session: Session, *, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], str]:
+    """The stored order number of each (portal, account, portal order id) among `keys`."""
+    if not keys:
+        return {}
+    statement = select(
+        Order.portal, Order.portal_account, Order.portal_order_id, Order.order_no
+    ).where(in_keys(session, Order.portal_order_id, sorted({k[2] for k in keys})))
+    wanted = set(keys)
+    return {
+        (portal, account, portal_id): order_no
+        for portal, account, portal_id, order_no in session.execute(statement)
+        if (portal, account, portal_id) in wanted
+    }
+
+
 def insert_orders(
     session: Session, *, orders: Sequence[dict[str, Any]], items: Sequence[dict[str, Any]]
 ) -> int:
