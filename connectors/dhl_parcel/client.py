@@ -18,33 +18,20 @@ from typing import Any
 
 import httpx
 
+from connectors.calls import json_or_none, send
 from connectors.dhl_parcel.mapping import (
     ACCEPT_LANGUAGE,
     PRODUCTION,
     manifest_query,
     parse_problem,
 )
-from connectors.errors import (
-    AuthError,
-    ConnectorError,
-    RateLimited,
-    Rejected,
-    TransientError,
-)
+from connectors.errors import ConnectorError, TransientError, error_for_status, retry_after
 from connectors.http import portal_client
 from connectors.retry import with_retries
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: let the backoff decide
 
 
 def _request_id(response: httpx.Response) -> str | None:
@@ -56,23 +43,23 @@ def _request_id(response: httpx.Response) -> str | None:
 
 def error_for(response: httpx.Response) -> ConnectorError:
     """The connector error matching a non-success DHL answer."""
-    try:
-        problem = parse_problem(response.json())
-    except ValueError:
-        problem = parse_problem(None)
+    problem = parse_problem(json_or_none(response))
     status = response.status_code
-    code = problem.title or str(status)
     message = problem.message(f"HTTP {status}")
-    common: dict[str, Any] = {"code": code, "status": status, "request_id": _request_id(response)}
-    if status in (401, 403):
-        return AuthError(f"DHL refused the credentials: {message}", **common)
     if status == 429:
-        return RateLimited(
-            f"DHL throttled the call: {message}", retry_after=_retry_after(response), **common
-        )
-    if 400 <= status < 500:
-        return Rejected(message, **common)
-    return TransientError(f"DHL answered HTTP {status}: {message}", **common)
+        text = f"DHL throttled the call: {message}"
+    elif status >= 500:
+        text = f"DHL answered HTTP {status}: {message}"
+    else:
+        text = message
+    return error_for_status(
+        status,
+        text,
+        code=problem.title or str(status),
+        request_id=_request_id(response),
+        wait=retry_after(response.headers),
+        auth_text=f"DHL refused the credentials: {message}",
+    )
 
 
 class ShippingApi:
@@ -104,12 +91,7 @@ class ShippingApi:
         await self._http.aclose()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as error:
-            raise TransientError(f"DHL did not answer in time ({type(error).__name__})") from error
-        except httpx.TransportError as error:
-            raise TransientError(f"DHL unreachable ({type(error).__name__})") from error
+        response = await send(self._http, method, path, service="DHL", **kwargs)
         if response.status_code >= 300:
             raise error_for(response)
         try:
