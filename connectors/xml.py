@@ -15,7 +15,14 @@ MAX_XML_BYTES = 32 * 1024 * 1024
 
 
 class UntrustedXmlError(ValueError):
-    """The document is not well-formed, empty, too large, or carries a DTD."""
+    """The document is not well-formed, empty, too large, or carries a DTD.
+
+    `reason` is the bare complaint, `position` the (line, column) where the parser gave up."""
+
+    def __init__(self, reason: str, position: tuple[int, int] | None = None) -> None:
+        super().__init__(reason if position is None else f"{reason} (line {position[0]})")
+        self.reason = reason
+        self.position = position
 
 
 def _parser() -> etree.XMLParser:
@@ -38,6 +45,8 @@ def parse_untrusted_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree
         raise UntrustedXmlError("empty, no XML at all")
     try:
         root = etree.fromstring(data, parser=_parser())
+    except etree.XMLSyntaxError as error:
+        raise UntrustedXmlError(f"not well-formed XML: {error.msg}", error.position) from None
     except (etree.LxmlError, ValueError) as error:
         raise UntrustedXmlError(f"not well-formed XML: {error}") from None
     if root is None:

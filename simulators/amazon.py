@@ -53,6 +53,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.xml import UntrustedXmlError, parse_untrusted_xml
+
 FEEDS = "/feeds/2021-06-30"
 ORDERS = "/orders/v0/orders"
 ORDER_FULFILLMENT_FEED = "POST_ORDER_FULFILLMENT_DATA"
@@ -420,10 +422,6 @@ class AmazonSimulator:
 # --- feed XML -> processing report -------------------------------------------------------------
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 def _local(element: etree._Element) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
@@ -680,13 +678,13 @@ def _report(
 
 def _process_feed(sim: AmazonSimulator, feed: FeedRecord, source: bytes) -> bytes:
     try:
-        root = etree.fromstring(source, parser=_parser())
-    except etree.XMLSyntaxError as error:
-        line, column = error.position
+        root = parse_untrusted_xml(source)
+    except UntrustedXmlError as error:
+        line, column = error.position or (1, 1)
         outcome = _Outcome(
             "Error",
             FATAL_PARSE_ERROR,
-            f"XML Parsing Fatal Error at Line {line}, Column {column}: {error.msg}",
+            f"XML Parsing Fatal Error at Line {line}, Column {column}: {error.reason}",
         )
         return _report("", feed.feed_id, 0, [(0, outcome)])
     header = _child(root, "Header")

@@ -27,11 +27,9 @@ from connectors.hood.mapping import (
     CONTENT_TYPE,
     ENVELOPE,
     UNVERIFIED_ORDER_STATUS_SHAPE,
-    HoodParseError,
     OrderStatusShape,
-    element_text,
-    parse_untrusted_xml,
 )
+from connectors.xml import UntrustedXmlError, element_text, parse_untrusted_xml
 
 API_PATH = "/api.htm"
 
@@ -122,7 +120,7 @@ class HoodSimulator:
     def _answer(self, body: bytes) -> bytes:
         try:
             root = parse_untrusted_xml(body)
-        except HoodParseError:
+        except UntrustedXmlError:
             return self._global_error("XML-Fehler: die Anfrage ist kein gültiges XML")
         if root.tag != ENVELOPE.root or root.get(ENVELOPE.type_attr) != ENVELOPE.type_value:
             return self._global_error('Ungültige Anfrage: <api type="public"> erwartet')

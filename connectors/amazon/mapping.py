@@ -28,6 +28,7 @@ from lxml import etree
 
 from connectors.allocation import parcel_items
 from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
+from connectors.xml import parse_untrusted_xml
 from core.domain import ConfirmationStatus
 
 # --- vendor facts (one place) -------------------------------------------------------------------
@@ -450,31 +451,6 @@ class ProcessingReport:
         return [r for r in self.results if r.is_error and not r.message_id]
 
 
-def _parser() -> etree.XMLParser:
-    # Untrusted input: no entity expansion, no DTD loading, no network, no huge trees.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
-def parse_xml(data: bytes) -> etree._Element:
-    """Parse untrusted XML safely; a DOCTYPE (the door for entity tricks) is refused."""
-    try:
-        root = etree.fromstring(data, parser=_parser())
-    except etree.XMLSyntaxError as error:
-        raise ValueError(f"not well-formed XML: {error}") from None
-    docinfo: Any = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise ValueError("XML with a DOCTYPE is refused")
-    return root
-
-
 def _local(element: etree._Element) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
@@ -517,7 +493,7 @@ def _find_report(root: etree._Element) -> etree._Element:
 def parse_processing_report(xml: bytes) -> ProcessingReport:
     """Read Amazon's XML processing report; malformed or unexpected input raises ValueError."""
     try:
-        root = parse_xml(xml)
+        root = parse_untrusted_xml(xml)
     except ValueError as error:
         raise ValueError(f"processing report: {error}") from None
     report = _find_report(root)
