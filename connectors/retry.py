@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -37,3 +38,12 @@ async def with_retries(
                 on_retry(error, attempt, delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def log_retries(log: logging.Logger, what: str) -> Callable[[ConnectorError, int, float], None]:
+    """An `on_retry` that logs each failed try of `what` with the wait before the next."""
+
+    def on_retry(error: ConnectorError, attempt: int, delay: float) -> None:
+        log.warning("%s: try %d failed (%s), again in %.1fs", what, attempt, error, delay)
+
+    return on_retry

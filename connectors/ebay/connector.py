@@ -16,9 +16,8 @@ refused refresh token (AuthError) stops the batch before anything is sent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.batch import refuse_first, run_concurrently
 from connectors.ebay.auth import EbayAuth
 from connectors.ebay.client import EbayClient, EventHooks
 from connectors.ebay.mapping import (
@@ -33,15 +33,13 @@ from connectors.ebay.mapping import (
     API_BASE,
     TOKEN_PATH,
     check_shipment,
-    confirmed,
-    failed,
     find_fulfillment,
     fulfillment_request,
-    rejected,
 )
-from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.errors import RateLimited, Rejected, TransientError
 from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.results import confirmed, settle
+from connectors.retry import log_retries, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -109,67 +107,29 @@ class EbayConnector:
         return check_shipment(shipment)
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
-        results: dict[int, ConfirmationResult] = {}
-        pending: list[tuple[int, ParcelShipment]] = []
-        for index, shipment in enumerate(shipments):
-            refusal = self.check(shipment)
-            if refusal is not None:
-                results[index] = refusal
-            else:
-                pending.append((index, shipment))
+        results, pending = refuse_first(shipments, self.check)
         if pending:
             await self.client.authenticate()  # AuthError here: nothing was sent
-            await self._confirm_all(pending, results)
+
+            def job(index: int, shipment: ParcelShipment) -> Callable[[], Awaitable[None]]:
+                async def confirm() -> None:
+                    results[index] = await settle(shipment, self._confirm(shipment), log)
+
+                return confirm
+
+            await run_concurrently((job(i, s) for i, s in pending), self.options.concurrency)
         return [results[index] for index in range(len(shipments))]
 
-    async def _confirm_all(
-        self, pending: list[tuple[int, ParcelShipment]], results: dict[int, ConfirmationResult]
-    ) -> None:
-        gate = asyncio.Semaphore(self.options.concurrency)
-
-        async def run(index: int, shipment: ParcelShipment) -> None:
-            async with gate:
-                results[index] = await self._confirm(shipment)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for index, shipment in pending:
-                    group.create_task(run(index, shipment))
-        except* AuthError as refused:
-            # the account's access is gone mid-batch: the rest stays pending, read-back on
-            # the next run confirms whatever did get through
-            raise refused.exceptions[0] from None
-
     async def _confirm(self, shipment: ParcelShipment) -> ConfirmationResult:
-        attempt = _ParcelAttempt(self.client, shipment)
-
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
-            log.warning(
-                "eBay order %s parcel %s: try %d failed (%s), again in %.1fs",
-                shipment.portal_order_id,
-                shipment.confirmation_id,
-                attempt_no,
-                error,
-                delay,
-            )
-
-        try:
-            return await with_retries(
-                attempt,
-                attempts=self.options.attempts,
-                base_delay=self.options.base_delay,
-                max_delay=self.options.max_delay,
-                on_retry=on_retry,
-            )
-        except AuthError:
-            raise
-        except Rejected as error:
-            return rejected(shipment, error.code or "rejected", error.message)
-        except ConnectorError as error:
-            return failed(shipment, error.code or type(error).__name__, error.message)
-        except Exception as error:  # a bug must not sink the batch: the row fails, loudly
-            log.exception("eBay parcel %s: unexpected error", shipment.confirmation_id)
-            return failed(shipment, "internal", f"{type(error).__name__}: {error}")
+        return await with_retries(
+            _ParcelAttempt(self.client, shipment),
+            attempts=self.options.attempts,
+            base_delay=self.options.base_delay,
+            max_delay=self.options.max_delay,
+            on_retry=log_retries(
+                log, f"eBay order {shipment.portal_order_id} parcel {shipment.confirmation_id}"
+            ),
+        )
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
         return []  # eBay answers at once: nothing is ever left `submitted`

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import httpx
 
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.errors import AuthError, ConnectorError
 from connectors.hood.auth import HoodCredentials
 from connectors.hood.client import HoodClient
 from connectors.hood.mapping import (
@@ -31,14 +31,11 @@ from connectors.hood.mapping import (
     to_parcel,
 )
 from connectors.ratelimit import TokenBucket
+from connectors.results import ended, for_error
 from connectors.retry import with_retries
 from core.domain import ConfirmationStatus, Portal
 
 logger = logging.getLogger(__name__)
-
-
-def _row(cid: int, status: ConfirmationStatus, code: str | None, text: str) -> ConfirmationResult:
-    return ConfirmationResult(confirmation_id=cid, status=status, error_code=code, error_text=text)
 
 
 class HoodConnector:
@@ -72,7 +69,7 @@ class HoodConnector:
 
     def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
         if shipment.account != self._credentials.account:
-            return _row(
+            return ended(
                 shipment.confirmation_id,
                 ConfirmationStatus.REJECTED,
                 "wrong_account",
@@ -81,7 +78,7 @@ class HoodConnector:
             )
         reason = check_shipment(shipment)
         if reason:
-            return _row(
+            return ended(
                 shipment.confirmation_id, ConfirmationStatus.REJECTED, "invalid_shipment", reason
             )
         return None
@@ -114,26 +111,16 @@ class HoodConnector:
                 # Earlier requests went through: keep their results, leave the rest retryable.
                 for rest in chunks[index:]:
                     for parcel in rest:
-                        results[parcel.confirmation_id] = _row(
+                        results[parcel.confirmation_id] = ended(
                             parcel.confirmation_id,
                             ConfirmationStatus.FAILED,
                             error.code,
                             error.message,
                         )
                 break
-            except Rejected as error:
-                for parcel in chunk:
-                    results[parcel.confirmation_id] = _row(
-                        parcel.confirmation_id,
-                        ConfirmationStatus.REJECTED,
-                        error.code,
-                        error.message,
-                    )
             except ConnectorError as error:
                 for parcel in chunk:
-                    results[parcel.confirmation_id] = _row(
-                        parcel.confirmation_id, ConfirmationStatus.FAILED, error.code, str(error)
-                    )
+                    results[parcel.confirmation_id] = for_error(parcel.confirmation_id, error)
             else:
                 answered_any = True
                 for parcel in chunk:

@@ -21,16 +21,16 @@ that option off are simply not handed to this connector.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 from pydantic import SecretStr
 
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.batch import refuse_first, run_concurrently
+from connectors.errors import RateLimited, Rejected, TransientError
 from connectors.kaufland.auth import KauflandAuth
 from connectors.kaufland.client import EventHooks, KauflandClient
 from connectors.kaufland.mapping import (
@@ -41,17 +41,15 @@ from connectors.kaufland.mapping import (
     UnitAction,
     add_shipment_request,
     check_shipment,
-    confirmed,
-    failed,
     order_unit_ids,
     parcel_may_be_new,
-    rejected,
     send_request,
     unit_action,
     unit_statuses,
 )
 from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.results import confirmed, rejected, settle
+from connectors.retry import log_retries, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -158,46 +156,28 @@ class KauflandConnector:
         return check_shipment(shipment)
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
-        results: dict[int, ConfirmationResult] = {}
+        results, pending = refuse_first(shipments, self.check)
         orders: dict[str, list[tuple[int, ParcelShipment]]] = {}
-        for index, shipment in enumerate(shipments):
-            refusal = self.check(shipment)
-            if refusal is not None:
-                results[index] = refusal
-            else:
-                orders.setdefault(shipment.portal_order_id, []).append((index, shipment))
-        gate = asyncio.Semaphore(self.options.concurrency)
+        for index, shipment in pending:
+            orders.setdefault(shipment.portal_order_id, []).append((index, shipment))
 
-        async def run(parcels: list[tuple[int, ParcelShipment]]) -> None:
-            async with gate:
+        def job(parcels: list[tuple[int, ParcelShipment]]) -> Callable[[], Awaitable[None]]:
+            async def confirm() -> None:
                 memo = _OrderMemo()
                 for index, shipment in parcels:
-                    results[index] = await self._confirm(shipment, memo)
+                    results[index] = await settle(shipment, self._confirm(shipment, memo), log)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for parcels in orders.values():
-                    group.create_task(run(parcels))
-        except* AuthError as refused:
-            raise refused.exceptions[0] from None
+            return confirm
+
+        await run_concurrently(map(job, orders.values()), self.options.concurrency)
         return [results[index] for index in range(len(shipments))]
 
     async def _confirm(self, shipment: ParcelShipment, memo: _OrderMemo) -> ConfirmationResult:
-        outcomes: list[_UnitOutcome] = []
         unit_ids = order_unit_ids(shipment)
         order = _OrderRead(shipment.portal_order_id.strip(), unit_ids)
-        try:
-            for unit_id in unit_ids:
-                outcomes.append(await self._unit_with_retries(unit_id, shipment, memo, order))
-        except AuthError:
-            raise
-        except Rejected as error:
-            return rejected(shipment, error.code or "rejected", error.message)
-        except ConnectorError as error:
-            return failed(shipment, error.code or type(error).__name__, error.message)
-        except Exception as error:  # a bug must not sink the batch: the row fails, loudly
-            log.exception("Kaufland parcel %s: unexpected error", shipment.confirmation_id)
-            return failed(shipment, "internal", f"{type(error).__name__}: {error}")
+        outcomes = [
+            await self._unit_with_retries(unit_id, shipment, memo, order) for unit_id in unit_ids
+        ]
         return self._result(shipment, outcomes)
 
     @staticmethod
@@ -213,22 +193,12 @@ class KauflandConnector:
     async def _unit_with_retries(
         self, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo, order: _OrderRead
     ) -> _UnitOutcome:
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
-            log.warning(
-                "Kaufland order %s, unit %s: try %d failed (%s), again in %.1fs",
-                order.order_id,
-                unit_id,
-                attempt_no,
-                error,
-                delay,
-            )
-
         return await with_retries(
             _UnitAttempt(self.client, unit_id, shipment, memo, order),
             attempts=self.options.attempts,
             base_delay=self.options.base_delay,
             max_delay=self.options.max_delay,
-            on_retry=on_retry,
+            on_retry=log_retries(log, f"Kaufland order {order.order_id}, unit {unit_id}"),
         )
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, Rejected, TransientError
+from connectors.errors import AuthError, ConnectorError, TransientError
 from connectors.rakuten.auth import RakutenCredentials
 from connectors.rakuten.client import RakutenClient
 from connectors.rakuten.mapping import (
@@ -41,6 +41,7 @@ from connectors.rakuten.mapping import (
     to_params,
 )
 from connectors.ratelimit import TokenBucket
+from connectors.results import ended, for_error
 from connectors.retry import with_retries
 from core.domain import ConfirmationStatus, Portal
 
@@ -50,10 +51,6 @@ CLOSED_TEXT = (
     f"the Rakuten.de marketplace closed on {MARKETPLACE_CLOSED_ON:%d.%m.%Y} "
     f"({MARKETPLACE_CLOSED_ON.isoformat()})"
 )
-
-
-def _row(cid: int, status: ConfirmationStatus, code: str | None, text: str) -> ConfirmationResult:
-    return ConfirmationResult(confirmation_id=cid, status=status, error_code=code, error_text=text)
 
 
 class RakutenConnector:
@@ -101,14 +98,14 @@ class RakutenConnector:
     def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
         cid = shipment.confirmation_id
         if not self.enabled:
-            return _row(
+            return ended(
                 cid,
                 ConfirmationStatus.REJECTED,
                 "portal_disabled",
                 f"Rakuten connector is disabled: {CLOSED_TEXT}",
             )
         if shipment.account != self._credentials.account:
-            return _row(
+            return ended(
                 cid,
                 ConfirmationStatus.REJECTED,
                 "wrong_account",
@@ -129,7 +126,7 @@ class RakutenConnector:
                 continue
             if auth_failure is not None:
                 results.append(
-                    _row(cid, ConfirmationStatus.FAILED, auth_failure.code, auth_failure.message)
+                    ended(cid, ConfirmationStatus.FAILED, auth_failure.code, auth_failure.message)
                 )
                 continue
             try:
@@ -138,11 +135,9 @@ class RakutenConnector:
                 if not answered_any:
                     raise
                 auth_failure = error  # keep earlier results, leave the rest retryable
-                results.append(_row(cid, ConfirmationStatus.FAILED, error.code, error.message))
-            except Rejected as error:
-                results.append(_row(cid, ConfirmationStatus.REJECTED, error.code, error.message))
+                results.append(ended(cid, ConfirmationStatus.FAILED, error.code, error.message))
             except ConnectorError as error:
-                results.append(_row(cid, ConfirmationStatus.FAILED, error.code, str(error)))
+                results.append(for_error(cid, error))
             else:
                 answered_any = True
         return results
