@@ -6,11 +6,14 @@ Clients only do I/O: they send through `send`, turn a non-success answer into an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from connectors.errors import TransientError, error_for_status, retry_after
+from connectors.http import PortalClient
+from connectors.ratelimit import TokenBucket
 
 
 def _where(url: str | httpx.URL) -> str:
@@ -20,7 +23,7 @@ def _where(url: str | httpx.URL) -> str:
 
 
 async def send(
-    http: httpx.AsyncClient, method: str, url: str, *, service: str, **kwargs: Any
+    http: PortalClient, method: str, url: str, *, service: str, **kwargs: Any
 ) -> httpx.Response:
     """The answer, whatever its status; a timeout or a network error is a TransientError.
 
@@ -33,6 +36,28 @@ async def send(
         raise TransientError(
             f"{service} is unreachable ({type(error).__name__}) for {method} {_where(url)}"
         ) from None
+
+
+async def paced(
+    http: PortalClient,
+    bucket: TokenBucket,
+    method: str,
+    url: str,
+    *,
+    service: str,
+    error: Callable[[httpx.Response], Exception],
+    **kwargs: Any,
+) -> httpx.Response:
+    """Wait for the account's bucket, send, and return a success answer; anything else raises
+    `error(answer)`. A 429 that says how long to wait slows the bucket down by that much."""
+    await bucket.acquire()
+    response = await send(http, method, url, service=service, **kwargs)
+    if response.is_success:
+        return response
+    wait = retry_after(response.headers) if response.status_code == 429 else None
+    if wait:
+        bucket.penalise(wait)
+    raise error(response)
 
 
 def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
@@ -54,13 +79,17 @@ def json_or_none(response: httpx.Response) -> Any:
         return None
 
 
-def plain_status_error(response: httpx.Response, service: str, auth_text: str) -> Exception:
-    """The error for a service whose error answers carry nothing but the HTTP status."""
-    status = response.status_code
-    return error_for_status(
-        status,
-        f"{service} answered HTTP {status}",
-        code=str(status),
-        wait=retry_after(response.headers),
-        auth_text=f"{auth_text} (HTTP {status})",
-    )
+def plain_status_errors(service: str, auth_text: str) -> Callable[[httpx.Response], Exception]:
+    """The errors of a service whose error answers carry nothing but the HTTP status."""
+
+    def error(response: httpx.Response) -> Exception:
+        status = response.status_code
+        return error_for_status(
+            status,
+            f"{service} answered HTTP {status}",
+            code=str(status),
+            wait=retry_after(response.headers),
+            auth_text=f"{auth_text} (HTTP {status})",
+        )
+
+    return error

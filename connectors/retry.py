@@ -8,6 +8,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from connectors.account import CallOptions
 from connectors.errors import ConnectorError, RateLimited
 
 T = TypeVar("T")
@@ -44,6 +45,21 @@ def log_retries(log: logging.Logger, what: str) -> Callable[[ConnectorError, int
     """An `on_retry` that logs each failed try of `what` with the wait before the next."""
 
     def on_retry(error: ConnectorError, attempt: int, delay: float) -> None:
-        log.warning("%s: try %d failed (%s), again in %.1fs", what, attempt, error, delay)
+        log.warning("%s: attempt %d failed (%s), again in %.1fs", what, attempt, error, delay)
 
     return on_retry
+
+
+async def retried(
+    call: Callable[[], Awaitable[T]],
+    options: CallOptions,
+    on_retry: Callable[[ConnectorError, int, float], None] | None = None,
+) -> T:
+    """`with_retries` with an account's attempts and delays."""
+    return await with_retries(
+        call,
+        attempts=options.attempts,
+        base_delay=options.base_delay,
+        max_delay=options.max_delay,
+        on_retry=on_retry,
+    )

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.calls import json_object, json_or_none, send
+from connectors.calls import json_object, json_or_none, paced
 from connectors.ebay.auth import EbayAuth
 from connectors.ebay.mapping import (
     FULFILLMENT_BASE_PATH,
@@ -79,25 +79,20 @@ class EbayClient:
     async def _send(
         self, method: str, path: str, *, json: dict[str, Any] | None = None
     ) -> httpx.Response:
-        await self.bucket.acquire()
-        response = await send(self._http, method, path, service="eBay", json=json)
-        if response.is_success:
-            return response
-        raise self._error(response)
+        return await paced(
+            self._http, self.bucket, method, path, service="eBay", error=self._error, json=json
+        )
 
     def _error(self, response: httpx.Response) -> ConnectorError:
         status = response.status_code
         code, text = describe_errors(parse_errors(json_or_none(response)), status=status)
-        wait = retry_after(response.headers)
-        if status == 429 and wait:
-            self.bucket.penalise(wait)
         request_id = response.headers.get("X-EBAY-C-REQUEST-ID") or response.headers.get("rlogid")
         return error_for_status(
             status,
             text,
             code=code,
             request_id=request_id,
-            wait=wait,
+            wait=retry_after(response.headers),
             auth_text=f"eBay refused the access token ({text}); the seller may have to grant "
             "access again. Confirmations stay pending.",
         )

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from connectors.account import CallOptions, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
 from connectors.batch import refuse_first, run_concurrently
+from connectors.credentials import secret
 from connectors.ebay.auth import EbayAuth
 from connectors.ebay.client import EbayClient, EventHooks
 from connectors.ebay.mapping import (
@@ -40,14 +42,15 @@ from connectors.errors import RateLimited, Rejected, TransientError
 from connectors.ratelimit import TokenBucket
 from connectors.results import confirmed, settle
 from connectors.retry import log_retries, with_retries
+from core.accounts import AccountOptions
 
 log = logging.getLogger(__name__)
 
 ALREADY_KNOWN_NOTE = "eBay already had a fulfillment with this tracking number"
 
 
-@dataclass(frozen=True, slots=True)
-class EbayOptions:
+@dataclass(frozen=True)
+class EbayOptions(CallOptions):
     """Tunables of one eBay account (no secrets here: those come from Secret blocks)."""
 
     api_base: str = API_BASE
@@ -55,10 +58,6 @@ class EbayOptions:
     rate_per_second: float = 5.0  # eBay meters Fulfillment calls per app and day: no bursts
     burst: int = 10
     concurrency: int = 4
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    timeout_seconds: float = 30.0
     token_margin_seconds: float = 300.0
 
 
@@ -68,6 +67,29 @@ class EbayConnector:
     def __init__(self, client: EbayClient, options: EbayOptions | None = None) -> None:
         self.client = client
         self.options = options or EbayOptions()
+
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> EbayConnector:
+        """Options from accounts.toml [base_url, token_url], credentials client_id,
+        client_secret, refresh_token from the environment or Secret blocks."""
+        portal, account = options.portal, options.account
+        tunables = EbayOptions(timeout_seconds=call_timeout(options))
+        if options.base_url:
+            tunables = replace(tunables, api_base=options.base_url)
+        if options.extra.get("token_url"):
+            tunables = replace(tunables, token_url=options.extra["token_url"])
+        # eBay's 5 requests per second (and the 4 at a time) are for production
+        tunables = tunables.paced_for(simulator=simulator)
+        return cls.from_credentials(
+            client_id=secret(portal, account, "client_id").get_secret_value(),
+            client_secret=secret(portal, account, "client_secret"),
+            refresh_token=secret(portal, account, "refresh_token"),
+            account=account,
+            options=tunables,
+            transport=transport,
+        )
 
     @classmethod
     def from_credentials(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from connectors.calls import plain_status_error, send
+from connectors.calls import paced, plain_status_errors
 from connectors.hood.mapping import CONTENT_TYPE
 from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
@@ -30,17 +30,16 @@ class HoodClient:
 
     async def post_xml(self, body: bytes) -> bytes:
         """POST `body`; the answer's bytes for 2xx, else an error from connectors.errors."""
-        await self._bucket.acquire()
-        response = await send(
+        response = await paced(
             self._http,
+            self._bucket,
             "POST",
             self.url,
             service="Hood",
+            error=plain_status_errors("Hood", "Hood refused the credentials"),
             content=body,
             headers={"Content-Type": CONTENT_TYPE},
         )
-        if not response.is_success:
-            raise plain_status_error(response, "Hood", "Hood refused the credentials")
         return response.content
 
     async def aclose(self) -> None:

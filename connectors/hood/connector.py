@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Unpack
 
-import httpx
-
+from connectors.account import CallOptions, CallSettings, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.credentials import secret
 from connectors.errors import AuthError, ConnectorError
 from connectors.hood.auth import HoodCredentials
 from connectors.hood.client import HoodClient
@@ -32,10 +33,15 @@ from connectors.hood.mapping import (
 )
 from connectors.ratelimit import TokenBucket
 from connectors.results import ended, for_error
-from connectors.retry import with_retries
+from connectors.retry import log_retries, retried
+from core.accounts import AccountOptions
 from core.domain import ConfirmationStatus, Portal
 
 logger = logging.getLogger(__name__)
+
+
+# Hood documents no rate limit; one call a second keeps a seller's account inconspicuous
+HOOD_CALLS = CallOptions(rate_per_second=1.0, burst=2, attempts=4, base_delay=1.0)
 
 
 class HoodConnector:
@@ -46,24 +52,38 @@ class HoodConnector:
         credentials: HoodCredentials,
         *,
         url: str = HOOD_API_URL,
-        timeout: float = 30.0,
-        rate_per_second: float = 1.0,
-        burst: int = 2,
-        attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport = None,
         shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
+        **calls: Unpack[CallSettings],
     ) -> None:
         self._credentials = credentials
         self._shape = shape
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self.calls = HOOD_CALLS.with_settings(calls)
         self._client = HoodClient(
             url,
-            bucket=TokenBucket(rate_per_second, burst),
-            timeout=timeout,
+            bucket=TokenBucket(self.calls.rate_per_second, self.calls.burst),
+            timeout=self.calls.timeout_seconds,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> HoodConnector:
+        """Options from accounts.toml [base_url], credentials account_name and api_password
+        from the environment or Secret blocks."""
+        portal, account = options.portal, options.account
+        credentials = HoodCredentials(
+            account,
+            secret(portal, account, "account_name").get_secret_value(),
+            secret(portal, account, "api_password"),
+        )
+        return cls(
+            credentials,
+            url=options.base_url or HOOD_API_URL,
+            rate_per_second=100.0 if simulator else 1.0,
+            burst=100 if simulator else 2,
+            timeout=call_timeout(options),
             transport=transport,
         )
 
@@ -141,22 +161,8 @@ class HoodConnector:
                 raise AuthError(answer.global_error, code="globalError")
             return answer
 
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
-            logger.warning(
-                "Hood account %s: attempt %d failed (%s); retrying in %.2fs",
-                self._credentials.account,
-                attempt_no,
-                error,
-                delay,
-            )
-
-        return await with_retries(
-            attempt,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-            on_retry=on_retry,
-        )
+        what = f"Hood account {self._credentials.account}"
+        return await retried(attempt, self.calls, log_retries(logger, what))
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
         return []

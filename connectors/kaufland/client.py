@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.calls import json_object, json_or_none, send
+from connectors.calls import json_object, json_or_none, paced
 from connectors.errors import ConnectorError, error_for_status, retry_after
 from connectors.http import portal_client
 from connectors.kaufland.auth import KauflandAuth
@@ -66,26 +66,21 @@ class KauflandClient:
     async def _send(
         self, method: str, path: str, *, json: dict[str, Any] | None = None
     ) -> httpx.Response:
-        await self.bucket.acquire()
-        response = await send(self._http, method, path, service="Kaufland", json=json)
-        if response.is_success:
-            return response
-        raise self._error(response)
+        return await paced(
+            self._http, self.bucket, method, path, service="Kaufland", error=self._error, json=json
+        )
 
     def _error(self, response: httpx.Response) -> ConnectorError:
         status = response.status_code
         problem = parse_problem(json_or_none(response), status=status)
         code = problem.code or f"http-{status}"
         text = problem.text()
-        wait = retry_after(response.headers)
-        if status == 429 and wait:
-            self.bucket.penalise(wait)
         who = f" of account {self.account!r}" if self.account else ""
         return error_for_status(
             status,
             text,
             code=code,
-            wait=wait,
+            wait=retry_after(response.headers),
             refused_access=status == 401 or (status == 403 and problem.code in ACCOUNT_PROBLEMS),
             auth_text=f"Kaufland refused the API keys{who} ({code}: {text}). Check the client "
             "key, the secret key and the server clock; Kaufland confirmations stay pending.",

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 from pydantic import SecretStr
 
+from connectors.account import CallOptions, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
 from connectors.batch import refuse_first, run_concurrently
+from connectors.credentials import secret
 from connectors.errors import RateLimited, Rejected, TransientError
 from connectors.kaufland.auth import KauflandAuth
 from connectors.kaufland.client import EventHooks, KauflandClient
@@ -50,12 +52,13 @@ from connectors.kaufland.mapping import (
 from connectors.ratelimit import TokenBucket
 from connectors.results import confirmed, rejected, settle
 from connectors.retry import log_retries, with_retries
+from core.accounts import AccountOptions
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class KauflandOptions:
+@dataclass(frozen=True)
+class KauflandOptions(CallOptions):
     """Tunables of one Kaufland account (no secrets: those come from Secret blocks)."""
 
     api_base: str = API_BASE
@@ -63,10 +66,6 @@ class KauflandOptions:
     rate_per_second: float = RATE_LIMIT_PER_SECOND * 0.9  # stay a little below the limit
     burst: int = 20
     concurrency: int = 8
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    timeout_seconds: float = 30.0
 
 
 @dataclass
@@ -128,6 +127,26 @@ class KauflandConnector:
     def __init__(self, client: KauflandClient, options: KauflandOptions | None = None) -> None:
         self.client = client
         self.options = options or KauflandOptions()
+
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> KauflandConnector:
+        """Options from accounts.toml [base_url], credentials client_key and secret_key from
+        the environment or Secret blocks."""
+        portal, account = options.portal, options.account
+        tunables = KauflandOptions(timeout_seconds=call_timeout(options))
+        if options.base_url:
+            tunables = replace(tunables, api_base=options.base_url)
+        # Kaufland's 111 requests per second are a production limit
+        tunables = tunables.paced_for(simulator=simulator)
+        return cls.from_credentials(
+            client_key=secret(portal, account, "client_key").get_secret_value(),
+            secret_key=secret(portal, account, "secret_key"),
+            account=account,
+            options=tunables,
+            transport=transport,
+        )
 
     @classmethod
     def from_credentials(

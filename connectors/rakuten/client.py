@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from connectors.calls import plain_status_error, send
+from connectors.calls import paced, plain_status_errors
 from connectors.http import portal_client
 from connectors.rakuten.auth import RakutenCredentials
 from connectors.ratelimit import TokenBucket
@@ -32,10 +32,15 @@ class RakutenClient:
         """POST `fields` plus the key to `<base>/<method>`; the answer's bytes for 2xx."""
         url = self.base_url + method
         data = {"key": self._credentials.key.get_secret_value(), **fields}
-        await self._bucket.acquire()
-        response = await send(self._http, "POST", url, service="Rakuten", data=data)
-        if not response.is_success:
-            raise plain_status_error(response, "Rakuten", "Rakuten refused the key")
+        response = await paced(
+            self._http,
+            self._bucket,
+            "POST",
+            url,
+            service="Rakuten",
+            error=plain_status_errors("Rakuten", "Rakuten refused the key"),
+            data=data,
+        )
         return response.content
 
     async def aclose(self) -> None:
