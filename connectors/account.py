@@ -13,6 +13,7 @@ from typing import Self, TypedDict
 
 import httpx
 
+from connectors.ratelimit import TokenBucket
 from core.accounts import AccountOptions
 
 # against the simulators nobody has to be protected from us: production pacing (Amazon's one
@@ -47,6 +48,10 @@ class CallOptions:
     base_delay: float = 0.5
     max_delay: float = 30.0
     timeout_seconds: float = 30.0
+
+    def bucket(self) -> TokenBucket:
+        """A fresh token bucket at this pace (one per client: buckets are per account)."""
+        return TokenBucket(self.rate_per_second, self.burst)
 
     def with_settings(self, settings: CallSettings) -> Self:
         """These options with the given keyword overrides (`timeout` is `timeout_seconds`)."""

@@ -6,7 +6,7 @@ Clients only do I/O: they send through `send`, turn a non-success answer into an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -14,6 +14,8 @@ import httpx
 from connectors.errors import TransientError, error_for_status, retry_after
 from connectors.http import PortalClient
 from connectors.ratelimit import TokenBucket
+
+EventHooks = Mapping[str, list[Any]]  # httpx-style request/response hooks (tests, benchmarks)
 
 
 def _where(url: str | httpx.URL) -> str:
@@ -93,3 +95,33 @@ def plain_status_errors(service: str, auth_text: str) -> Callable[[httpx.Respons
         )
 
     return error
+
+
+class PacedJsonClient:
+    """The I/O half every JSON portal client shares: one HTTP client, one token bucket, every
+    answer that is not a success turned into an error by the vendor's `_error`."""
+
+    service = ""
+
+    def __init__(self, http: PortalClient, bucket: TokenBucket) -> None:
+        self._http = http
+        self.bucket = bucket
+
+    async def _send(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        return await paced(
+            self._http,
+            self.bucket,
+            method,
+            path,
+            service=self.service,
+            error=self._error,
+            json=json,
+        )
+
+    def _error(self, response: httpx.Response) -> Exception:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

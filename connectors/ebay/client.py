@@ -6,13 +6,12 @@ A client-side token bucket paces the calls so that eBay's 429s stay the exceptio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors.calls import json_object, json_or_none, paced
+from connectors.calls import EventHooks, PacedJsonClient, json_object, json_or_none
 from connectors.ebay.auth import EbayAuth
 from connectors.ebay.mapping import (
     FULFILLMENT_BASE_PATH,
@@ -24,10 +23,10 @@ from connectors.errors import ConnectorError, TransientError, error_for_status, 
 from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
 
-EventHooks = Mapping[str, list[Any]]
 
+class EbayClient(PacedJsonClient):
+    service = "eBay"
 
-class EbayClient:
     def __init__(
         self,
         *,
@@ -39,8 +38,7 @@ class EbayClient:
         event_hooks: EventHooks | None = None,
     ) -> None:
         self.auth = auth
-        self.bucket = bucket
-        self._http = portal_client(
+        http = portal_client(
             base_url=api_base.rstrip("/") + FULFILLMENT_BASE_PATH,
             auth=auth,
             timeout=timeout_seconds,
@@ -48,6 +46,7 @@ class EbayClient:
             headers={"Accept": "application/json"},
             event_hooks=dict(event_hooks) if event_hooks else None,
         )
+        super().__init__(http, bucket)
 
     def __repr__(self) -> str:
         return f"EbayClient(base_url={str(self._http.base_url)!r}, auth={self.auth!r})"
@@ -76,13 +75,6 @@ class EbayClient:
     def _path(order_id: str) -> str:
         return f"/order/{quote(order_id.strip(), safe='')}/shipping_fulfillment"
 
-    async def _send(
-        self, method: str, path: str, *, json: dict[str, Any] | None = None
-    ) -> httpx.Response:
-        return await paced(
-            self._http, self.bucket, method, path, service="eBay", error=self._error, json=json
-        )
-
     def _error(self, response: httpx.Response) -> ConnectorError:
         status = response.status_code
         code, text = describe_errors(parse_errors(json_or_none(response)), status=status)
@@ -98,5 +90,5 @@ class EbayClient:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await super().aclose()
         await self.auth.aclose()

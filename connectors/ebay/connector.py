@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from connectors.account import CallOptions, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
 from connectors.batch import refuse_first, run_concurrently
+from connectors.calls import EventHooks
 from connectors.credentials import secret
 from connectors.ebay.auth import EbayAuth
-from connectors.ebay.client import EbayClient, EventHooks
+from connectors.ebay.client import EbayClient
 from connectors.ebay.mapping import (
     ALREADY_EXISTS_ERROR_ID,
     API_BASE,
@@ -39,7 +39,6 @@ from connectors.ebay.mapping import (
     fulfillment_request,
 )
 from connectors.errors import RateLimited, Rejected, TransientError
-from connectors.ratelimit import TokenBucket
 from connectors.results import confirmed, settle
 from connectors.retry import log_retries, with_retries
 from core.accounts import AccountOptions
@@ -61,12 +60,11 @@ class EbayOptions(CallOptions):
     token_margin_seconds: float = 300.0
 
 
+@dataclass
 class EbayConnector:
-    portal = "ebay"
-
-    def __init__(self, client: EbayClient, options: EbayOptions | None = None) -> None:
-        self.client = client
-        self.options = options or EbayOptions()
+    client: EbayClient
+    options: EbayOptions = field(default_factory=EbayOptions)
+    portal: str = field(default="ebay", init=False)
 
     @classmethod
     def from_account(
@@ -100,7 +98,7 @@ class EbayConnector:
         refresh_token: SecretStr,
         account: str = "",
         options: EbayOptions | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport = None,
         event_hooks: EventHooks | None = None,
     ) -> EbayConnector:
         """The usual way in: credentials from a Secret block, options from the accounts file."""
@@ -118,15 +116,14 @@ class EbayConnector:
         client = EbayClient(
             auth=auth,
             api_base=opts.api_base,
-            bucket=TokenBucket(opts.rate_per_second, opts.burst),
+            bucket=opts.bucket(),
             timeout_seconds=opts.timeout_seconds,
             transport=transport,
             event_hooks=event_hooks,
         )
         return cls(client, opts)
 
-    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
-        return check_shipment(shipment)
+    check = staticmethod(check_shipment)  # the pre-submit check is pure: mapping's
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
         results, pending = refuse_first(shipments, self.check)

@@ -31,7 +31,6 @@ from connectors.hood.mapping import (
     result_for,
     to_parcel,
 )
-from connectors.ratelimit import TokenBucket
 from connectors.results import ended, for_error
 from connectors.retry import log_retries, retried
 from core.accounts import AccountOptions
@@ -61,7 +60,7 @@ class HoodConnector:
         self.calls = HOOD_CALLS.with_settings(calls)
         self._client = HoodClient(
             url,
-            bucket=TokenBucket(self.calls.rate_per_second, self.calls.burst),
+            bucket=self.calls.bucket(),
             timeout=self.calls.timeout_seconds,
             transport=transport,
         )

@@ -6,23 +6,22 @@ token bucket keeps the account below Kaufland's per-seller request rate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors.calls import json_object, json_or_none, paced
+from connectors.calls import EventHooks, PacedJsonClient, json_object, json_or_none
 from connectors.errors import ConnectorError, error_for_status, retry_after
 from connectors.http import portal_client
 from connectors.kaufland.auth import KauflandAuth
 from connectors.kaufland.mapping import ACCOUNT_PROBLEMS, parse_problem
 from connectors.ratelimit import TokenBucket
 
-EventHooks = Mapping[str, list[Any]]
 
+class KauflandClient(PacedJsonClient):
+    service = "Kaufland"
 
-class KauflandClient:
     def __init__(
         self,
         *,
@@ -35,15 +34,15 @@ class KauflandClient:
         event_hooks: EventHooks | None = None,
     ) -> None:
         self.auth = auth
-        self.bucket = bucket
         self.account = account
-        self._http = portal_client(
+        http = portal_client(
             base_url=api_base.rstrip("/"),
             auth=auth,
             timeout=timeout_seconds,
             transport=transport,
             event_hooks=dict(event_hooks) if event_hooks else None,
         )
+        super().__init__(http, bucket)
 
     def __repr__(self) -> str:
         return f"KauflandClient(base_url={str(self._http.base_url)!r}, auth={self.auth!r})"
@@ -63,13 +62,6 @@ class KauflandClient:
     async def _get_object(self, path: str, what: str) -> dict[str, Any]:
         return json_object(await self._send("GET", path), f"Kaufland's answer with {what}")
 
-    async def _send(
-        self, method: str, path: str, *, json: dict[str, Any] | None = None
-    ) -> httpx.Response:
-        return await paced(
-            self._http, self.bucket, method, path, service="Kaufland", error=self._error, json=json
-        )
-
     def _error(self, response: httpx.Response) -> ConnectorError:
         status = response.status_code
         problem = parse_problem(json_or_none(response), status=status)
@@ -85,6 +77,3 @@ class KauflandClient:
             auth_text=f"Kaufland refused the API keys{who} ({code}: {text}). Check the client "
             "key, the secret key and the server clock; Kaufland confirmations stay pending.",
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -25,16 +25,16 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-import httpx
 from pydantic import SecretStr
 
 from connectors.account import CallOptions, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
 from connectors.batch import refuse_first, run_concurrently
+from connectors.calls import EventHooks
 from connectors.credentials import secret
 from connectors.errors import RateLimited, Rejected, TransientError
 from connectors.kaufland.auth import KauflandAuth
-from connectors.kaufland.client import EventHooks, KauflandClient
+from connectors.kaufland.client import KauflandClient
 from connectors.kaufland.mapping import (
     API_BASE,
     DUPLICATE_PROBLEMS,
@@ -49,7 +49,6 @@ from connectors.kaufland.mapping import (
     unit_action,
     unit_statuses,
 )
-from connectors.ratelimit import TokenBucket
 from connectors.results import confirmed, rejected, settle
 from connectors.retry import log_retries, with_retries
 from core.accounts import AccountOptions
@@ -121,12 +120,36 @@ class _OrderMemo:
     sent: dict[int, set[str]] = field(default_factory=dict)
 
 
+@dataclass
 class KauflandConnector:
-    portal = "kaufland"
+    client: KauflandClient
+    options: KauflandOptions = field(default_factory=KauflandOptions)
+    portal: str = field(default="kaufland", init=False)
+    check = staticmethod(check_shipment)  # the pre-submit check is pure: mapping's
 
-    def __init__(self, client: KauflandClient, options: KauflandOptions | None = None) -> None:
-        self.client = client
-        self.options = options or KauflandOptions()
+    @classmethod
+    def from_credentials(
+        cls,
+        *,
+        client_key: str,
+        secret_key: SecretStr,
+        options: KauflandOptions | None = None,
+        account: str = "",
+        transport: Transport = None,
+        event_hooks: EventHooks | None = None,
+    ) -> KauflandConnector:
+        """Tests and benchmarks come in here with keys and a transport of their own."""
+        opts = options or KauflandOptions()
+        client = KauflandClient(
+            auth=KauflandAuth(client_key, secret_key, user_agent=opts.user_agent),
+            api_base=opts.api_base,
+            bucket=opts.bucket(),
+            account=account,
+            timeout_seconds=opts.timeout_seconds,
+            transport=transport,
+            event_hooks=event_hooks,
+        )
+        return cls(client, opts)
 
     @classmethod
     def from_account(
@@ -147,32 +170,6 @@ class KauflandConnector:
             options=tunables,
             transport=transport,
         )
-
-    @classmethod
-    def from_credentials(
-        cls,
-        *,
-        client_key: str,
-        secret_key: SecretStr,
-        account: str = "",
-        options: KauflandOptions | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        event_hooks: EventHooks | None = None,
-    ) -> KauflandConnector:
-        opts = options or KauflandOptions()
-        client = KauflandClient(
-            auth=KauflandAuth(client_key, secret_key, user_agent=opts.user_agent),
-            api_base=opts.api_base,
-            bucket=TokenBucket(opts.rate_per_second, opts.burst),
-            account=account,
-            timeout_seconds=opts.timeout_seconds,
-            transport=transport,
-            event_hooks=event_hooks,
-        )
-        return cls(client, opts)
-
-    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
-        return check_shipment(shipment)
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
         results, pending = refuse_first(shipments, self.check)

@@ -42,7 +42,6 @@ from connectors.rakuten.mapping import (
     result_for,
     to_params,
 )
-from connectors.ratelimit import TokenBucket
 from connectors.results import ended, for_error
 from connectors.retry import log_retries, retried
 from core.accounts import AccountOptions
@@ -86,7 +85,7 @@ class RakutenConnector:
         self._client = RakutenClient(
             base_url,
             credentials,
-            bucket=TokenBucket(self.calls.rate_per_second, self.calls.burst),
+            bucket=self.calls.bucket(),
             timeout=self.calls.timeout_seconds,
             transport=transport,
         )
