@@ -45,24 +45,22 @@ HOOD_CALLS = CallOptions(rate_per_second=1.0, burst=2, attempts=4, base_delay=1.
 
 class HoodConnector:
     portal: str = Portal.HOOD.value
+    shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE  # assumed, see mapping
 
     def __init__(
         self,
         credentials: HoodCredentials,
         *,
         url: str = HOOD_API_URL,
-        transport: Transport = None,
-        shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
         **calls: Unpack[CallSettings],
     ) -> None:
         self._credentials = credentials
-        self._shape = shape
         self.calls = HOOD_CALLS.with_settings(calls)
         self._client = HoodClient(
             url,
             bucket=self.calls.bucket(),
             timeout=self.calls.timeout_seconds,
-            transport=transport,
+            transport=calls.get("transport"),
         )
 
     @classmethod
@@ -110,15 +108,15 @@ class HoodConnector:
             if refused is not None:
                 results[shipment.confirmation_id] = refused
             else:
-                parcels.append(to_parcel(shipment, self._shape))
-        chunks = chunk_parcels(parcels, self._shape.max_orders_per_request)
+                parcels.append(to_parcel(shipment, self.shape))
+        chunks = chunk_parcels(parcels, self.shape.max_orders_per_request)
         if chunks:
             logger.info(
                 "Hood account %s: %d parcel(s) in %d request(s), request shape %s",
                 self._credentials.account,
                 len(parcels),
                 len(chunks),
-                describe_shape(self._shape),
+                describe_shape(self.shape),
             )
         answered_any = False
         for index, chunk in enumerate(chunks):
@@ -151,12 +149,12 @@ class HoodConnector:
             chunk,
             account_name=self._credentials.account_name,
             password_md5=self._credentials.password_md5(),
-            shape=self._shape,
+            shape=self.shape,
         )
 
         async def attempt() -> HoodAnswer:
-            answer = parse_answer(await self._client.post_xml(body), self._shape)
-            if answer.global_error is not None and is_auth_error(answer.global_error, self._shape):
+            answer = parse_answer(await self._client.post_xml(body), self.shape)
+            if answer.global_error is not None and is_auth_error(answer.global_error, self.shape):
                 raise AuthError(answer.global_error, code="globalError")
             return answer
 

@@ -75,7 +75,6 @@ class RakutenConnector:
         enabled: bool = False,
         base_url: str = RAKUTEN_BASE_URL,
         tracking_url: Callable[[ParcelShipment], str | None] | None = None,
-        transport: Transport = None,
         **calls: Unpack[CallSettings],
     ) -> None:
         self.enabled = enabled
@@ -87,7 +86,7 @@ class RakutenConnector:
             credentials,
             bucket=self.calls.bucket(),
             timeout=self.calls.timeout_seconds,
-            transport=transport,
+            transport=calls.get("transport"),
         )
         if enabled:
             logger.warning(
