@@ -54,6 +54,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.xml import UntrustedXmlError, parse_untrusted_xml
+from simulators.amazon_carriers import CARRIER_CODES
+from simulators.spec_check import SpecCheck
 
 FEEDS = "/feeds/2021-06-30"
 ORDERS = "/orders/v0/orders"
@@ -72,20 +74,6 @@ DEFAULT_LIMITS: Mapping[str, tuple[float, int]] = {
     "cancelFeed": (2.0, 15),
     "confirmShipment": (2.0, 10),
 }
-
-# A subset of the CarrierCode enumeration of amzn-base.xsd (case-sensitive): the European
-# carriers plus the big international ones. Anything else fails schema validation here.
-KNOWN_CARRIER_CODES = frozenset(
-    {
-        "AT Post", "BPOST", "Chronopost", "Colis Prive", "Colissimo", "Correos Express",
-        "DHL", "DHL Express", "DHL Freight", "DHL Global Mail", "DHL Home Delivery",
-        "DHL-Paket", "DHLPL", "DPD", "DPD Local", "Deutsche Post", "FedEx", "GLS", "GO!",
-        "Hermes", "Hermes Einrichtungsservice", "Hermes Logistik Gruppe", "Hermes UK",
-        "InPost", "La Poste", "MRW", "Nacex", "Other", "Post NL", "PostNL", "PostNord",
-        "Poste Italiane", "Royal Mail", "Seur", "Swiss post", "TNT", "Trans-o-Flex",
-        "UPS", "USPS",
-    }
-)  # fmt: skip
 
 FATAL_PARSE_ERROR = "5001"
 SCHEMA_ERROR = "5000"
@@ -529,14 +517,22 @@ def _check_pattern(element: etree._Element, pattern: re.Pattern[str], type_name:
         )
 
 
-def _check_datetime(element: etree._Element) -> None:
+def _check_datetime(element: etree._Element, *, zoned: bool = False) -> None:
     value = _value(element)
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise _SchemaError(
             element, f"cvc-datatype-valid.1.2.1: '{value}' is not a valid value for 'dateTime'."
         ) from None
+    if zoned and moment.tzinfo is None:
+        # Amazon reads a date without an offset in the marketplace's own time zone, which is
+        # never what a seller means: the feed must say which zone it is in
+        raise _SchemaError(
+            element,
+            f"The FulfillmentDate '{value}' has no time zone. Give it as an ISO 8601 date and "
+            "time with an offset, e.g. 2026-12-04T10:00:00+01:00 or 2026-12-04T09:00:00Z.",
+        )
 
 
 def _child(parent: etree._Element, name: str) -> etree._Element | None:
@@ -555,13 +551,13 @@ def _validate_fulfillment(fulfillment: etree._Element) -> None:
         _check_pattern(order, _ORDER_ID_TYPE, "#AnonType_AmazonOrderID")
     date = _child(fulfillment, "FulfillmentDate")
     assert date is not None  # required by the sequence
-    _check_datetime(date)
+    _check_datetime(date, zoned=True)
     data = _child(fulfillment, "FulfillmentData")
     if data is not None:
         _check_sequence(data, FULFILLMENT_DATA)
         code = _child(data, "CarrierCode")
-        if code is not None and _value(code) not in KNOWN_CARRIER_CODES:
-            sample = ", ".join(sorted(KNOWN_CARRIER_CODES)[:12])
+        if code is not None and _value(code) not in CARRIER_CODES:
+            sample = ", ".join(sorted(CARRIER_CODES)[:12])
             raise _SchemaError(
                 code,
                 f"cvc-enumeration-valid: Value '{_value(code)}' is not facet-valid with respect "
@@ -749,6 +745,14 @@ def _process_feed(sim: AmazonSimulator, feed: FeedRecord, source: bytes) -> byte
 
 
 # --- HTTP --------------------------------------------------------------------------------------
+
+
+SPEC_FILES = ("amazon/oas3/feeds_2021-06-30.oas3.json", "amazon/oas3/ordersV0.oas3.json")
+
+
+def _spec_refusal(reason: str) -> Response:
+    """SP-API's ErrorList for a request its model refuses."""
+    return JSONResponse(_errors("InvalidInput", "Invalid input", reason), status_code=400)
 
 
 def _errors(code: str, message: str, details: str = "") -> dict[str, Any]:
@@ -1148,7 +1152,7 @@ def _confirm_problem(order_id: str, body: dict[str, Any] | None) -> str:
             return f"packageDetail.{name} is required"
     if not package["packageReferenceId"].isdigit() or int(package["packageReferenceId"]) < 1:
         return "packageReferenceId must be a positive number"
-    if package["carrierCode"] not in KNOWN_CARRIER_CODES:
+    if package["carrierCode"] not in CARRIER_CODES:
         return f"Invalid carrierCode: {package['carrierCode']}"
     if package["carrierCode"] == "Other" and not str(package.get("carrierName") or "").strip():
         return "carrierName is required when carrierCode is Other"
@@ -1213,5 +1217,6 @@ def create_app(
             Route("/_download/{document_id}", api.download, methods=["GET"]),
         ]
     )
+    app.add_middleware(SpecCheck, spec_files=SPEC_FILES, refuse=_spec_refusal)
     app.state.sim = sim
     return app

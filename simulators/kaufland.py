@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from simulators.knobs import Knob, RecordedCall, ServerBucket
+from simulators.spec_check import SpecCheck
 
 BASE_PATH = "/v2"
 
@@ -62,6 +63,14 @@ def problem(
     return JSONResponse(
         {"type": type_, "message": message, "errors": errors or []}, status_code=status
     )
+
+
+SPEC_FILE = "kaufland/seller_api_v2_swagger.json"
+
+
+def _spec_refusal(reason: str) -> JSONResponse:
+    """Kaufland's ErrorResponse for a request its API definition refuses."""
+    return problem(400, "validation_error", "Invalid request", [{"message": reason}])
 
 
 @dataclass
@@ -442,6 +451,7 @@ async def _seed_unit(request: Request) -> Response:
 
 def build_app(sim: KauflandSimulator) -> FastAPI:
     app = FastAPI(title="Kaufland simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SpecCheck, spec_files=[SPEC_FILE], refuse=_spec_refusal)
     app.state.sim = sim
     app.add_api_route(BASE_PATH + "/orders/{id_order}", _get_order, methods=["GET"])
     app.add_api_route(BASE_PATH + "/order-units/{unit_id}", _get_unit, methods=["GET"])
