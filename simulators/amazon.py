@@ -55,7 +55,7 @@ from starlette.routing import Route
 
 from connectors.xml import UntrustedXmlError, parse_untrusted_xml
 from simulators.amazon_carriers import CARRIER_CODES
-from simulators.spec_check import SpecCheck
+from simulators.spec_check import check_requests
 
 FEEDS = "/feeds/2021-06-30"
 ORDERS = "/orders/v0/orders"
@@ -1217,6 +1217,6 @@ def create_app(
             Route("/_download/{document_id}", api.download, methods=["GET"]),
         ]
     )
-    app.add_middleware(SpecCheck, spec_files=SPEC_FILES, refuse=_spec_refusal)
+    check_requests(app, SPEC_FILES, _spec_refusal)
     app.state.sim = sim
     return app

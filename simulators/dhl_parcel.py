@@ -42,7 +42,7 @@ from connectors.dhl_parcel.mapping import (
     SHIPPING_PATH,
     TOKEN_PATH,
 )
-from simulators.spec_check import SpecCheck
+from simulators.spec_check import check_requests
 
 SPEC_FILE = "carriers/dhl/parcel-de-shipping-v2.yaml"
 DEFAULT_BILLING_NUMBER = "33333333330101"  # EKP 3333333333, procedure 01, participation 01
@@ -415,7 +415,7 @@ def create_app(
     )
     state.add_shipments(sorted(known_shipments or ()))
     app = FastAPI(title="DHL Parcel DE Shipping v2 (simulator)", openapi_url=None, docs_url=None)
-    app.add_middleware(SpecCheck, spec_files=[SPEC_FILE], refuse=_bad_request)
+    check_requests(app, [SPEC_FILE], _bad_request)
     app.state.dhl = state
     app.include_router(_shipping_router(state))
     app.include_router(_token_router(state))

@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from simulators.knobs import Knob, RecordedCall, ServerBucket
-from simulators.spec_check import SpecCheck
+from simulators.spec_check import check_requests
 
 BASE_PATH = "/sell/fulfillment/v1"
 SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
@@ -392,7 +392,7 @@ async def _seed_order(request: Request) -> Response:
 
 def build_app(sim: EbaySimulator) -> FastAPI:
     app = FastAPI(title="eBay simulator", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(SpecCheck, spec_files=[SPEC_FILE], refuse=_spec_refusal)
+    check_requests(app, [SPEC_FILE], _spec_refusal)
     app.state.sim = sim
     fulfillments = BASE_PATH + "/order/{order_id}/shipping_fulfillment"
     app.add_api_route("/identity/v1/oauth2/token", _token, methods=["POST"])

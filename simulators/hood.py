@@ -11,8 +11,6 @@ Faults for tests and demos: the next N requests answer 5xx, the next N answers a
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +28,7 @@ from connectors.hood.mapping import (
     OrderStatusShape,
 )
 from connectors.xml import UntrustedXmlError, element_text, parse_untrusted_xml
+from simulators.knobs import XmlFaults
 
 API_PATH = "/api.htm"
 
@@ -54,7 +53,7 @@ def _child_text(parent: etree._Element, name: str) -> str:
     return element_text(parent.find(name))
 
 
-class HoodSimulator:
+class HoodSimulator(XmlFaults):
     def __init__(
         self,
         accounts: Mapping[str, str],
@@ -62,16 +61,10 @@ class HoodSimulator:
         *,
         shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
     ) -> None:
+        super().__init__()
         self.accounts = dict(accounts)  # accountName -> API password (plain)
         self.shape = shape
         self.orders: dict[str, HoodOrder] = {order.order_id: order for order in orders}
-        self.requests = 0  # every POST that reached the simulator, faults included
-        self._lock = threading.Lock()
-        self._fail_next = 0
-        self._fail_status = 500
-        self._malformed_next = 0
-        self._slow_next = 0
-        self._slow_seconds = 0.0
 
     # --- seeding and fault knobs ------------------------------------------------------------
     def seed(self, order_id: str, account_name: str, status: str = "open") -> HoodOrder:
@@ -80,37 +73,15 @@ class HoodSimulator:
             self.orders[order_id] = order
         return order
 
-    def fail_next(self, count: int, status: int = 500) -> None:
-        with self._lock:
-            self._fail_next, self._fail_status = count, status
-
-    def malformed_next(self, count: int) -> None:
-        with self._lock:
-            self._malformed_next = count
-
-    def slow_next(self, count: int, seconds: float) -> None:
-        with self._lock:
-            self._slow_next, self._slow_seconds = count, seconds
-
     # --- the endpoint -----------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
-        with self._lock:
-            self.requests += 1
-            if self._fail_next > 0:
-                self._fail_next -= 1
-                return Response("internal error", status_code=self._fail_status)
+        failure = self.failure()
+        if failure is not None:
+            return failure
         body = await request.body()
         with self._lock:
             answer = self._answer(body)
-            malformed = self._malformed_next > 0
-            self._malformed_next -= 1 if malformed else 0
-            delay = self._slow_seconds if self._slow_next > 0 else 0.0
-            self._slow_next -= 1 if self._slow_next > 0 else 0
-        if delay:
-            await asyncio.sleep(delay)
-        if malformed:
-            answer = answer[: len(answer) // 2]
-        return Response(answer, media_type=CONTENT_TYPE)
+        return await self.deliver(answer, CONTENT_TYPE)
 
     def _global_error(self, text: str) -> bytes:
         root = etree.Element(self.shape.answer_root)

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from simulators.knobs import Knob, RecordedCall, ServerBucket
-from simulators.spec_check import SpecCheck
+from simulators.spec_check import check_requests
 
 BASE_PATH = "/v2"
 
@@ -451,7 +451,7 @@ async def _seed_unit(request: Request) -> Response:
 
 def build_app(sim: KauflandSimulator) -> FastAPI:
     app = FastAPI(title="Kaufland simulator", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(SpecCheck, spec_files=[SPEC_FILE], refuse=_spec_refusal)
+    check_requests(app, [SPEC_FILE], _spec_refusal)
     app.state.sim = sim
     app.add_api_route(BASE_PATH + "/orders/{id_order}", _get_order, methods=["GET"])
     app.add_api_route(BASE_PATH + "/order-units/{unit_id}", _get_unit, methods=["GET"])

@@ -1,10 +1,13 @@
-"""Pieces the JSON-API simulators share: fault knobs, the server's own rate limit, a call log."""
+"""Pieces the simulators share: fault knobs, the server's own rate limit, a call log."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
+
+from starlette.responses import Response
 
 
 @dataclass
@@ -44,3 +47,52 @@ class ServerBucket:
                 self.tokens -= 1
                 return True
             return False
+
+
+class XmlFaults:
+    """Fault knobs of the XML-API simulators (Hood, Rakuten): the next requests fail with a
+    status, get a cut-off answer, or answer late. Thread-safe: tests turn the knobs from their
+    own thread while uvicorn serves from another."""
+
+    def __init__(self) -> None:
+        self.requests = 0  # every request that reached the simulator, faults included
+        self._lock = threading.Lock()
+        self._fail_next = 0
+        self._fail_status = 500
+        self._malformed_next = 0
+        self._slow_next = 0
+        self._slow_seconds = 0.0
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_next, self._fail_status = count, status
+
+    def malformed_next(self, count: int) -> None:
+        with self._lock:
+            self._malformed_next = count
+
+    def slow_next(self, count: int, seconds: float) -> None:
+        with self._lock:
+            self._slow_next, self._slow_seconds = count, seconds
+
+    def failure(self) -> Response | None:
+        """Count the request; the failing answer when a failure is due."""
+        with self._lock:
+            self.requests += 1
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                return Response("internal error", status_code=self._fail_status)
+        return None
+
+    async def deliver(self, answer: bytes, media_type: str) -> Response:
+        """The answer, late or cut off when a knob says so."""
+        with self._lock:
+            malformed = self._malformed_next > 0
+            self._malformed_next -= 1 if malformed else 0
+            delay = self._slow_seconds if self._slow_next > 0 else 0.0
+            self._slow_next -= 1 if self._slow_next > 0 else 0
+        if delay:
+            await asyncio.sleep(delay)
+        if malformed:
+            answer = answer[: len(answer) // 2]
+        return Response(answer, media_type=media_type)

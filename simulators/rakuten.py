@@ -16,8 +16,6 @@ Faults: the next N calls answer 5xx, the next N answers are cut off, the next N 
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
@@ -38,6 +36,7 @@ from connectors.rakuten.mapping import (
     SET_ORDER_SHIPPED,
     TRACKING_NUMBER,
 )
+from simulators.knobs import XmlFaults
 
 PATH = "/merchants/" + SET_ORDER_SHIPPED
 ORDERS_PATH = "/merchants/" + GET_ORDERS
@@ -72,18 +71,20 @@ def _documented(code: str) -> _Refusal:
     return _Refusal(code, DOCUMENTED_ERRORS[code])
 
 
-class RakutenSimulator:
+async def _params(request: Request) -> dict[str, str]:
+    """The call's parameters: the form body of a POST, the query of a GET."""
+    raw = (await request.body()).decode("utf-8", "replace")
+    if request.method == "GET":
+        raw = request.url.query
+    return dict(parse_qsl(raw, keep_blank_values=True))
+
+
+class RakutenSimulator(XmlFaults):
     def __init__(self, key: str, orders: Iterable[RakutenOrder] = ()) -> None:
+        super().__init__()
         self.key = key
         self.orders: dict[str, RakutenOrder] = {order.order_no: order for order in orders}
-        self.requests = 0
         self.order_reads = 0  # getOrders calls
-        self._lock = threading.Lock()
-        self._fail_next = 0
-        self._fail_status = 500
-        self._malformed_next = 0
-        self._slow_next = 0
-        self._slow_seconds = 0.0
 
     def seed(self, order_no: str, status: str = "editable") -> RakutenOrder:
         order = RakutenOrder(order_no=order_no, status=status)
@@ -91,51 +92,23 @@ class RakutenSimulator:
             self.orders[order_no] = order
         return order
 
-    def fail_next(self, count: int, status: int = 500) -> None:
-        with self._lock:
-            self._fail_next, self._fail_status = count, status
-
-    def malformed_next(self, count: int) -> None:
-        with self._lock:
-            self._malformed_next = count
-
-    def slow_next(self, count: int, seconds: float) -> None:
-        with self._lock:
-            self._slow_next, self._slow_seconds = count, seconds
-
     async def endpoint(self, request: Request) -> Response:
-        with self._lock:
-            self.requests += 1
-            if self._fail_next > 0:
-                self._fail_next -= 1
-                return Response("internal error", status_code=self._fail_status)
-        raw = (await request.body()).decode("utf-8", "replace")
-        if request.method == "GET":
-            raw = request.url.query
-        params = dict(parse_qsl(raw, keep_blank_values=True))
+        failure = self.failure()
+        if failure is not None:
+            return failure
+        params = await _params(request)
         with self._lock:
             answer = self._answer(params)
-            malformed = self._malformed_next > 0
-            self._malformed_next -= 1 if malformed else 0
-            delay = self._slow_seconds if self._slow_next > 0 else 0.0
-            self._slow_next -= 1 if self._slow_next > 0 else 0
-        if delay:
-            await asyncio.sleep(delay)
-        if malformed:
-            answer = answer[: len(answer) // 2]
-        return Response(answer, media_type=XML_TYPE)
+        return await self.deliver(answer, XML_TYPE)
 
     async def orders_endpoint(self, request: Request) -> Response:
-        raw = (await request.body()).decode("utf-8", "replace")
-        if request.method == "GET":
-            raw = request.url.query
-        params = dict(parse_qsl(raw, keep_blank_values=True))
+        params = await _params(request)
         with self._lock:
-            self.requests += 1
             self.order_reads += 1
-            if self._fail_next > 0:
-                self._fail_next -= 1
-                return Response("internal error", status_code=self._fail_status)
+        failure = self.failure()
+        if failure is not None:
+            return failure
+        with self._lock:
             try:
                 answer = self._get_orders(params)
             except _Refusal as refusal:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -106,23 +107,26 @@ def _problems(openapi: Any, method: str, path: str, query: str, headers: Any, bo
     return ""
 
 
-class SpecCheck:
-    """ASGI middleware: validate each request against the first of `spec_files` that knows
-    its path; refuse what the spec refuses with `refuse(reason)`."""
+def check_requests(app: Starlette, spec_files: Sequence[str], refuse: Refuse) -> None:
+    """Put the spec check in front of `app` when the specs can be loaded (now, not on the
+    first request: that one may run with a short timeout)."""
+    loaded = (_load(specs_dir() / name) for name in spec_files)
+    specs = [spec for spec in loaded if spec is not None]
+    if specs:
+        app.add_middleware(SpecCheck, specs=specs, refuse=refuse)
 
-    def __init__(self, app: ASGIApp, spec_files: Sequence[str], refuse: Refuse) -> None:
+
+class SpecCheck:
+    """ASGI middleware: validate each request against the first of `specs` that knows its
+    path; refuse what the spec refuses with `refuse(reason)`."""
+
+    def __init__(self, app: ASGIApp, specs: Sequence[Any], refuse: Refuse) -> None:
         self.app = app
-        self.spec_files = tuple(spec_files)
+        self.specs = list(specs)
         self.refuse = refuse
 
-    def _specs(self) -> list[Any]:
-        root = specs_dir()
-        loaded = (_load(root / name) for name in self.spec_files)
-        return [spec for spec in loaded if spec is not None]
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        specs = self._specs() if scope["type"] == "http" else []
-        if not specs:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         body = b""
@@ -133,7 +137,7 @@ class SpecCheck:
             more = message.get("more_body", False)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         query = scope.get("query_string", b"").decode("latin-1")
-        for openapi in specs:
+        for openapi in self.specs:
             reason = _problems(openapi, scope["method"], scope["path"], query, headers, body)
             if reason:
                 await self.refuse(reason)(scope, receive, send)
