@@ -11,6 +11,7 @@ Faults for tests and demos: the next N requests answer 5xx, the next N answers a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,10 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.hood.auth import md5_hex
 from connectors.hood.mapping import (
-    CONTENT_TYPE,
-    ENVELOPE,
     UNVERIFIED_ORDER_STATUS_SHAPE,
     OrderStatusShape,
 )
@@ -31,6 +29,32 @@ from connectors.xml import UntrustedXmlError, element_text, parse_untrusted_xml
 from simulators.knobs import XmlFaults
 
 API_PATH = "/api.htm"
+CONTENT_TYPE = "text/xml; charset=UTF-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The request envelope of every Hood API call, as the public client libraries send it
+    (written down here, not taken from the connector). The order-status part has no public
+    description at all: simulator and connector share that one table of assumptions,
+    connectors.hood.mapping.UNVERIFIED_ORDER_STATUS_SHAPE, until Hood's PDF is at hand."""
+
+    root: str = "api"
+    type_attr: str = "type"
+    type_value: str = "public"
+    user_attr: str = "user"
+    password_attr: str = "password"  # noqa: S105 - an attribute name
+    function: str = "function"
+    account_name: str = "accountName"
+    account_pass: str = "accountPass"  # noqa: S105 - an element name
+
+
+ENVELOPE = Envelope()
+
+
+def _md5_hex(password: str) -> str:
+    """Hood's accountPass: the MD5 of the API password (Hood's choice, not a security one)."""
+    return hashlib.md5(password.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -75,13 +99,12 @@ class HoodSimulator(XmlFaults):
 
     # --- the endpoint -----------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
-        failure = self.failure()
-        if failure is not None:
-            return failure
+        return await self.respond(request, self._answer_request, CONTENT_TYPE)
+
+    async def _answer_request(self, request: Request) -> bytes:
         body = await request.body()
         with self._lock:
-            answer = self._answer(body)
-        return await self.deliver(answer, CONTENT_TYPE)
+            return self._answer(body)
 
     def _global_error(self, text: str) -> bytes:
         root = etree.Element(self.shape.answer_root)
@@ -101,7 +124,7 @@ class HoodSimulator(XmlFaults):
         password = self.accounts.get(name)
         if (
             password is None
-            or password_hash != md5_hex(password)
+            or password_hash != _md5_hex(password)
             or root.get(ENVELOPE.user_attr, name) != name
             or root.get(ENVELOPE.password_attr, password_hash) != password_hash
         ):

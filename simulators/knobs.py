@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 
@@ -83,6 +85,15 @@ class XmlFaults:
                 self._fail_next -= 1
                 return Response("internal error", status_code=self._fail_status)
         return None
+
+    async def respond(
+        self, request: Request, answer: Callable[[Request], Awaitable[bytes]], media_type: str
+    ) -> Response:
+        """A due failure, else `answer(request)` (late or cut off when a knob says so)."""
+        failure = self.failure()
+        if failure is not None:
+            return failure
+        return await self.deliver(await answer(request), media_type)
 
     async def deliver(self, answer: bytes, media_type: str) -> Response:
         """The answer, late or cut off when a knob says so."""
