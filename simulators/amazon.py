@@ -55,6 +55,7 @@ from starlette.routing import Route
 
 from connectors.xml import UntrustedXmlError, parse_untrusted_xml
 from simulators.amazon_carriers import CARRIER_CODES
+from simulators.knobs import ServerBucket
 from simulators.spec_check import check_requests
 
 FEEDS = "/feeds/2021-06-30"
@@ -90,25 +91,6 @@ _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 
 # --- small parts -------------------------------------------------------------------------------
-
-
-class _Bucket:
-    """Server-side token bucket (thread-safe enough: used under the simulator lock)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +186,7 @@ class AmazonSimulator:
         self.lock = threading.RLock()
         self._signing_key = secrets.token_bytes(32)
         self._buckets = {
-            op: _Bucket(rate, burst)
+            op: ServerBucket(rate, burst)
             for op, (rate, burst) in {**DEFAULT_LIMITS, **(limits or {})}.items()
         }
         self._feed_numbers = itertools.count(50_001_018_000)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulators.knobs import Knob, RecordedCall, ServerBucket
+from simulators.knobs import Knob, RecordedCall, ServerBucket, take_knob
 from simulators.spec_check import check_requests
 
 BASE_PATH = "/sell/fulfillment/v1"
@@ -164,12 +164,7 @@ class EbaySimulator:
             self._slow.append(Knob(count, method, seconds=seconds))
 
     def _take(self, knobs: list[Knob], method: str) -> Knob | None:
-        with self._lock:
-            for knob in knobs:
-                if knob.matches(method):
-                    knob.remaining -= 1
-                    return knob
-        return None
+        return take_knob(knobs, method, self._lock)
 
     # token endpoint ----------------------------------------------------------------------
     def _issue_token(self, scopes: frozenset[str]) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulators.knobs import Knob, RecordedCall, ServerBucket
+from simulators.knobs import Knob, RecordedCall, ServerBucket, take_knob
 from simulators.spec_check import check_requests
 
 BASE_PATH = "/v2"
@@ -164,12 +164,7 @@ class KauflandSimulator:
             self._slow.append(Knob(count, method, seconds=seconds))
 
     def _take(self, knobs: list[Knob], method: str) -> Knob | None:
-        with self._lock:
-            for knob in knobs:
-                if knob.matches(method):
-                    knob.remaining -= 1
-                    return knob
-        return None
+        return take_knob(knobs, method, self._lock)
 
     # signature ---------------------------------------------------------------------------
     def verify(self, request: Request, body: bytes) -> JSONResponse | None:

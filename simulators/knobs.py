@@ -25,6 +25,16 @@ class Knob:
         return self.remaining > 0 and (self.method is None or self.method == method)
 
 
+def take_knob(knobs: list[Knob], method: str, lock: threading.Lock) -> Knob | None:
+    """The first knob that applies to a request of `method`, used up by one."""
+    with lock:
+        for knob in knobs:
+            if knob.matches(method):
+                knob.remaining -= 1
+                return knob
+    return None
+
+
 @dataclass(frozen=True)
 class RecordedCall:
     method: str
