@@ -29,6 +29,7 @@ from connectors.amazon.client import Feed, RateLimits, SpApiClient
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
 from connectors.credentials import secret
 from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.results import ended
 from core.accounts import AccountOptions
 from core.domain import ConfirmationStatus, Portal
 
@@ -44,12 +45,7 @@ def _unsent(
 ) -> ConfirmationResult:
     """A row that did not reach Amazon: `pending` when trying again can help, else `failed`."""
     status = ConfirmationStatus.PENDING if error.retryable else ConfirmationStatus.FAILED
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=status,
-        error_code=code or error.code,
-        error_text=str(error),
-    )
+    return ended(shipment.confirmation_id, status, code or error.code, str(error))
 
 
 def _back_to_pending(
