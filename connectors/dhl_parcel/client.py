@@ -11,8 +11,7 @@ or `connectors.errors`:
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -27,9 +26,6 @@ from connectors.dhl_parcel.mapping import (
 )
 from connectors.errors import ConnectorError, TransientError, error_for_status, retry_after
 from connectors.http import portal_client
-from connectors.retry import with_retries
-
-log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
 
@@ -63,7 +59,7 @@ def error_for(response: httpx.Response) -> ConnectorError:
 
 
 class ShippingApi:
-    """The two manifest calls of DHL's Shipping API, with retries for what may heal."""
+    """The two manifest calls of DHL's Shipping API, one try each (retries: connector.py)."""
 
     def __init__(
         self,
@@ -72,13 +68,9 @@ class ShippingApi:
         auth: httpx.Auth,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 60.0,  # the manifest PDF can be large and slow, says DHL
-        attempts: int = 4,
-        base_delay: float = 0.5,
         language: str = ACCEPT_LANGUAGE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.attempts = attempts
-        self.base_delay = base_delay
         self._http = portal_client(
             base_url=self.base_url,
             auth=auth,
@@ -103,23 +95,14 @@ class ShippingApi:
                 request_id=_request_id(response),
             ) from error
 
-    async def _with_retries(self, call: Callable[[], Awaitable[tuple[int, Any]]]) -> Any:
-        def note(error: ConnectorError, attempt: int, delay: float) -> None:
-            log.warning("DHL call failed (%s), try %d, again in %.1fs", error, attempt, delay)
-
-        _, body = await with_retries(
-            call, attempts=self.attempts, base_delay=self.base_delay, on_retry=note
-        )
-        return body
-
     async def post_manifests(self, body: Mapping[str, Any], *, close_all: bool = False) -> Any:
         """`POST /manifests`; returns the 207 body. Safe to retry: closing twice only warns."""
         params = {"all": "true"} if close_all else None
-        return await self._with_retries(
-            lambda: self._send("POST", "/manifests", json=dict(body), params=params)
-        )
+        _, answer = await self._send("POST", "/manifests", json=dict(body), params=params)
+        return answer
 
     async def get_manifests(self, day: date, *, billing_number: str | None = None) -> Any:
         """`GET /manifests` for one day, documents inline as base64."""
         params = manifest_query(day, billing_number=billing_number)
-        return await self._with_retries(lambda: self._send("GET", "/manifests", params=params))
+        _, answer = await self._send("GET", "/manifests", params=params)
+        return answer
