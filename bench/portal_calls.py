@@ -96,7 +96,7 @@ def connector(
 
     from pydantic import SecretStr
 
-    from connectors.ebay import EbayConnector, EbayOptions
+    from connectors.ebay.connector import EbayConnector, EbayOptions
     from simulators.ebay import EbaySimulator
 
     sim = EbaySimulator()  # its default credentials are the served simulator's too

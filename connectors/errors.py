@@ -1,21 +1,31 @@
 """One error tree for every connector (SMTP, portals, carriers).
 
-    ConnectorError            .retryable says whether trying again can help
-     ├── AuthError            credentials refused or expired: the operator must act (not retryable)
-     ├── RateLimited          throttled; .retry_after seconds when the service said so (retryable)
-     ├── Rejected             the service refused this item for good: .code and .message are the
-     │                        service's own words (not retryable)
-     └── TransientError       network trouble, timeout, 5xx, malformed answer (retryable)
+    ConnectorError            .retryable: can trying the same call again help?
+     ├── AuthError            credentials refused or expired: the operator must act
+     │                        (HTTP 401/403; retrying will not help)
+     ├── RateLimited          throttled (HTTP 429); .retry_after seconds when the service said
+     │                        so (retrying after that wait helps)
+     ├── Rejected             the service refused this item for good (other HTTP 4xx): .code and
+     │                        .message are the service's own words (retrying will not help; fix
+     │                        the data first)
+     └── TransientError       network trouble, timeout, HTTP 408/5xx, malformed answer
+                              (retrying helps; the call may also have gone through)
 
 Errors are data: each carries the service's code, text, HTTP status and request id where known,
-so the ledger can store exactly what the portal said.
+so the ledger can store exactly what the portal said. `error_for_status` is the one place where
+an HTTP status becomes a branch of this tree; `retry_after` the one reader of Retry-After.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 
 class ConnectorError(Exception):
     retryable: bool = False
+    advice: str = "retrying will not help"
 
     def __init__(
         self,
@@ -38,10 +48,12 @@ class ConnectorError(Exception):
 
 class AuthError(ConnectorError):
     retryable = False
+    advice = "retrying will not help: the account's credentials have to be fixed first"
 
 
 class RateLimited(ConnectorError):
     retryable = True
+    advice = "retrying helps after the wait the service asked for"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
@@ -50,7 +62,53 @@ class RateLimited(ConnectorError):
 
 class Rejected(ConnectorError):
     retryable = False
+    advice = "retrying will not help: the service refused this item as it is"
 
 
 class TransientError(ConnectorError):
     retryable = True
+    advice = "retrying may help (the call may also have gone through: read back first)"
+
+
+def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent
+    or unreadable, never negative."""
+    value = (headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def error_for_status(
+    status: int,
+    text: str,
+    *,
+    code: str | None = None,
+    request_id: str | None = None,
+    wait: float | None = None,
+    auth_text: str | None = None,
+    refused_access: bool | None = None,
+) -> ConnectorError:
+    """The branch of the tree for a non-success HTTP answer.
+
+    `text` is the service's own words; `auth_text` replaces it for a refused access (it should
+    say what the operator has to do). `refused_access` overrides the 401/403 rule for services
+    whose 403 also means "not allowed for this item"."""
+    common = {"code": code, "status": status, "request_id": request_id}
+    if refused_access if refused_access is not None else status in (401, 403):
+        return AuthError(auth_text or text, **common)  # type: ignore[arg-type]
+    if status == 429:
+        return RateLimited(text, retry_after=wait, **common)
+    if status >= 500 or status == 408:
+        return TransientError(text, **common)  # type: ignore[arg-type]
+    return Rejected(text, **common)  # type: ignore[arg-type]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from connectors.account import CallOptions
 from connectors.errors import ConnectorError, RateLimited
 
 T = TypeVar("T")
@@ -37,3 +39,27 @@ async def with_retries(
                 on_retry(error, attempt, delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def log_retries(log: logging.Logger, what: str) -> Callable[[ConnectorError, int, float], None]:
+    """An `on_retry` that logs each failed try of `what` with the wait before the next."""
+
+    def on_retry(error: ConnectorError, attempt: int, delay: float) -> None:
+        log.warning("%s: attempt %d failed (%s), again in %.1fs", what, attempt, error, delay)
+
+    return on_retry
+
+
+async def retried(
+    call: Callable[[], Awaitable[T]],
+    options: CallOptions,
+    on_retry: Callable[[ConnectorError, int, float], None] | None = None,
+) -> T:
+    """`with_retries` with an account's attempts and delays."""
+    return await with_retries(
+        call,
+        attempts=options.attempts,
+        base_delay=options.base_delay,
+        max_delay=options.max_delay,
+        on_retry=on_retry,
+    )

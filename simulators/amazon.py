@@ -53,6 +53,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.xml import UntrustedXmlError, parse_untrusted_xml
+from simulators.amazon_carriers import CARRIER_CODES
+from simulators.knobs import ServerBucket
+from simulators.spec_check import check_requests
+
 FEEDS = "/feeds/2021-06-30"
 ORDERS = "/orders/v0/orders"
 ORDER_FULFILLMENT_FEED = "POST_ORDER_FULFILLMENT_DATA"
@@ -71,20 +76,6 @@ DEFAULT_LIMITS: Mapping[str, tuple[float, int]] = {
     "confirmShipment": (2.0, 10),
 }
 
-# A subset of the CarrierCode enumeration of amzn-base.xsd (case-sensitive): the European
-# carriers plus the big international ones. Anything else fails schema validation here.
-KNOWN_CARRIER_CODES = frozenset(
-    {
-        "AT Post", "BPOST", "Chronopost", "Colis Prive", "Colissimo", "Correos Express",
-        "DHL", "DHL Express", "DHL Freight", "DHL Global Mail", "DHL Home Delivery",
-        "DHL-Paket", "DHLPL", "DPD", "DPD Local", "Deutsche Post", "FedEx", "GLS", "GO!",
-        "Hermes", "Hermes Einrichtungsservice", "Hermes Logistik Gruppe", "Hermes UK",
-        "InPost", "La Poste", "MRW", "Nacex", "Other", "Post NL", "PostNL", "PostNord",
-        "Poste Italiane", "Royal Mail", "Seur", "Swiss post", "TNT", "Trans-o-Flex",
-        "UPS", "USPS",
-    }
-)  # fmt: skip
-
 FATAL_PARSE_ERROR = "5001"
 SCHEMA_ERROR = "5000"
 ORDER_NOT_FOUND = "18028"
@@ -100,25 +91,6 @@ _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 
 # --- small parts -------------------------------------------------------------------------------
-
-
-class _Bucket:
-    """Server-side token bucket (thread-safe enough: used under the simulator lock)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +186,7 @@ class AmazonSimulator:
         self.lock = threading.RLock()
         self._signing_key = secrets.token_bytes(32)
         self._buckets = {
-            op: _Bucket(rate, burst)
+            op: ServerBucket(rate, burst)
             for op, (rate, burst) in {**DEFAULT_LIMITS, **(limits or {})}.items()
         }
         self._feed_numbers = itertools.count(50_001_018_000)
@@ -420,10 +392,6 @@ class AmazonSimulator:
 # --- feed XML -> processing report -------------------------------------------------------------
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 def _local(element: etree._Element) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
@@ -531,14 +499,22 @@ def _check_pattern(element: etree._Element, pattern: re.Pattern[str], type_name:
         )
 
 
-def _check_datetime(element: etree._Element) -> None:
+def _check_datetime(element: etree._Element, *, zoned: bool = False) -> None:
     value = _value(element)
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise _SchemaError(
             element, f"cvc-datatype-valid.1.2.1: '{value}' is not a valid value for 'dateTime'."
         ) from None
+    if zoned and moment.tzinfo is None:
+        # Amazon reads a date without an offset in the marketplace's own time zone, which is
+        # never what a seller means: the feed must say which zone it is in
+        raise _SchemaError(
+            element,
+            f"The FulfillmentDate '{value}' has no time zone. Give it as an ISO 8601 date and "
+            "time with an offset, e.g. 2026-12-04T10:00:00+01:00 or 2026-12-04T09:00:00Z.",
+        )
 
 
 def _child(parent: etree._Element, name: str) -> etree._Element | None:
@@ -557,13 +533,13 @@ def _validate_fulfillment(fulfillment: etree._Element) -> None:
         _check_pattern(order, _ORDER_ID_TYPE, "#AnonType_AmazonOrderID")
     date = _child(fulfillment, "FulfillmentDate")
     assert date is not None  # required by the sequence
-    _check_datetime(date)
+    _check_datetime(date, zoned=True)
     data = _child(fulfillment, "FulfillmentData")
     if data is not None:
         _check_sequence(data, FULFILLMENT_DATA)
         code = _child(data, "CarrierCode")
-        if code is not None and _value(code) not in KNOWN_CARRIER_CODES:
-            sample = ", ".join(sorted(KNOWN_CARRIER_CODES)[:12])
+        if code is not None and _value(code) not in CARRIER_CODES:
+            sample = ", ".join(sorted(CARRIER_CODES)[:12])
             raise _SchemaError(
                 code,
                 f"cvc-enumeration-valid: Value '{_value(code)}' is not facet-valid with respect "
@@ -680,13 +656,13 @@ def _report(
 
 def _process_feed(sim: AmazonSimulator, feed: FeedRecord, source: bytes) -> bytes:
     try:
-        root = etree.fromstring(source, parser=_parser())
-    except etree.XMLSyntaxError as error:
-        line, column = error.position
+        root = parse_untrusted_xml(source)
+    except UntrustedXmlError as error:
+        line, column = error.position or (1, 1)
         outcome = _Outcome(
             "Error",
             FATAL_PARSE_ERROR,
-            f"XML Parsing Fatal Error at Line {line}, Column {column}: {error.msg}",
+            f"XML Parsing Fatal Error at Line {line}, Column {column}: {error.reason}",
         )
         return _report("", feed.feed_id, 0, [(0, outcome)])
     header = _child(root, "Header")
@@ -751,6 +727,14 @@ def _process_feed(sim: AmazonSimulator, feed: FeedRecord, source: bytes) -> byte
 
 
 # --- HTTP --------------------------------------------------------------------------------------
+
+
+SPEC_FILES = ("amazon/oas3/feeds_2021-06-30.oas3.json", "amazon/oas3/ordersV0.oas3.json")
+
+
+def _spec_refusal(reason: str) -> Response:
+    """SP-API's ErrorList for a request its model refuses."""
+    return JSONResponse(_errors("InvalidInput", "Invalid input", reason), status_code=400)
 
 
 def _errors(code: str, message: str, details: str = "") -> dict[str, Any]:
@@ -1150,7 +1134,7 @@ def _confirm_problem(order_id: str, body: dict[str, Any] | None) -> str:
             return f"packageDetail.{name} is required"
     if not package["packageReferenceId"].isdigit() or int(package["packageReferenceId"]) < 1:
         return "packageReferenceId must be a positive number"
-    if package["carrierCode"] not in KNOWN_CARRIER_CODES:
+    if package["carrierCode"] not in CARRIER_CODES:
         return f"Invalid carrierCode: {package['carrierCode']}"
     if package["carrierCode"] == "Other" and not str(package.get("carrierName") or "").strip():
         return "carrierName is required when carrierCode is Other"
@@ -1215,5 +1199,6 @@ def create_app(
             Route("/_download/{document_id}", api.download, methods=["GET"]),
         ]
     )
+    check_requests(app, SPEC_FILES, _spec_refusal)
     app.state.sim = sim
     return app

@@ -34,15 +34,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fpdf import FPDF
 
-from connectors.dhl_parcel.mapping import (
-    API_KEY_HEADER,
-    DEFAULT_PROFILE,
-    MAX_PROFILE_LENGTH,
-    MAX_SHIPMENTS_PER_MANIFEST,
-    SHIPPING_PATH,
-    TOKEN_PATH,
-)
+from simulators.spec_check import check_requests
 
+SPEC_FILE = "carriers/dhl/parcel-de-shipping-v2.yaml"
+# DHL's facts as this simulator knows them (parcel-de-shipping-v2.yaml and DHL's developer
+# portal), not taken from the connector, so that the connector's values are tested
+SHIPPING_PATH = "/parcel/de/shipping/v2"
+TOKEN_PATH = "/parcel/de/account/auth/ropc/v1/token"  # noqa: S105 - a path
+API_KEY_HEADER = "dhl-api-key"
+DEFAULT_PROFILE = "STANDARD_GRUPPENPROFIL"
+MAX_SHIPMENTS_PER_MANIFEST = 30  # ShipmentManifestingRequest.shipmentNumbers maxItems
+MAX_PROFILE_LENGTH = 35
 DEFAULT_BILLING_NUMBER = "33333333330101"  # EKP 3333333333, procedure 01, participation 01
 PROBLEM = "application/problem+json"
 
@@ -413,6 +415,7 @@ def create_app(
     )
     state.add_shipments(sorted(known_shipments or ()))
     app = FastAPI(title="DHL Parcel DE Shipping v2 (simulator)", openapi_url=None, docs_url=None)
+    check_requests(app, [SPEC_FILE], _bad_request)
     app.state.dhl = state
     app.include_router(_shipping_router(state))
     app.include_router(_token_router(state))

@@ -28,7 +28,8 @@ from urllib.parse import parse_qs, quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulators.knobs import Knob, RecordedCall, ServerBucket
+from simulators.knobs import Knob, RecordedCall, ServerBucket, take_knob
+from simulators.spec_check import check_requests
 
 BASE_PATH = "/sell/fulfillment/v1"
 SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
@@ -60,6 +61,14 @@ CARRIERS = frozenset(
 SHIPPED_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ALPHANUMERIC = re.compile(r"^[0-9A-Za-z]+$")
 MAX_TRACKING_NUMBERS_PER_ORDER = 20
+
+
+SPEC_FILE = "ebay/sell_fulfillment_v1_oas3.json"
+
+
+def _spec_refusal(reason: str) -> JSONResponse:
+    """What eBay answers a request its API definition refuses: errorId 32600, input data."""
+    return _error(400, 32600, "Invalid input data", longMessage=reason)
 
 
 def _error(status: int, error_id: int, message: str, **extra: Any) -> JSONResponse:
@@ -155,12 +164,7 @@ class EbaySimulator:
             self._slow.append(Knob(count, method, seconds=seconds))
 
     def _take(self, knobs: list[Knob], method: str) -> Knob | None:
-        with self._lock:
-            for knob in knobs:
-                if knob.matches(method):
-                    knob.remaining -= 1
-                    return knob
-        return None
+        return take_knob(knobs, method, self._lock)
 
     # token endpoint ----------------------------------------------------------------------
     def _issue_token(self, scopes: frozenset[str]) -> str:
@@ -383,6 +387,7 @@ async def _seed_order(request: Request) -> Response:
 
 def build_app(sim: EbaySimulator) -> FastAPI:
     app = FastAPI(title="eBay simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    check_requests(app, [SPEC_FILE], _spec_refusal)
     app.state.sim = sim
     fulfillments = BASE_PATH + "/order/{order_id}/shipping_fulfillment"
     app.add_api_route("/identity/v1/oauth2/token", _token, methods=["POST"])

@@ -11,8 +11,7 @@ Faults for tests and demos: the next N requests answer 5xx, the next N answers a
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,18 +21,40 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.hood.auth import md5_hex
 from connectors.hood.mapping import (
-    CONTENT_TYPE,
-    ENVELOPE,
     UNVERIFIED_ORDER_STATUS_SHAPE,
-    HoodParseError,
     OrderStatusShape,
-    element_text,
-    parse_untrusted_xml,
 )
+from connectors.xml import UntrustedXmlError, element_text, parse_untrusted_xml
+from simulators.knobs import XmlFaults
 
 API_PATH = "/api.htm"
+CONTENT_TYPE = "text/xml; charset=UTF-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The request envelope of every Hood API call, as the public client libraries send it
+    (written down here, not taken from the connector). The order-status part has no public
+    description at all: simulator and connector share that one table of assumptions,
+    connectors.hood.mapping.UNVERIFIED_ORDER_STATUS_SHAPE, until Hood's PDF is at hand."""
+
+    root: str = "api"
+    type_attr: str = "type"
+    type_value: str = "public"
+    user_attr: str = "user"
+    password_attr: str = "password"  # noqa: S105 - an attribute name
+    function: str = "function"
+    account_name: str = "accountName"
+    account_pass: str = "accountPass"  # noqa: S105 - an element name
+
+
+ENVELOPE = Envelope()
+
+
+def _md5_hex(password: str) -> str:
+    """Hood's accountPass: the MD5 of the API password (Hood's choice, not a security one)."""
+    return hashlib.md5(password.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -56,7 +77,7 @@ def _child_text(parent: etree._Element, name: str) -> str:
     return element_text(parent.find(name))
 
 
-class HoodSimulator:
+class HoodSimulator(XmlFaults):
     def __init__(
         self,
         accounts: Mapping[str, str],
@@ -64,16 +85,10 @@ class HoodSimulator:
         *,
         shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
     ) -> None:
+        super().__init__()
         self.accounts = dict(accounts)  # accountName -> API password (plain)
         self.shape = shape
         self.orders: dict[str, HoodOrder] = {order.order_id: order for order in orders}
-        self.requests = 0  # every POST that reached the simulator, faults included
-        self._lock = threading.Lock()
-        self._fail_next = 0
-        self._fail_status = 500
-        self._malformed_next = 0
-        self._slow_next = 0
-        self._slow_seconds = 0.0
 
     # --- seeding and fault knobs ------------------------------------------------------------
     def seed(self, order_id: str, account_name: str, status: str = "open") -> HoodOrder:
@@ -82,37 +97,14 @@ class HoodSimulator:
             self.orders[order_id] = order
         return order
 
-    def fail_next(self, count: int, status: int = 500) -> None:
-        with self._lock:
-            self._fail_next, self._fail_status = count, status
-
-    def malformed_next(self, count: int) -> None:
-        with self._lock:
-            self._malformed_next = count
-
-    def slow_next(self, count: int, seconds: float) -> None:
-        with self._lock:
-            self._slow_next, self._slow_seconds = count, seconds
-
     # --- the endpoint -----------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
-        with self._lock:
-            self.requests += 1
-            if self._fail_next > 0:
-                self._fail_next -= 1
-                return Response("internal error", status_code=self._fail_status)
+        return await self.respond(request, self._answer_request, CONTENT_TYPE)
+
+    async def _answer_request(self, request: Request) -> bytes:
         body = await request.body()
         with self._lock:
-            answer = self._answer(body)
-            malformed = self._malformed_next > 0
-            self._malformed_next -= 1 if malformed else 0
-            delay = self._slow_seconds if self._slow_next > 0 else 0.0
-            self._slow_next -= 1 if self._slow_next > 0 else 0
-        if delay:
-            await asyncio.sleep(delay)
-        if malformed:
-            answer = answer[: len(answer) // 2]
-        return Response(answer, media_type=CONTENT_TYPE)
+            return self._answer(body)
 
     def _global_error(self, text: str) -> bytes:
         root = etree.Element(self.shape.answer_root)
@@ -122,7 +114,7 @@ class HoodSimulator:
     def _answer(self, body: bytes) -> bytes:
         try:
             root = parse_untrusted_xml(body)
-        except HoodParseError:
+        except UntrustedXmlError:
             return self._global_error("XML-Fehler: die Anfrage ist kein gültiges XML")
         if root.tag != ENVELOPE.root or root.get(ENVELOPE.type_attr) != ENVELOPE.type_value:
             return self._global_error('Ungültige Anfrage: <api type="public"> erwartet')
@@ -132,7 +124,7 @@ class HoodSimulator:
         password = self.accounts.get(name)
         if (
             password is None
-            or password_hash != md5_hex(password)
+            or password_hash != _md5_hex(password)
             or root.get(ENVELOPE.user_attr, name) != name
             or root.get(ENVELOPE.password_attr, password_hash) != password_hash
         ):

@@ -25,7 +25,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulators.knobs import Knob, RecordedCall, ServerBucket
+from simulators.knobs import Knob, RecordedCall, ServerBucket, take_knob
+from simulators.spec_check import check_requests
 
 BASE_PATH = "/v2"
 
@@ -62,6 +63,14 @@ def problem(
     return JSONResponse(
         {"type": type_, "message": message, "errors": errors or []}, status_code=status
     )
+
+
+SPEC_FILE = "kaufland/seller_api_v2_swagger.json"
+
+
+def _spec_refusal(reason: str) -> JSONResponse:
+    """Kaufland's ErrorResponse for a request its API definition refuses."""
+    return problem(400, "validation_error", "Invalid request", [{"message": reason}])
 
 
 @dataclass
@@ -155,12 +164,7 @@ class KauflandSimulator:
             self._slow.append(Knob(count, method, seconds=seconds))
 
     def _take(self, knobs: list[Knob], method: str) -> Knob | None:
-        with self._lock:
-            for knob in knobs:
-                if knob.matches(method):
-                    knob.remaining -= 1
-                    return knob
-        return None
+        return take_knob(knobs, method, self._lock)
 
     # signature ---------------------------------------------------------------------------
     def verify(self, request: Request, body: bytes) -> JSONResponse | None:
@@ -442,6 +446,7 @@ async def _seed_unit(request: Request) -> Response:
 
 def build_app(sim: KauflandSimulator) -> FastAPI:
     app = FastAPI(title="Kaufland simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    check_requests(app, [SPEC_FILE], _spec_refusal)
     app.state.sim = sim
     app.add_api_route(BASE_PATH + "/orders/{id_order}", _get_order, methods=["GET"])
     app.add_api_route(BASE_PATH + "/order-units/{unit_id}", _get_unit, methods=["GET"])

@@ -39,14 +39,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.carriers import CARRIERS, TrackingNumberError, normalise_tracking_number
-from connectors.dhl_parcel import (
-    PRODUCTION,
-    SANDBOX,
-    DhlParcelClient,
-    ManifestItem,
-    auth_from_env,
-)
-from connectors.dhl_parcel.mapping import DEFAULT_PROFILE
+from connectors.dhl_parcel.auth import auth_from_env
+from connectors.dhl_parcel.connector import DhlParcelClient
+from connectors.dhl_parcel.mapping import DEFAULT_PROFILE, PRODUCTION, SANDBOX, ManifestItem
 from connectors.errors import ConnectorError
 from core.mail_waits import is_waiting
 from core.shipping_list import ShippingListRow, render_csv, render_pdf

@@ -15,7 +15,9 @@ from lxml import etree
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from connectors.amazon import AmazonConnector, Limit, LwaAuth, RateLimits
+from connectors.amazon.auth import LwaAuth
+from connectors.amazon.client import Limit, RateLimits
+from connectors.amazon.connector import AmazonConnector
 from connectors.amazon.mapping import FEED_CONTENT_TYPE, FEED_TYPE, parse_processing_report
 from connectors.base import (
     ConfirmationResult,

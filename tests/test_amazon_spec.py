@@ -22,7 +22,9 @@ import pytest
 from pydantic import SecretStr
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from connectors.amazon import AmazonConnector, LwaAuth, RateLimits
+from connectors.amazon.auth import LwaAuth
+from connectors.amazon.client import RateLimits
+from connectors.amazon.connector import AmazonConnector
 from connectors.amazon.mapping import REGIONS
 from connectors.base import ParcelShipment, ShipmentItem, SubmittedConfirmation
 from core.domain import ConfirmationStatus

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from connectors.carriers import normalise_tracking_number
-from connectors.dhl_parcel import SANDBOX, DhlBasicAuth
-from connectors.dhl_parcel.mapping import SHIPPING_PATH
+from connectors.dhl_parcel.auth import DhlBasicAuth
+from connectors.dhl_parcel.mapping import SANDBOX, SHIPPING_PATH
 from connectors.errors import AuthError
 from core.clock import business_today
 from core.settings import Settings

@@ -19,13 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.dhl_parcel import (
-    DhlBasicAuth,
-    DhlParcelClient,
-    DhlPasswordGrantAuth,
-    auth_from_env,
-)
+from connectors.dhl_parcel.auth import DhlBasicAuth, DhlPasswordGrantAuth, auth_from_env
 from connectors.dhl_parcel.client import error_for
+from connectors.dhl_parcel.connector import DhlParcelClient
 from connectors.dhl_parcel.mapping import (
     SHIPPING_PATH,
     MalformedResponse,

@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from connectors.dhl_parcel import DhlBasicAuth, DhlParcelClient, DhlPasswordGrantAuth
 from connectors.dhl_parcel import mapping as dhl
+from connectors.dhl_parcel.auth import DhlBasicAuth, DhlPasswordGrantAuth
+from connectors.dhl_parcel.connector import DhlParcelClient
 from connectors.errors import AuthError, Rejected
 from simulators.dhl_parcel import create_app, state_of
 from simulators.server import serve_in_thread

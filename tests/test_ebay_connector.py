@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from connectors.base import ConfirmationResult, OrderParcel, ParcelShipment, ShipmentItem
-from connectors.ebay import EbayConnector, EbayOptions
+from connectors.ebay.connector import EbayConnector, EbayOptions
 from connectors.errors import AuthError
 from core.domain import ConfirmationStatus
 from simulators.ebay import EbaySimulator, build_app

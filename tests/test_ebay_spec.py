@@ -24,8 +24,8 @@ from openapi_core.validation.response.exceptions import InvalidData
 from pydantic import SecretStr
 
 from connectors.base import ParcelShipment, ShipmentItem
-from connectors.ebay import EbayConnector, EbayOptions
 from connectors.ebay.auth import EbayAuth
+from connectors.ebay.connector import EbayConnector, EbayOptions
 from simulators.ebay import EbaySimulator, build_app
 from simulators.server import serve_in_thread
 

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from connectors.base import ConfirmationResult, OrderParcel, ParcelShipment, ShipmentItem
 from connectors.errors import AuthError
-from connectors.kaufland import KauflandConnector, KauflandOptions
+from connectors.kaufland.connector import KauflandConnector, KauflandOptions
 from core.domain import ConfirmationStatus
 from simulators.kaufland import KauflandSimulator, build_app
 from simulators.server import serve_in_thread

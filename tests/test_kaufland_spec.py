@@ -27,7 +27,8 @@ from openapi_core.validation.response.exceptions import InvalidData
 from pydantic import SecretStr
 
 from connectors.base import OrderParcel, ParcelShipment, ShipmentItem
-from connectors.kaufland import KauflandAuth, KauflandConnector, KauflandOptions
+from connectors.kaufland.auth import KauflandAuth
+from connectors.kaufland.connector import KauflandConnector, KauflandOptions
 from simulators.kaufland import KauflandSimulator, build_app
 from simulators.server import serve_in_thread
 

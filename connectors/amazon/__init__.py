@@ -1,23 +1,11 @@
-"""Amazon Selling Partner API: shipment confirmations through order feeds or confirmShipment."""
+"""Amazon Selling Partner API: shipment confirmations through order feeds or confirmShipment.
 
-from connectors.amazon.auth import LwaAuth
-from connectors.amazon.client import Limit, RateLimits, SpApiClient
-from connectors.amazon.connector import AmazonConnector
-from connectors.amazon.mapping import (
-    MARKETPLACES,
-    REGIONS,
-    endpoint_for_marketplace,
-    resolve_marketplace,
-)
+    auth.py       LwaAuth: Login with Amazon refresh-token grant as an httpx.Auth
+    client.py     SpApiClient: the SP-API calls with Amazon's usage plans, answers mapped onto
+                  connectors.errors
+    mapping.py    pure: marketplaces, carrier codes, feed XML, processing reports
+    connector.py  AmazonConnector: the PortalConnector for the deliver flow
 
-__all__ = [
-    "MARKETPLACES",
-    "REGIONS",
-    "AmazonConnector",
-    "Limit",
-    "LwaAuth",
-    "RateLimits",
-    "SpApiClient",
-    "endpoint_for_marketplace",
-    "resolve_marketplace",
-]
+Callers import from the modules; the package root imports nothing, so that `mapping` stays
+free of HTTP code.
+"""

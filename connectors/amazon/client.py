@@ -20,19 +20,19 @@ import sys
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from connectors.calls import json_object, send
 from connectors.errors import (
-    AuthError,
     ConnectorError,
     RateLimited,
     Rejected,
     TransientError,
+    error_for_status,
+    retry_after,
 )
 from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
@@ -77,23 +77,6 @@ class Feed:
     result_feed_document_id: str | None = None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _sp_errors(response: httpx.Response) -> tuple[str | None, str]:
     """(first code, joined messages) from SP-API's `{"errors": [{code, message, details}]}`."""
     try:
@@ -121,28 +104,16 @@ def raise_for_status(operation: str, response: httpx.Response) -> None:
     status = response.status_code
     if status < 300:
         return
-    request_id = response.headers.get("x-amzn-RequestId")
     code, message = _sp_errors(response)
-    text = f"{operation}: {message}"
-    if status == 429:
-        raise RateLimited(
-            text,
-            retry_after=_retry_after(response),
-            code=code or "QuotaExceeded",
-            status=status,
-            request_id=request_id,
-        )
-    if status in (401, 403):
-        raise AuthError(
-            f"{operation}: Amazon refused access ({message}); check that the seller authorised "
-            "the app and that it has the needed roles",
-            code=code,
-            status=status,
-            request_id=request_id,
-        )
-    if status >= 500 or status == 408:
-        raise TransientError(text, code=code, status=status, request_id=request_id)
-    raise Rejected(text, code=code, status=status, request_id=request_id)
+    raise error_for_status(
+        status,
+        f"{operation}: {message}",
+        code=code or ("QuotaExceeded" if status == 429 else None),
+        request_id=response.headers.get("x-amzn-RequestId"),
+        wait=retry_after(response.headers),
+        auth_text=f"{operation}: Amazon refused access ({message}); check that the seller "
+        "authorised the app and that it has the needed roles",
+    )
 
 
 def gunzip(data: bytes, *, limit: int = MAX_REPORT_BYTES) -> bytes:
@@ -214,12 +185,7 @@ class SpApiClient:
         )
 
     async def _send(self, operation: str, method: str, url: str, **kw: Any) -> httpx.Response:
-        try:
-            return await self._http.request(method, url, **kw)
-        except httpx.TimeoutException:
-            raise TransientError(f"{operation}: timed out") from None
-        except httpx.TransportError as error:
-            raise TransientError(f"{operation}: {type(error).__name__}: {error}") from None
+        return await send(self._http, method, url, service=f"Amazon ({operation})", **kw)
 
     async def _call(
         self, operation: str, method: str, path: str, *, json: Any = None
@@ -236,13 +202,7 @@ class SpApiClient:
 
     @staticmethod
     def _json(operation: str, response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            raise TransientError(f"{operation}: answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise TransientError(f"{operation}: answer is not a JSON object")
-        return body
+        return json_object(response, operation)
 
     # -- feeds ---------------------------------------------------------------------------------
 

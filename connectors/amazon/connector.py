@@ -22,10 +22,15 @@ from typing import Literal
 
 import httpx
 
+from connectors.account import Transport, call_timeout
 from connectors.amazon import mapping
+from connectors.amazon.auth import LWA_TOKEN_URL, LwaAuth
 from connectors.amazon.client import Feed, RateLimits, SpApiClient
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.credentials import secret
 from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.results import ended
+from core.accounts import AccountOptions
 from core.domain import ConfirmationStatus, Portal
 
 log = logging.getLogger(__name__)
@@ -40,12 +45,7 @@ def _unsent(
 ) -> ConfirmationResult:
     """A row that did not reach Amazon: `pending` when trying again can help, else `failed`."""
     status = ConfirmationStatus.PENDING if error.retryable else ConfirmationStatus.FAILED
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=status,
-        error_code=code or error.code,
-        error_text=str(error),
-    )
+    return ended(shipment.confirmation_id, status, code or error.code, str(error))
 
 
 def _back_to_pending(
@@ -99,6 +99,40 @@ class AmazonConnector:
             timeout=timeout,
             retry_attempts=retry_attempts,
             retry_base_delay=retry_base_delay,
+        )
+
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> AmazonConnector:
+        """Options from accounts.toml [merchant_id, marketplace, mode, token_url, base_url],
+        credentials client_id, client_secret, refresh_token from the environment or Secret
+        blocks. `simulator=True` drops Amazon's production usage plans (one createFeed per two
+        minutes)."""
+        account = options.account
+        marketplace = options.extra.get("marketplace", "DE")
+        merchant_id = options.extra.get("merchant_id")
+        if not merchant_id:
+            raise ValueError(
+                f"amazon account {account!r} needs merchant_id (the seller id) in accounts.toml"
+            )
+        auth = LwaAuth(
+            secret("amazon", account, "client_id").get_secret_value(),
+            secret("amazon", account, "client_secret"),
+            secret("amazon", account, "refresh_token"),
+            options.extra.get("token_url", LWA_TOKEN_URL),
+            account=account,
+        )
+        return cls(
+            account,
+            merchant_id,
+            mapping.resolve_marketplace(marketplace).marketplace_id,
+            auth,
+            options.base_url or mapping.endpoint_for_marketplace(marketplace),
+            "confirm_shipment" if options.mode == "confirm_shipment" else "feed",
+            RateLimits.relaxed() if simulator else None,
+            transport,
+            timeout=call_timeout(options),
         )
 
     def __repr__(self) -> str:

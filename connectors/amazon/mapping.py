@@ -28,6 +28,8 @@ from lxml import etree
 
 from connectors.allocation import parcel_items
 from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
+from connectors.results import rejected, skipped
+from connectors.xml import parse_untrusted_xml
 from core.domain import ConfirmationStatus
 
 # --- vendor facts (one place) -------------------------------------------------------------------
@@ -152,24 +154,6 @@ def amazon_carrier(carrier: str) -> tuple[str, str | None]:
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
-def _rejected(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.REJECTED,
-        error_code=code,
-        error_text=text,
-    )
-
-
-def _skipped(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.SKIPPED,
-        error_code=code,
-        error_text=text,
-    )
-
-
 def package_items(shipment: ParcelShipment) -> tuple[ShipmentItem, ...]:
     """The items in this parcel's package: Amazon takes one message per package with the
     items in it. Nothing records which item went into which parcel, so the order's pieces are
@@ -185,7 +169,7 @@ def _package_without_items(shipment: ParcelShipment) -> ConfirmationResult | Non
     if not shipment.items:
         if shipment.parcel_index == 0:
             return None  # a message without items confirms the whole order
-        return _skipped(
+        return skipped(
             shipment,
             "package_without_items",
             f"{place}: Amazon allocates items to packages and the order's item codes are "
@@ -195,7 +179,7 @@ def _package_without_items(shipment: ParcelShipment) -> ConfirmationResult | Non
     if package_items(shipment):
         return None
     pieces = sum(item.quantity for item in shipment.items)
-    return _skipped(
+    return skipped(
         shipment,
         "package_without_items",
         f"{place}: the order has {pieces} piece(s) for {shipment.parcel_count} parcels and "
@@ -213,7 +197,7 @@ def check(shipment: ParcelShipment, *, require_items: bool = False) -> Confirmat
     without a tracking number (letters, untracked post)."""
     order_id = shipment.portal_order_id.strip()
     if not ORDER_ID_PATTERN.fullmatch(order_id):
-        return _rejected(
+        return rejected(
             shipment,
             "invalid_order_id",
             f"Amazon order id {order_id!r} is not in the 3-7-7 digit form "
@@ -221,7 +205,7 @@ def check(shipment: ParcelShipment, *, require_items: bool = False) -> Confirmat
         )
     tracking = shipment.number
     if not tracking and (require_items or shipment.tracking_number is not None):
-        return _rejected(
+        return rejected(
             shipment,
             "missing_tracking_number",
             "Amazon's confirmShipment needs a tracking number; confirm this order through "
@@ -230,19 +214,19 @@ def check(shipment: ParcelShipment, *, require_items: bool = False) -> Confirmat
             else "the parcel has no tracking number",
         )
     if len(tracking) > MAX_TEXT_LENGTH:
-        return _rejected(
+        return rejected(
             shipment,
             "tracking_number_too_long",
             f"Amazon accepts tracking numbers of at most {MAX_TEXT_LENGTH} characters",
         )
     if _XML_UNSAFE.search(tracking) or any(ch in tracking for ch in "\t\r\n"):
-        return _rejected(
+        return rejected(
             shipment, "invalid_tracking_number", "the tracking number contains control characters"
         )
     if shipment.shipped_at.tzinfo is None or shipment.shipped_at.utcoffset() is None:
-        return _rejected(shipment, "invalid_ship_date", "the ship date has no time zone")
+        return rejected(shipment, "invalid_ship_date", "the ship date has no time zone")
     if require_items and not shipment.items:
-        return _rejected(
+        return rejected(
             shipment,
             "missing_order_items",
             "confirmShipment needs the Amazon order item ids of the parcel; "
@@ -250,19 +234,19 @@ def check(shipment: ParcelShipment, *, require_items: bool = False) -> Confirmat
         )
     for item in shipment.items:
         if not item.item_id.strip():
-            return _rejected(
+            return rejected(
                 shipment,
                 "missing_order_item_id",
                 "a partial shipment needs the AmazonOrderItemCode of every item",
             )
         if not ORDER_ITEM_ID_PATTERN.fullmatch(item.item_id.strip()):
-            return _rejected(
+            return rejected(
                 shipment,
                 "invalid_order_item_id",
                 f"AmazonOrderItemCode {item.item_id!r} is not 14 digits",
             )
         if item.quantity < 1:
-            return _rejected(
+            return rejected(
                 shipment,
                 "invalid_quantity",
                 f"item {item.item_id}: quantity must be at least 1, got {item.quantity}",
@@ -450,31 +434,6 @@ class ProcessingReport:
         return [r for r in self.results if r.is_error and not r.message_id]
 
 
-def _parser() -> etree.XMLParser:
-    # Untrusted input: no entity expansion, no DTD loading, no network, no huge trees.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
-def parse_xml(data: bytes) -> etree._Element:
-    """Parse untrusted XML safely; a DOCTYPE (the door for entity tricks) is refused."""
-    try:
-        root = etree.fromstring(data, parser=_parser())
-    except etree.XMLSyntaxError as error:
-        raise ValueError(f"not well-formed XML: {error}") from None
-    docinfo: Any = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise ValueError("XML with a DOCTYPE is refused")
-    return root
-
-
 def _local(element: etree._Element) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
@@ -517,7 +476,7 @@ def _find_report(root: etree._Element) -> etree._Element:
 def parse_processing_report(xml: bytes) -> ProcessingReport:
     """Read Amazon's XML processing report; malformed or unexpected input raises ValueError."""
     try:
-        root = parse_xml(xml)
+        root = parse_untrusted_xml(xml)
     except ValueError as error:
         raise ValueError(f"processing report: {error}") from None
     report = _find_report(root)

@@ -1,27 +1,10 @@
-"""DHL Parcel DE Shipping v2: the daily closing (manifests) and its PDF."""
+"""DHL Parcel DE Shipping v2: the daily closing (manifests) and its PDF.
 
-from connectors.dhl_parcel.auth import DhlBasicAuth, DhlPasswordGrantAuth, auth_from_env
-from connectors.dhl_parcel.connector import DhlParcelClient
-from connectors.dhl_parcel.mapping import (
-    PRODUCTION,
-    SANDBOX,
-    ManifestDocument,
-    ManifestedShipment,
-    ManifestItem,
-    ManifestResult,
-    ManifestSheet,
-)
+    auth.py       DhlBasicAuth / DhlPasswordGrantAuth (httpx.Auth), auth_from_env
+    client.py     ShippingApi: the manifest calls, answers mapped onto connectors.errors
+    mapping.py    pure: manifest requests and results, DHL's problem bodies
+    connector.py  DhlParcelClient: close the day, fetch the manifest
 
-__all__ = [
-    "PRODUCTION",
-    "SANDBOX",
-    "DhlBasicAuth",
-    "DhlParcelClient",
-    "DhlPasswordGrantAuth",
-    "ManifestDocument",
-    "ManifestItem",
-    "ManifestResult",
-    "ManifestSheet",
-    "ManifestedShipment",
-    "auth_from_env",
-]
+Callers import from the modules; the package root imports nothing, so that `mapping` stays
+free of HTTP code.
+"""

@@ -11,40 +11,23 @@ or `connectors.errors`:
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 import httpx
 
+from connectors.calls import json_or_none, send
 from connectors.dhl_parcel.mapping import (
     ACCEPT_LANGUAGE,
     PRODUCTION,
     manifest_query,
     parse_problem,
 )
-from connectors.errors import (
-    AuthError,
-    ConnectorError,
-    RateLimited,
-    Rejected,
-    TransientError,
-)
+from connectors.errors import ConnectorError, TransientError, error_for_status, retry_after
 from connectors.http import portal_client
-from connectors.retry import with_retries
-
-log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: let the backoff decide
 
 
 def _request_id(response: httpx.Response) -> str | None:
@@ -56,27 +39,27 @@ def _request_id(response: httpx.Response) -> str | None:
 
 def error_for(response: httpx.Response) -> ConnectorError:
     """The connector error matching a non-success DHL answer."""
-    try:
-        problem = parse_problem(response.json())
-    except ValueError:
-        problem = parse_problem(None)
+    problem = parse_problem(json_or_none(response))
     status = response.status_code
-    code = problem.title or str(status)
     message = problem.message(f"HTTP {status}")
-    common: dict[str, Any] = {"code": code, "status": status, "request_id": _request_id(response)}
-    if status in (401, 403):
-        return AuthError(f"DHL refused the credentials: {message}", **common)
     if status == 429:
-        return RateLimited(
-            f"DHL throttled the call: {message}", retry_after=_retry_after(response), **common
-        )
-    if 400 <= status < 500:
-        return Rejected(message, **common)
-    return TransientError(f"DHL answered HTTP {status}: {message}", **common)
+        text = f"DHL throttled the call: {message}"
+    elif status >= 500:
+        text = f"DHL answered HTTP {status}: {message}"
+    else:
+        text = message
+    return error_for_status(
+        status,
+        text,
+        code=problem.title or str(status),
+        request_id=_request_id(response),
+        wait=retry_after(response.headers),
+        auth_text=f"DHL refused the credentials: {message}",
+    )
 
 
 class ShippingApi:
-    """The two manifest calls of DHL's Shipping API, with retries for what may heal."""
+    """The two manifest calls of DHL's Shipping API, one try each (retries: connector.py)."""
 
     def __init__(
         self,
@@ -85,13 +68,9 @@ class ShippingApi:
         auth: httpx.Auth,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 60.0,  # the manifest PDF can be large and slow, says DHL
-        attempts: int = 4,
-        base_delay: float = 0.5,
         language: str = ACCEPT_LANGUAGE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.attempts = attempts
-        self.base_delay = base_delay
         self._http = portal_client(
             base_url=self.base_url,
             auth=auth,
@@ -104,12 +83,7 @@ class ShippingApi:
         await self._http.aclose()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as error:
-            raise TransientError(f"DHL did not answer in time ({type(error).__name__})") from error
-        except httpx.TransportError as error:
-            raise TransientError(f"DHL unreachable ({type(error).__name__})") from error
+        response = await send(self._http, method, path, service="DHL", **kwargs)
         if response.status_code >= 300:
             raise error_for(response)
         try:
@@ -121,23 +95,14 @@ class ShippingApi:
                 request_id=_request_id(response),
             ) from error
 
-    async def _with_retries(self, call: Callable[[], Awaitable[tuple[int, Any]]]) -> Any:
-        def note(error: ConnectorError, attempt: int, delay: float) -> None:
-            log.warning("DHL call failed (%s), try %d, again in %.1fs", error, attempt, delay)
-
-        _, body = await with_retries(
-            call, attempts=self.attempts, base_delay=self.base_delay, on_retry=note
-        )
-        return body
-
     async def post_manifests(self, body: Mapping[str, Any], *, close_all: bool = False) -> Any:
         """`POST /manifests`; returns the 207 body. Safe to retry: closing twice only warns."""
         params = {"all": "true"} if close_all else None
-        return await self._with_retries(
-            lambda: self._send("POST", "/manifests", json=dict(body), params=params)
-        )
+        _, answer = await self._send("POST", "/manifests", json=dict(body), params=params)
+        return answer
 
     async def get_manifests(self, day: date, *, billing_number: str | None = None) -> Any:
         """`GET /manifests` for one day, documents inline as base64."""
         params = manifest_query(day, billing_number=billing_number)
-        return await self._with_retries(lambda: self._send("GET", "/manifests", params=params))
+        _, answer = await self._send("GET", "/manifests", params=params)
+        return answer

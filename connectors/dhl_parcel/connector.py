@@ -12,12 +12,16 @@ the run: closing again later is harmless, closed shipments merely come back as w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from functools import partial
 from types import TracebackType
+from typing import Any
 
 import httpx
 
+from connectors.account import CallOptions
 from connectors.dhl_parcel.client import ShippingApi
 from connectors.dhl_parcel.mapping import (
     ACCEPT_LANGUAGE,
@@ -32,7 +36,10 @@ from connectors.dhl_parcel.mapping import (
     parse_manifest_document,
     parse_manifest_response,
 )
-from connectors.errors import Rejected, TransientError
+from connectors.errors import ConnectorError, Rejected, TransientError
+from connectors.retry import retried
+
+log = logging.getLogger(__name__)
 
 
 class DhlParcelClient:
@@ -56,10 +63,10 @@ class DhlParcelClient:
             auth=auth,
             transport=transport,
             timeout=timeout,
-            attempts=attempts,
-            base_delay=base_delay,
             language=language,
         )
+        # closing twice only warns at DHL, so every call may be retried
+        self.calls = CallOptions(attempts=attempts, base_delay=base_delay, timeout_seconds=timeout)
 
     async def __aenter__(self) -> DhlParcelClient:
         return self
@@ -75,6 +82,12 @@ class DhlParcelClient:
     async def aclose(self) -> None:
         await self.api.aclose()
 
+    async def _retried(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        def note(error: ConnectorError, attempt: int, delay: float) -> None:
+            log.warning("DHL call failed (%s), try %d, again in %.1fs", error, attempt, delay)
+
+        return await retried(call, self.calls, note)
+
     async def close_day(
         self,
         shipment_numbers: Sequence[str] | None,
@@ -86,13 +99,14 @@ class DhlParcelClient:
         An empty list sends nothing and answers an empty result."""
         if shipment_numbers is None:
             body = manifest_request_body(None, profile=profile, billing_number=billing_number)
-            answer = await self.api.post_manifests(body, close_all=billing_number is None)
+            close_all = billing_number is None
+            answer = await self._retried(lambda: self.api.post_manifests(body, close_all=close_all))
             return _parsed(answer)
         items: list[ManifestItem] = []
         for chunk in chunk_shipment_numbers(shipment_numbers):
             body = manifest_request_body(chunk, profile=profile, billing_number=billing_number)
             try:
-                answer = await self.api.post_manifests(body)
+                answer = await self._retried(partial(self.api.post_manifests, body))
             except Rejected as error:
                 items.extend(_refused(chunk, error))
                 continue
@@ -105,7 +119,9 @@ class DhlParcelClient:
         """The manifest of `day` as PDF bytes plus DHL's sheet numbers; repeatable.
 
         DHL answers 400 for a future or too old date: that comes as `Rejected`."""
-        answer = await self.api.get_manifests(day, billing_number=billing_number)
+        answer = await self._retried(
+            lambda: self.api.get_manifests(day, billing_number=billing_number)
+        )
         try:
             return parse_manifest_document(answer, requested=day)
         except MalformedResponse as error:

@@ -8,10 +8,7 @@ creates a second fulfillment.
     client.py     EbayClient: the HTTP calls, answers mapped onto connectors.errors
     mapping.py    pure: carrier codes, payloads, error envelopes, read-back matching
     connector.py  EbayConnector: the PortalConnector for the deliver flow
+
+Callers import from the modules; the package root imports nothing, so that `mapping` stays
+free of HTTP code.
 """
-
-from connectors.ebay.auth import EbayAuth
-from connectors.ebay.client import EbayClient
-from connectors.ebay.connector import EbayConnector, EbayOptions
-
-__all__ = ["EbayAuth", "EbayClient", "EbayConnector", "EbayOptions"]

@@ -19,18 +19,10 @@ import httpx
 from pydantic import SecretStr
 
 from connectors.ebay.mapping import API_BASE, FULFILLMENT_SCOPE, TOKEN_PATH
-from connectors.errors import AuthError, RateLimited, TransientError
+from connectors.errors import AuthError, RateLimited, TransientError, retry_after
 from connectors.http import portal_client
 
 DEFAULT_TOKEN_URL = API_BASE + TOKEN_PATH
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class EbayAuth(httpx.Auth):
@@ -102,7 +94,9 @@ class EbayAuth(httpx.Auth):
             ) from exc
         if response.status_code == 429:
             raise RateLimited(
-                "eBay throttled the token request", retry_after=_retry_after(response), status=429
+                "eBay throttled the token request",
+                retry_after=retry_after(response.headers),
+                status=429,
             )
         if response.status_code >= 500:
             raise TransientError(

@@ -16,40 +16,40 @@ refused refresh token (AuthError) stops the batch before anything is sent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
+from connectors.account import CallOptions, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
+from connectors.batch import refuse_first, run_concurrently
+from connectors.calls import EventHooks
+from connectors.credentials import secret
 from connectors.ebay.auth import EbayAuth
-from connectors.ebay.client import EbayClient, EventHooks
+from connectors.ebay.client import EbayClient
 from connectors.ebay.mapping import (
     ALREADY_EXISTS_ERROR_ID,
     API_BASE,
     TOKEN_PATH,
     check_shipment,
-    confirmed,
-    failed,
     find_fulfillment,
     fulfillment_request,
-    rejected,
 )
-from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
-from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.errors import RateLimited, Rejected, TransientError
+from connectors.results import confirmed, settle
+from connectors.retry import log_retries, with_retries
+from core.accounts import AccountOptions
 
 log = logging.getLogger(__name__)
 
 ALREADY_KNOWN_NOTE = "eBay already had a fulfillment with this tracking number"
 
 
-@dataclass(frozen=True, slots=True)
-class EbayOptions:
+@dataclass(frozen=True)
+class EbayOptions(CallOptions):
     """Tunables of one eBay account (no secrets here: those come from Secret blocks)."""
 
     api_base: str = API_BASE
@@ -57,19 +57,37 @@ class EbayOptions:
     rate_per_second: float = 5.0  # eBay meters Fulfillment calls per app and day: no bursts
     burst: int = 10
     concurrency: int = 4
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    timeout_seconds: float = 30.0
     token_margin_seconds: float = 300.0
 
 
+@dataclass
 class EbayConnector:
-    portal = "ebay"
+    client: EbayClient
+    options: EbayOptions = field(default_factory=EbayOptions)
+    portal: str = field(default="ebay", init=False)
 
-    def __init__(self, client: EbayClient, options: EbayOptions | None = None) -> None:
-        self.client = client
-        self.options = options or EbayOptions()
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> EbayConnector:
+        """Options from accounts.toml [base_url, token_url], credentials client_id,
+        client_secret, refresh_token from the environment or Secret blocks."""
+        portal, account = options.portal, options.account
+        tunables = EbayOptions(timeout_seconds=call_timeout(options))
+        if options.base_url:
+            tunables = replace(tunables, api_base=options.base_url)
+        if options.extra.get("token_url"):
+            tunables = replace(tunables, token_url=options.extra["token_url"])
+        # eBay's 5 requests per second (and the 4 at a time) are for production
+        tunables = tunables.paced_for(simulator=simulator)
+        return cls.from_credentials(
+            client_id=secret(portal, account, "client_id").get_secret_value(),
+            client_secret=secret(portal, account, "client_secret"),
+            refresh_token=secret(portal, account, "refresh_token"),
+            account=account,
+            options=tunables,
+            transport=transport,
+        )
 
     @classmethod
     def from_credentials(
@@ -80,7 +98,7 @@ class EbayConnector:
         refresh_token: SecretStr,
         account: str = "",
         options: EbayOptions | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport = None,
         event_hooks: EventHooks | None = None,
     ) -> EbayConnector:
         """The usual way in: credentials from a Secret block, options from the accounts file."""
@@ -98,78 +116,39 @@ class EbayConnector:
         client = EbayClient(
             auth=auth,
             api_base=opts.api_base,
-            bucket=TokenBucket(opts.rate_per_second, opts.burst),
+            bucket=opts.bucket(),
             timeout_seconds=opts.timeout_seconds,
             transport=transport,
             event_hooks=event_hooks,
         )
         return cls(client, opts)
 
-    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
-        return check_shipment(shipment)
+    check = staticmethod(check_shipment)  # the pre-submit check is pure: mapping's
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
-        results: dict[int, ConfirmationResult] = {}
-        pending: list[tuple[int, ParcelShipment]] = []
-        for index, shipment in enumerate(shipments):
-            refusal = self.check(shipment)
-            if refusal is not None:
-                results[index] = refusal
-            else:
-                pending.append((index, shipment))
+        results, pending = refuse_first(shipments, self.check)
         if pending:
             await self.client.authenticate()  # AuthError here: nothing was sent
-            await self._confirm_all(pending, results)
+
+            def job(index: int, shipment: ParcelShipment) -> Callable[[], Awaitable[None]]:
+                async def confirm() -> None:
+                    results[index] = await settle(shipment, self._confirm(shipment), log)
+
+                return confirm
+
+            await run_concurrently((job(i, s) for i, s in pending), self.options.concurrency)
         return [results[index] for index in range(len(shipments))]
 
-    async def _confirm_all(
-        self, pending: list[tuple[int, ParcelShipment]], results: dict[int, ConfirmationResult]
-    ) -> None:
-        gate = asyncio.Semaphore(self.options.concurrency)
-
-        async def run(index: int, shipment: ParcelShipment) -> None:
-            async with gate:
-                results[index] = await self._confirm(shipment)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for index, shipment in pending:
-                    group.create_task(run(index, shipment))
-        except* AuthError as refused:
-            # the account's access is gone mid-batch: the rest stays pending, read-back on
-            # the next run confirms whatever did get through
-            raise refused.exceptions[0] from None
-
     async def _confirm(self, shipment: ParcelShipment) -> ConfirmationResult:
-        attempt = _ParcelAttempt(self.client, shipment)
-
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
-            log.warning(
-                "eBay order %s parcel %s: try %d failed (%s), again in %.1fs",
-                shipment.portal_order_id,
-                shipment.confirmation_id,
-                attempt_no,
-                error,
-                delay,
-            )
-
-        try:
-            return await with_retries(
-                attempt,
-                attempts=self.options.attempts,
-                base_delay=self.options.base_delay,
-                max_delay=self.options.max_delay,
-                on_retry=on_retry,
-            )
-        except AuthError:
-            raise
-        except Rejected as error:
-            return rejected(shipment, error.code or "rejected", error.message)
-        except ConnectorError as error:
-            return failed(shipment, error.code or type(error).__name__, error.message)
-        except Exception as error:  # a bug must not sink the batch: the row fails, loudly
-            log.exception("eBay parcel %s: unexpected error", shipment.confirmation_id)
-            return failed(shipment, "internal", f"{type(error).__name__}: {error}")
+        return await with_retries(
+            _ParcelAttempt(self.client, shipment),
+            attempts=self.options.attempts,
+            base_delay=self.options.base_delay,
+            max_delay=self.options.max_delay,
+            on_retry=log_retries(
+                log, f"eBay order {shipment.portal_order_id} parcel {shipment.confirmation_id}"
+            ),
+        )
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
         return []  # eBay answers at once: nothing is ever left `submitted`

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from connectors.allocation import parcel_items, spare_piece
 from connectors.base import ConfirmationResult, ParcelShipment, ShipmentItem
-from core.domain import ConfirmationStatus
+from connectors.results import rejected
 
 API_BASE = "https://api.ebay.com"
 FULFILLMENT_BASE_PATH = "/sell/fulfillment/v1"
@@ -241,32 +241,3 @@ def describe_errors(errors: Sequence[EbayError], *, status: int) -> tuple[str, s
         text = error.long_message or error.message
         texts.append(f"{error.error_id}: {text}" if error.error_id is not None else text)
     return code, "; ".join(texts)
-
-
-def confirmed(
-    shipment: ParcelShipment, reference: str, note: str | None = None
-) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.CONFIRMED,
-        reference=reference,
-        extra={"note": note} if note else {},
-    )
-
-
-def rejected(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.REJECTED,
-        error_code=code,
-        error_text=text,
-    )
-
-
-def failed(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.FAILED,
-        error_code=code,
-        error_text=text,
-    )

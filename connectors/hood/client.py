@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import httpx
 
-from connectors.errors import AuthError, RateLimited, Rejected, TransientError
+from connectors.calls import paced, plain_status_errors
 from connectors.hood.mapping import CONTENT_TYPE
 from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 class HoodClient:
@@ -38,28 +30,16 @@ class HoodClient:
 
     async def post_xml(self, body: bytes) -> bytes:
         """POST `body`; the answer's bytes for 2xx, else an error from connectors.errors."""
-        await self._bucket.acquire()
-        try:
-            response = await self._http.post(
-                self.url, content=body, headers={"Content-Type": CONTENT_TYPE}
-            )
-        except httpx.TimeoutException:
-            raise TransientError(f"Hood did not answer in time ({self.url})") from None
-        except httpx.HTTPError as error:
-            raise TransientError(f"network error talking to Hood: {type(error).__name__}") from None
-        status = response.status_code
-        if status in (401, 403):
-            raise AuthError(f"Hood refused the credentials (HTTP {status})", status=status)
-        if status == 429:
-            raise RateLimited(
-                "Hood is throttling requests (HTTP 429)",
-                retry_after=_retry_after(response),
-                status=status,
-            )
-        if status >= 500:
-            raise TransientError(f"Hood answered HTTP {status}", status=status)
-        if status >= 400:
-            raise Rejected(f"Hood refused the request (HTTP {status})", code=str(status))
+        response = await paced(
+            self._http,
+            self._bucket,
+            "POST",
+            self.url,
+            service="Hood",
+            error=plain_status_errors("Hood", "Hood refused the credentials"),
+            content=body,
+            headers={"Content-Type": CONTENT_TYPE},
+        )
         return response.content
 
     async def aclose(self) -> None:

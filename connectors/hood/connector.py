@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Unpack
 
-import httpx
-
+from connectors.account import CallOptions, CallSettings, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, Rejected
+from connectors.credentials import secret
+from connectors.errors import AuthError, ConnectorError
 from connectors.hood.auth import HoodCredentials
 from connectors.hood.client import HoodClient
 from connectors.hood.mapping import (
@@ -30,49 +31,62 @@ from connectors.hood.mapping import (
     result_for,
     to_parcel,
 )
-from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.results import ended, for_error
+from connectors.retry import log_retries, retried
+from core.accounts import AccountOptions
 from core.domain import ConfirmationStatus, Portal
 
 logger = logging.getLogger(__name__)
 
 
-def _row(cid: int, status: ConfirmationStatus, code: str | None, text: str) -> ConfirmationResult:
-    return ConfirmationResult(confirmation_id=cid, status=status, error_code=code, error_text=text)
+# Hood documents no rate limit; one call a second keeps a seller's account inconspicuous
+HOOD_CALLS = CallOptions(rate_per_second=1.0, burst=2, attempts=4, base_delay=1.0)
 
 
 class HoodConnector:
     portal: str = Portal.HOOD.value
+    shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE  # assumed, see mapping
 
     def __init__(
         self,
         credentials: HoodCredentials,
         *,
         url: str = HOOD_API_URL,
-        timeout: float = 30.0,
-        rate_per_second: float = 1.0,
-        burst: int = 2,
-        attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE,
+        **calls: Unpack[CallSettings],
     ) -> None:
         self._credentials = credentials
-        self._shape = shape
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self.calls = HOOD_CALLS.with_settings(calls)
         self._client = HoodClient(
             url,
-            bucket=TokenBucket(rate_per_second, burst),
-            timeout=timeout,
+            bucket=self.calls.bucket(),
+            timeout=self.calls.timeout_seconds,
+            transport=calls.get("transport"),
+        )
+
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> HoodConnector:
+        """Options from accounts.toml [base_url], credentials account_name and api_password
+        from the environment or Secret blocks."""
+        portal, account = options.portal, options.account
+        credentials = HoodCredentials(
+            account,
+            secret(portal, account, "account_name").get_secret_value(),
+            secret(portal, account, "api_password"),
+        )
+        return cls(
+            credentials,
+            url=options.base_url or HOOD_API_URL,
+            rate_per_second=100.0 if simulator else 1.0,
+            burst=100 if simulator else 2,
+            timeout=call_timeout(options),
             transport=transport,
         )
 
     def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
         if shipment.account != self._credentials.account:
-            return _row(
+            return ended(
                 shipment.confirmation_id,
                 ConfirmationStatus.REJECTED,
                 "wrong_account",
@@ -81,7 +95,7 @@ class HoodConnector:
             )
         reason = check_shipment(shipment)
         if reason:
-            return _row(
+            return ended(
                 shipment.confirmation_id, ConfirmationStatus.REJECTED, "invalid_shipment", reason
             )
         return None
@@ -94,15 +108,15 @@ class HoodConnector:
             if refused is not None:
                 results[shipment.confirmation_id] = refused
             else:
-                parcels.append(to_parcel(shipment, self._shape))
-        chunks = chunk_parcels(parcels, self._shape.max_orders_per_request)
+                parcels.append(to_parcel(shipment, self.shape))
+        chunks = chunk_parcels(parcels, self.shape.max_orders_per_request)
         if chunks:
             logger.info(
                 "Hood account %s: %d parcel(s) in %d request(s), request shape %s",
                 self._credentials.account,
                 len(parcels),
                 len(chunks),
-                describe_shape(self._shape),
+                describe_shape(self.shape),
             )
         answered_any = False
         for index, chunk in enumerate(chunks):
@@ -114,26 +128,16 @@ class HoodConnector:
                 # Earlier requests went through: keep their results, leave the rest retryable.
                 for rest in chunks[index:]:
                     for parcel in rest:
-                        results[parcel.confirmation_id] = _row(
+                        results[parcel.confirmation_id] = ended(
                             parcel.confirmation_id,
                             ConfirmationStatus.FAILED,
                             error.code,
                             error.message,
                         )
                 break
-            except Rejected as error:
-                for parcel in chunk:
-                    results[parcel.confirmation_id] = _row(
-                        parcel.confirmation_id,
-                        ConfirmationStatus.REJECTED,
-                        error.code,
-                        error.message,
-                    )
             except ConnectorError as error:
                 for parcel in chunk:
-                    results[parcel.confirmation_id] = _row(
-                        parcel.confirmation_id, ConfirmationStatus.FAILED, error.code, str(error)
-                    )
+                    results[parcel.confirmation_id] = for_error(parcel.confirmation_id, error)
             else:
                 answered_any = True
                 for parcel in chunk:
@@ -145,31 +149,17 @@ class HoodConnector:
             chunk,
             account_name=self._credentials.account_name,
             password_md5=self._credentials.password_md5(),
-            shape=self._shape,
+            shape=self.shape,
         )
 
         async def attempt() -> HoodAnswer:
-            answer = parse_answer(await self._client.post_xml(body), self._shape)
-            if answer.global_error is not None and is_auth_error(answer.global_error, self._shape):
+            answer = parse_answer(await self._client.post_xml(body), self.shape)
+            if answer.global_error is not None and is_auth_error(answer.global_error, self.shape):
                 raise AuthError(answer.global_error, code="globalError")
             return answer
 
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
-            logger.warning(
-                "Hood account %s: attempt %d failed (%s); retrying in %.2fs",
-                self._credentials.account,
-                attempt_no,
-                error,
-                delay,
-            )
-
-        return await with_retries(
-            attempt,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-            on_retry=on_retry,
-        )
+        what = f"Hood account {self._credentials.account}"
+        return await retried(attempt, self.calls, log_retries(logger, what))
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:
         return []

@@ -25,6 +25,7 @@ from lxml import etree
 
 from connectors.base import ConfirmationResult, ParcelShipment
 from connectors.errors import TransientError
+from connectors.xml import UntrustedXmlError, element_text, parse_untrusted_xml
 from core.domain import ConfirmationStatus
 
 HOOD_API_URL = "https://www.hood.de/api.htm"
@@ -247,28 +248,11 @@ def describe_shape(shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE) -> s
     )
 
 
-def parse_untrusted_xml(body: bytes) -> etree._Element:
-    """Parse an answer without entities, DTDs or network access; raise HoodParseError."""
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+def _answer_root(body: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(body, parser)
-    except (etree.LxmlError, ValueError) as error:
-        raise HoodParseError(f"Hood's answer is not well-formed XML: {error}") from None
-    if root is None:
-        raise HoodParseError("Hood's answer is empty")
-    if getattr(root.getroottree().docinfo, "doctype", ""):
-        raise HoodParseError("Hood's answer carries a DTD; refused")
-    return root
-
-
-def element_text(element: etree._Element | None) -> str:
-    """All text inside `element` (children included), stripped; "" for a missing element."""
-    if element is None:
-        return ""
-    parts = element.itertext()
-    return "".join(p if isinstance(p, str) else p.decode("utf-8") for p in parts).strip()
+        return parse_untrusted_xml(body)
+    except UntrustedXmlError as error:
+        raise HoodParseError(f"Hood's answer: {error}") from None
 
 
 def _is_tag(element: etree._Element, name: str) -> bool:
@@ -279,7 +263,7 @@ def parse_answer(
     body: bytes, shape: OrderStatusShape = UNVERIFIED_ORDER_STATUS_SHAPE
 ) -> HoodAnswer:
     """Read Hood's answer to updateOrderStatus (shape assumed, see module docstring)."""
-    root = parse_untrusted_xml(body)
+    root = _answer_root(body)
     global_error: str | None = None
     for element in root.iter():
         if _is_tag(element, shape.global_error) and element_text(element):

@@ -7,10 +7,7 @@ parcels added after that go through `POST /shipments`. Every request is HMAC-sig
     client.py     KauflandClient: the HTTP calls, answers mapped onto connectors.errors
     mapping.py    pure: carrier codes, payloads, unit status decisions, error bodies
     connector.py  KauflandConnector: the PortalConnector for the deliver flow
+
+Callers import from the modules; the package root imports nothing, so that `mapping` stays
+free of HTTP code.
 """
-
-from connectors.kaufland.auth import KauflandAuth, sign
-from connectors.kaufland.client import KauflandClient
-from connectors.kaufland.connector import KauflandConnector, KauflandOptions
-
-__all__ = ["KauflandAuth", "KauflandClient", "KauflandConnector", "KauflandOptions", "sign"]

@@ -6,30 +6,22 @@ token bucket keeps the account below Kaufland's per-seller request rate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.calls import EventHooks, PacedJsonClient, json_object, json_or_none
+from connectors.errors import ConnectorError, error_for_status, retry_after
 from connectors.http import portal_client
 from connectors.kaufland.auth import KauflandAuth
 from connectors.kaufland.mapping import ACCOUNT_PROBLEMS, parse_problem
 from connectors.ratelimit import TokenBucket
 
-EventHooks = Mapping[str, list[Any]]
 
+class KauflandClient(PacedJsonClient):
+    service = "Kaufland"
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-class KauflandClient:
     def __init__(
         self,
         *,
@@ -42,15 +34,15 @@ class KauflandClient:
         event_hooks: EventHooks | None = None,
     ) -> None:
         self.auth = auth
-        self.bucket = bucket
         self.account = account
-        self._http = portal_client(
+        http = portal_client(
             base_url=api_base.rstrip("/"),
             auth=auth,
             timeout=timeout_seconds,
             transport=transport,
             event_hooks=dict(event_hooks) if event_hooks else None,
         )
+        super().__init__(http, bucket)
 
     def __repr__(self) -> str:
         return f"KauflandClient(base_url={str(self._http.base_url)!r}, auth={self.auth!r})"
@@ -68,56 +60,20 @@ class KauflandClient:
         await self._send("POST", "/shipments", json=payload)
 
     async def _get_object(self, path: str, what: str) -> dict[str, Any]:
-        response = await self._send("GET", path)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Kaufland answered {what} with no JSON") from exc
-        if not isinstance(body, dict):
-            raise TransientError(f"Kaufland answered {what} with no JSON object")
-        return body
-
-    async def _send(
-        self, method: str, path: str, *, json: dict[str, Any] | None = None
-    ) -> httpx.Response:
-        await self.bucket.acquire()
-        try:
-            response = await self._http.request(method, path, json=json)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"Kaufland did not answer {method} {path} in time") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"Kaufland is unreachable ({exc.__class__.__name__}) for {method} {path}"
-            ) from exc
-        if response.is_success:
-            return response
-        raise self._error(response)
+        return json_object(await self._send("GET", path), f"Kaufland's answer with {what}")
 
     def _error(self, response: httpx.Response) -> ConnectorError:
         status = response.status_code
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = None
-        problem = parse_problem(body, status=status)
+        problem = parse_problem(json_or_none(response), status=status)
         code = problem.code or f"http-{status}"
         text = problem.text()
-        if status == 401 or (status == 403 and problem.code in ACCOUNT_PROBLEMS):
-            who = f" of account {self.account!r}" if self.account else ""
-            return AuthError(
-                f"Kaufland refused the API keys{who} ({code}: {text}). Check the client key, "
-                "the secret key and the server clock; Kaufland confirmations stay pending.",
-                code=code,
-                status=status,
-            )
-        if status == 429:
-            retry_after = _retry_after(response)
-            if retry_after:
-                self.bucket.penalise(retry_after)
-            return RateLimited(text, retry_after=retry_after, code=code, status=status)
-        if status >= 500 or status == 408:
-            return TransientError(text, code=code, status=status)
-        return Rejected(text, code=code, status=status)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        who = f" of account {self.account!r}" if self.account else ""
+        return error_for_status(
+            status,
+            text,
+            code=code,
+            wait=retry_after(response.headers),
+            refused_access=status == 401 or (status == 403 and problem.code in ACCOUNT_PROBLEMS),
+            auth_text=f"Kaufland refused the API keys{who} ({code}: {text}). Check the client "
+            "key, the secret key and the server clock; Kaufland confirmations stay pending.",
+        )

@@ -21,18 +21,20 @@ that option off are simply not handed to this connector.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 
-import httpx
 from pydantic import SecretStr
 
+from connectors.account import CallOptions, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, RateLimited, Rejected, TransientError
+from connectors.batch import refuse_first, run_concurrently
+from connectors.calls import EventHooks
+from connectors.credentials import secret
+from connectors.errors import RateLimited, Rejected, TransientError
 from connectors.kaufland.auth import KauflandAuth
-from connectors.kaufland.client import EventHooks, KauflandClient
+from connectors.kaufland.client import KauflandClient
 from connectors.kaufland.mapping import (
     API_BASE,
     DUPLICATE_PROBLEMS,
@@ -41,23 +43,21 @@ from connectors.kaufland.mapping import (
     UnitAction,
     add_shipment_request,
     check_shipment,
-    confirmed,
-    failed,
     order_unit_ids,
     parcel_may_be_new,
-    rejected,
     send_request,
     unit_action,
     unit_statuses,
 )
-from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.results import confirmed, rejected, settle
+from connectors.retry import log_retries, with_retries
+from core.accounts import AccountOptions
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class KauflandOptions:
+@dataclass(frozen=True)
+class KauflandOptions(CallOptions):
     """Tunables of one Kaufland account (no secrets: those come from Secret blocks)."""
 
     api_base: str = API_BASE
@@ -65,10 +65,6 @@ class KauflandOptions:
     rate_per_second: float = RATE_LIMIT_PER_SECOND * 0.9  # stay a little below the limit
     burst: int = 20
     concurrency: int = 8
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    timeout_seconds: float = 30.0
 
 
 @dataclass
@@ -124,12 +120,12 @@ class _OrderMemo:
     sent: dict[int, set[str]] = field(default_factory=dict)
 
 
+@dataclass
 class KauflandConnector:
-    portal = "kaufland"
-
-    def __init__(self, client: KauflandClient, options: KauflandOptions | None = None) -> None:
-        self.client = client
-        self.options = options or KauflandOptions()
+    client: KauflandClient
+    options: KauflandOptions = field(default_factory=KauflandOptions)
+    portal: str = field(default="kaufland", init=False)
+    check = staticmethod(check_shipment)  # the pre-submit check is pure: mapping's
 
     @classmethod
     def from_credentials(
@@ -137,16 +133,17 @@ class KauflandConnector:
         *,
         client_key: str,
         secret_key: SecretStr,
-        account: str = "",
         options: KauflandOptions | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        account: str = "",
+        transport: Transport = None,
         event_hooks: EventHooks | None = None,
     ) -> KauflandConnector:
+        """Tests and benchmarks come in here with keys and a transport of their own."""
         opts = options or KauflandOptions()
         client = KauflandClient(
             auth=KauflandAuth(client_key, secret_key, user_agent=opts.user_agent),
             api_base=opts.api_base,
-            bucket=TokenBucket(opts.rate_per_second, opts.burst),
+            bucket=opts.bucket(),
             account=account,
             timeout_seconds=opts.timeout_seconds,
             transport=transport,
@@ -154,50 +151,49 @@ class KauflandConnector:
         )
         return cls(client, opts)
 
-    def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
-        return check_shipment(shipment)
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> KauflandConnector:
+        """Options from accounts.toml [base_url], credentials client_key and secret_key from
+        the environment or Secret blocks."""
+        portal, account = options.portal, options.account
+        tunables = KauflandOptions(timeout_seconds=call_timeout(options))
+        if options.base_url:
+            tunables = replace(tunables, api_base=options.base_url)
+        # Kaufland's 111 requests per second are a production limit
+        tunables = tunables.paced_for(simulator=simulator)
+        return cls.from_credentials(
+            client_key=secret(portal, account, "client_key").get_secret_value(),
+            secret_key=secret(portal, account, "secret_key"),
+            account=account,
+            options=tunables,
+            transport=transport,
+        )
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
-        results: dict[int, ConfirmationResult] = {}
+        results, pending = refuse_first(shipments, self.check)
         orders: dict[str, list[tuple[int, ParcelShipment]]] = {}
-        for index, shipment in enumerate(shipments):
-            refusal = self.check(shipment)
-            if refusal is not None:
-                results[index] = refusal
-            else:
-                orders.setdefault(shipment.portal_order_id, []).append((index, shipment))
-        gate = asyncio.Semaphore(self.options.concurrency)
+        for index, shipment in pending:
+            orders.setdefault(shipment.portal_order_id, []).append((index, shipment))
 
-        async def run(parcels: list[tuple[int, ParcelShipment]]) -> None:
-            async with gate:
+        def job(parcels: list[tuple[int, ParcelShipment]]) -> Callable[[], Awaitable[None]]:
+            async def confirm() -> None:
                 memo = _OrderMemo()
                 for index, shipment in parcels:
-                    results[index] = await self._confirm(shipment, memo)
+                    results[index] = await settle(shipment, self._confirm(shipment, memo), log)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for parcels in orders.values():
-                    group.create_task(run(parcels))
-        except* AuthError as refused:
-            raise refused.exceptions[0] from None
+            return confirm
+
+        await run_concurrently(map(job, orders.values()), self.options.concurrency)
         return [results[index] for index in range(len(shipments))]
 
     async def _confirm(self, shipment: ParcelShipment, memo: _OrderMemo) -> ConfirmationResult:
-        outcomes: list[_UnitOutcome] = []
         unit_ids = order_unit_ids(shipment)
         order = _OrderRead(shipment.portal_order_id.strip(), unit_ids)
-        try:
-            for unit_id in unit_ids:
-                outcomes.append(await self._unit_with_retries(unit_id, shipment, memo, order))
-        except AuthError:
-            raise
-        except Rejected as error:
-            return rejected(shipment, error.code or "rejected", error.message)
-        except ConnectorError as error:
-            return failed(shipment, error.code or type(error).__name__, error.message)
-        except Exception as error:  # a bug must not sink the batch: the row fails, loudly
-            log.exception("Kaufland parcel %s: unexpected error", shipment.confirmation_id)
-            return failed(shipment, "internal", f"{type(error).__name__}: {error}")
+        outcomes = [
+            await self._unit_with_retries(unit_id, shipment, memo, order) for unit_id in unit_ids
+        ]
         return self._result(shipment, outcomes)
 
     @staticmethod
@@ -213,22 +209,12 @@ class KauflandConnector:
     async def _unit_with_retries(
         self, unit_id: int, shipment: ParcelShipment, memo: _OrderMemo, order: _OrderRead
     ) -> _UnitOutcome:
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
-            log.warning(
-                "Kaufland order %s, unit %s: try %d failed (%s), again in %.1fs",
-                order.order_id,
-                unit_id,
-                attempt_no,
-                error,
-                delay,
-            )
-
         return await with_retries(
             _UnitAttempt(self.client, unit_id, shipment, memo, order),
             attempts=self.options.attempts,
             base_delay=self.options.base_delay,
             max_delay=self.options.max_delay,
-            on_retry=on_retry,
+            on_retry=log_retries(log, f"Kaufland order {order.order_id}, unit {unit_id}"),
         )
 
     async def poll(self, submitted: Sequence[SubmittedConfirmation]) -> list[ConfirmationResult]:

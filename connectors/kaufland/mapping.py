@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from connectors.base import ConfirmationResult, OrderParcel, ParcelShipment
-from core.domain import ConfirmationStatus
+from connectors.results import rejected
 
 API_BASE = "https://sellerapi.kaufland.com/v2"
 USER_AGENT = "liefern/0.1"
@@ -238,32 +238,3 @@ def rejection_reason(shipment: ParcelShipment) -> tuple[str, str] | None:
 def check_shipment(shipment: ParcelShipment) -> ConfirmationResult | None:
     reason = rejection_reason(shipment)
     return None if reason is None else rejected(shipment, *reason)
-
-
-def confirmed(
-    shipment: ParcelShipment, reference: str, note: str | None = None
-) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.CONFIRMED,
-        reference=reference,
-        extra={"note": note} if note else {},
-    )
-
-
-def rejected(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.REJECTED,
-        error_code=code,
-        error_text=text,
-    )
-
-
-def failed(shipment: ParcelShipment, code: str, text: str) -> ConfirmationResult:
-    return ConfirmationResult(
-        confirmation_id=shipment.confirmation_id,
-        status=ConfirmationStatus.FAILED,
-        error_code=code,
-        error_text=text,
-    )

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
-import httpx
-
+from connectors.account import CallOptions, CallSettings, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.errors import AuthError, ConnectorError, Rejected, TransientError
+from connectors.carriers import tracking_url
+from connectors.credentials import secret
+from connectors.errors import AuthError, ConnectorError, TransientError
 from connectors.rakuten.auth import RakutenCredentials
 from connectors.rakuten.client import RakutenClient
 from connectors.rakuten.mapping import (
@@ -40,8 +42,9 @@ from connectors.rakuten.mapping import (
     result_for,
     to_params,
 )
-from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.results import ended, for_error
+from connectors.retry import log_retries, retried
+from core.accounts import AccountOptions
 from core.domain import ConfirmationStatus, Portal
 
 logger = logging.getLogger(__name__)
@@ -52,8 +55,14 @@ CLOSED_TEXT = (
 )
 
 
-def _row(cid: int, status: ConfirmationStatus, code: str | None, text: str) -> ConfirmationResult:
-    return ConfirmationResult(confirmation_id=cid, status=status, error_code=code, error_text=text)
+def _tracking_link(shipment: ParcelShipment) -> str | None:
+    """The carrier's tracking page, for carriers Rakuten has no code for."""
+    return tracking_url(shipment.carrier, shipment.number, "de") if shipment.number else None
+
+
+RAKUTEN_CALLS = CallOptions(
+    rate_per_second=DAILY_CALL_LIMIT / 86_400, burst=100, attempts=4, base_delay=1.0
+)
 
 
 class RakutenConnector:
@@ -66,26 +75,18 @@ class RakutenConnector:
         enabled: bool = False,
         base_url: str = RAKUTEN_BASE_URL,
         tracking_url: Callable[[ParcelShipment], str | None] | None = None,
-        timeout: float = 30.0,
-        rate_per_second: float = DAILY_CALL_LIMIT / 86_400,
-        burst: int = 100,
-        attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        **calls: Unpack[CallSettings],
     ) -> None:
         self.enabled = enabled
         self._credentials = credentials
         self._tracking_url = tracking_url
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self.calls = RAKUTEN_CALLS.with_settings(calls)
         self._client = RakutenClient(
             base_url,
             credentials,
-            bucket=TokenBucket(rate_per_second, burst),
-            timeout=timeout,
-            transport=transport,
+            bucket=self.calls.bucket(),
+            timeout=self.calls.timeout_seconds,
+            transport=calls.get("transport"),
         )
         if enabled:
             logger.warning(
@@ -95,20 +96,36 @@ class RakutenConnector:
                 self._client.base_url,
             )
 
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> RakutenConnector:
+        """Options from accounts.toml [base_url; confirm = true to enable], the credential
+        key from the environment or Secret blocks."""
+        return cls(
+            RakutenCredentials(options.account, secret(options.portal, options.account, "key")),
+            enabled=options.confirm,
+            base_url=options.base_url or RAKUTEN_BASE_URL,
+            tracking_url=_tracking_link,
+            rate_per_second=100.0 if simulator else DAILY_CALL_LIMIT / 86_400,
+            timeout=call_timeout(options),
+            transport=transport,
+        )
+
     def _link(self, shipment: ParcelShipment) -> str | None:
         return self._tracking_url(shipment) if self._tracking_url else None
 
     def check(self, shipment: ParcelShipment) -> ConfirmationResult | None:
         cid = shipment.confirmation_id
         if not self.enabled:
-            return _row(
+            return ended(
                 cid,
                 ConfirmationStatus.REJECTED,
                 "portal_disabled",
                 f"Rakuten connector is disabled: {CLOSED_TEXT}",
             )
         if shipment.account != self._credentials.account:
-            return _row(
+            return ended(
                 cid,
                 ConfirmationStatus.REJECTED,
                 "wrong_account",
@@ -129,7 +146,7 @@ class RakutenConnector:
                 continue
             if auth_failure is not None:
                 results.append(
-                    _row(cid, ConfirmationStatus.FAILED, auth_failure.code, auth_failure.message)
+                    ended(cid, ConfirmationStatus.FAILED, auth_failure.code, auth_failure.message)
                 )
                 continue
             try:
@@ -138,11 +155,9 @@ class RakutenConnector:
                 if not answered_any:
                     raise
                 auth_failure = error  # keep earlier results, leave the rest retryable
-                results.append(_row(cid, ConfirmationStatus.FAILED, error.code, error.message))
-            except Rejected as error:
-                results.append(_row(cid, ConfirmationStatus.REJECTED, error.code, error.message))
+                results.append(ended(cid, ConfirmationStatus.FAILED, error.code, error.message))
             except ConnectorError as error:
-                results.append(_row(cid, ConfirmationStatus.FAILED, error.code, str(error)))
+                results.append(for_error(cid, error))
             else:
                 answered_any = True
         return results
@@ -171,24 +186,14 @@ class RakutenConnector:
         async def attempt() -> RakutenAnswer:
             return self._checked(parse_answer(await self._client.call(SET_ORDER_SHIPPED, fields)))
 
+        log_retry = log_retries(logger, f"Rakuten order {shipment.portal_order_id}")
+
         def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
             nonlocal answer_lost
             answer_lost = answer_lost or isinstance(error, TransientError)
-            logger.warning(
-                "Rakuten order %s: attempt %d failed (%s); retrying in %.2fs",
-                shipment.portal_order_id,
-                attempt_no,
-                error,
-                delay,
-            )
+            log_retry(error, attempt_no, delay)
 
-        answer = await with_retries(
-            attempt,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-            on_retry=on_retry,
-        )
+        answer = await retried(attempt, self.calls, on_retry)
         return answer, answer_lost
 
     async def _order_status(self, order_no: str) -> str | None:
@@ -207,12 +212,7 @@ class RakutenConnector:
                 )
             return status
 
-        return await with_retries(
-            attempt,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-        )
+        return await retried(attempt, self.calls)
 
     @staticmethod
     def _checked(answer: RakutenAnswer) -> RakutenAnswer:

@@ -29,6 +29,7 @@ from lxml import etree
 
 from connectors.base import ConfirmationResult, ParcelShipment
 from connectors.errors import TransientError
+from connectors.xml import UntrustedXmlError, element_text, parse_untrusted_xml
 from core.domain import ConfirmationStatus
 
 RAKUTEN_BASE_URL = "http://webservice.rakuten.de/merchants/"
@@ -178,43 +179,27 @@ def to_params(shipment: ParcelShipment, tracking_url: str | None = None) -> Ship
     )
 
 
-def parse_untrusted_xml(body: bytes) -> etree._Element:
-    """Parse an answer without entities, DTDs or network access; raise RakutenParseError."""
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+def _answer_root(body: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(body, parser)
-    except (etree.LxmlError, ValueError) as error:
-        raise RakutenParseError(f"Rakuten's answer is not well-formed XML: {error}") from None
-    if root is None:
-        raise RakutenParseError("Rakuten's answer is empty")
-    if getattr(root.getroottree().docinfo, "doctype", ""):
-        raise RakutenParseError("Rakuten's answer carries a DTD; refused")
-    return root
-
-
-def _text(element: etree._Element | None) -> str:
-    if element is None:
-        return ""
-    parts = element.itertext()
-    return "".join(p if isinstance(p, str) else p.decode("utf-8") for p in parts).strip()
+        return parse_untrusted_xml(body)
+    except UntrustedXmlError as error:
+        raise RakutenParseError(f"Rakuten's answer: {error}") from None
 
 
 def parse_answer(body: bytes) -> RakutenAnswer:
-    root = parse_untrusted_xml(body)
+    root = _answer_root(body)
     if root.tag != "result":
         raise RakutenParseError(f"Rakuten's answer has root <{root.tag}>, expected <result>")
-    success = _text(root.find("success"))
+    success = element_text(root.find("success"))
     if success == "1":
         return RakutenAnswer(success=True)
     if success != "-1":
         raise RakutenParseError(f"Rakuten's answer has success={success!r}, expected 1 or -1")
     errors = tuple(
         RakutenError(
-            code=_text(error.find("code")),
-            message=_text(error.find("message")),
-            help=_text(error.find("help")) or None,
+            code=element_text(error.find("code")),
+            message=element_text(error.find("message")),
+            help=element_text(error.find("help")) or None,
         )
         for error in root.iterfind("errors/error")
     )
@@ -257,10 +242,10 @@ def parse_order_status(body: bytes, order_no: str) -> tuple[RakutenAnswer, str |
     answer = parse_answer(body)
     if not answer.success:
         return answer, None
-    root = parse_untrusted_xml(body)
+    root = _answer_root(body)
     for order in root.iterfind("orders/order"):
-        if _text(order.find("order_no")) == order_no.strip():
-            return answer, _text(order.find("status")) or None
+        if element_text(order.find("order_no")) == order_no.strip():
+            return answer, element_text(order.find("status")) or None
     return answer, None
 
 

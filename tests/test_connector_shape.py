@@ -1,0 +1,55 @@
+"""Every portal connector package has the same shape: auth, client, mapping (pure), connector;
+its root re-exports nothing; the registry opens each portal through `from_account`."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connectors.registry import CONNECTORS
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["amazon", "ebay", "kaufland", "hood", "rakuten", "dhl_parcel"]
+MODULES = ("auth", "client", "mapping", "connector")
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_connector_package_has_the_same_four_modules(package: str) -> None:
+    present = {p.stem for p in (ROOT / "connectors" / package).glob("*.py")}
+    assert set(MODULES) <= present
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_package_root_imports_nothing(package: str) -> None:
+    tree = ast.parse((ROOT / "connectors" / package / "__init__.py").read_text())
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert imports == []
+
+
+def test_mappings_import_neither_http_nor_the_database() -> None:
+    probe = (
+        "import sys\n"
+        + "".join(f"import connectors.{p}.mapping\n" for p in PACKAGES)
+        + "print(sorted(m for m in ('httpx', 'aiohttp', 'sqlalchemy', 'db', 'prefect')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_registry_knows_every_confirming_portal() -> None:
+    assert set(CONNECTORS) == {"amazon", "ebay", "kaufland", "hood", "rakuten"}
+
+
+@pytest.mark.parametrize("portal", sorted(CONNECTORS))
+def test_every_connector_opens_from_an_account_the_same_way(portal: str) -> None:
+    signature = inspect.signature(CONNECTORS[portal].from_account)
+    assert list(signature.parameters) == ["options", "simulator", "transport"]
+    assert signature.parameters["simulator"].default is False
