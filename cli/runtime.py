@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 
+from core.accounts import Accounts
 from core.settings import Settings, get_settings
 from core.setup_error import SetupError
 
 
 def prepare_prefect(settings: Settings | None = None) -> None:
+    """Prefect's environment for a command that runs flows; accounts.toml is read first, so a
+    misspelt or broken file ends the command with one line before a flow run starts."""
     settings = settings or get_settings()
+    Accounts.load(settings.accounts_path)
     home = settings.home.resolve()
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

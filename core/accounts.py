@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import Portal
+from core.setup_error import SetupError
 
 # Amazon asks sellers not to send their own shipping notifications: Amazon mails the buyer.
 AMAZON_SUPPRESS_REASON = "Amazon sends the buyer its own shipping notification"
@@ -42,8 +43,13 @@ KAUFLAND_SUPPRESS_REASON = (
 CONFIRM_AFTER_CHOICES = ("mail_sent", "mail_settled", "always")
 
 
-class AccountsError(ValueError):
-    """accounts.toml holds a value liefern cannot use; the message names the table and key."""
+class AccountsError(SetupError, ValueError):
+    """accounts.toml holds a value liefern cannot use; the message names the table and key.
+
+    A set-up error: every command ends with that one line instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "fix it in accounts.toml (LIEFERN_ACCOUNTS_FILE) and run again")
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,10 @@ class Accounts:
     def load(cls, path: Path) -> Accounts:
         if not path.exists():
             return cls({}, {})
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise AccountsError(f"{path} is not valid TOML: {error}") from None
         portals, accounts = data.get("portals", {}), data.get("accounts", {})
         for kind, tables in (("portals", portals), ("accounts", accounts)):
             for name, table in tables.items():

@@ -132,3 +132,28 @@ def test_a_file_that_is_no_sqlite_database_names_the_file(
     env.setenv("LIEFERN_DATABASE_URL", f"sqlite:///{junk}")
     line = one_error_line(runner.invoke(app, ["orders", "show", "A-1"]))
     assert f"{junk} is not a SQLite database" in line and "move that file away" in line
+
+
+def _accounts_file(tmp_path: Path, text: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "accounts.toml").write_text(text, encoding="utf-8")
+
+
+def test_a_misspelt_choice_in_accounts_toml_stops_the_poll_with_one_line(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _accounts_file(tmp_path, '[accounts.ebay-main]\nportal = "ebay"\nconfirm_after = "mail_send"\n')
+    line = one_error_line(runner.invoke(app, ["portals", "poll"]))
+    assert "[accounts.ebay-main]: confirm_after = 'mail_send'" in line
+    assert "accounts.toml" in json_error(runner.invoke(app, ["portals", "poll", "--json"]))["hint"]
+
+
+def test_an_accounts_toml_that_is_no_toml_names_the_file_and_the_line(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _accounts_file(tmp_path, '[accounts.ebay-main]\nportal = "ebay"\nmail = suppress\n')
+    line = one_error_line(runner.invoke(app, ["portals", "poll"]))
+    assert "accounts.toml is not valid TOML" in line and "line 3" in line
+    line = one_error_line(runner.invoke(app, ["close-day", "--carrier", "dhl"]))
+    assert "accounts.toml is not valid TOML" in line
