@@ -4,13 +4,16 @@ order's protocol, and the tracking imports with their rejected rows (HTTP Basic 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from connectors.carriers import CARRIERS
+from core.clock import business_today
 from core.domain import ConfirmationStatus, OrderStatus, Portal
+from core.settings import Settings
 from db.queries.imports import get_import, list_rejections
 from db.queries.orders import get_order
 from db.queries.protocol import order_protocol
@@ -22,6 +25,9 @@ from db.queries.web import (
 )
 from db.session import session_scope
 from web.deps import AppPages, AppSettings, Operator
+from web.i18n import OperatorUi, Ui
+from web.parcel_entry import ParcelForm, make_nonce
+from web.render import Pages
 
 router = APIRouter()
 
@@ -38,28 +44,17 @@ FILTER_NAMES = (
     "q",
 )
 
-# the package icon's colour class and its legend, DreamRobot style
-ICON_LEGEND = (
-    (ConfirmationStatus.PENDING, "pending: not told yet"),
-    (ConfirmationStatus.SUBMITTED, "submitted: sent, waiting for the portal's result"),
-    (ConfirmationStatus.CONFIRMED, "confirmed by the portal"),
-    (ConfirmationStatus.REJECTED, "rejected by the portal (reason on hover)"),
-    (ConfirmationStatus.FAILED, "failed: retries used up (reason on hover)"),
-    (ConfirmationStatus.SKIPPED, "skipped by policy (reason on hover)"),
-    (
-        ConfirmationStatus.HELD,
-        "held: waits for the shipping mail (reason on hover); `liefern portals release` lets it go",
-    ),
-)
+# the package icons of the legend, DreamRobot style; their meanings are in the catalogues
+ICON_LEGEND = tuple(s.value for s in ConfirmationStatus)
 
 
-def _date(value: str | None, problems: list[str], name: str) -> date | None:
+def _date(value: str | None, problems: list[str], name: str, ui: Ui) -> date | None:
     if not value:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        problems.append(f"{name}: {value!r} is not a date (YYYY-MM-DD); ignored")
+        problems.append(ui.text("not_a_date", field=name, value=value))
         return None
 
 
@@ -67,18 +62,19 @@ def _page_number(value: str | None) -> int:
     return int(value) if value and value.isdigit() and 0 < int(value) < 1_000_000 else 1
 
 
-def parse_filter(request: Request) -> tuple[OrderFilter, dict[str, str], list[str]]:
+def parse_filter(request: Request, ui: Ui) -> tuple[OrderFilter, dict[str, str], list[str]]:
     """The filter from the query string; unusable values are ignored and reported."""
     raw = {n: request.query_params.get(n, "").strip()[:100] for n in FILTER_NAMES}
     problems: list[str] = []
+    t = ui.t
     order_filter = OrderFilter(
         status=raw["status"] or None,
         portal=raw["portal"] or None,
         carrier=raw["carrier"] or None,
-        created_from=_date(raw["created_from"], problems, "created from"),
-        created_to=_date(raw["created_to"], problems, "created to"),
-        shipped_from=_date(raw["shipped_from"], problems, "shipped from"),
-        shipped_to=_date(raw["shipped_to"], problems, "shipped to"),
+        created_from=_date(raw["created_from"], problems, t["created_from"], ui),
+        created_to=_date(raw["created_to"], problems, f"{t['created_from']} … {t['to']}", ui),
+        shipped_from=_date(raw["shipped_from"], problems, t["shipped_from"], ui),
+        shipped_to=_date(raw["shipped_to"], problems, f"{t['shipped_from']} … {t['to']}", ui),
         q=raw["q"] or None,
     )
     return order_filter, {k: v for k, v in raw.items() if v}, problems
@@ -91,9 +87,9 @@ def home(_operator: Operator) -> RedirectResponse:
 
 @router.get("/orders", response_class=HTMLResponse)
 def orders(
-    request: Request, settings: AppSettings, pages: AppPages, _operator: Operator
+    request: Request, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
-    order_filter, active, problems = parse_filter(request)
+    order_filter, active, problems = parse_filter(request, ui)
     page = _page_number(request.query_params.get("page"))
     with session_scope(settings.db_url) as session:
         lines, has_next = order_page(
@@ -103,7 +99,9 @@ def orders(
     def page_url(number: int) -> str:
         return "/orders?" + urlencode({**active, "page": number})
 
-    return pages.response(
+    return operator_page(
+        pages,
+        ui,
         "orders",
         lines=lines,
         active=active,
@@ -122,27 +120,75 @@ def orders(
 
 @router.get("/orders/{order_no}", response_class=HTMLResponse)
 def order_detail(
-    order_no: str, settings: AppSettings, pages: AppPages, _operator: Operator
+    order_no: str,
+    request: Request,
+    settings: AppSettings,
+    pages: AppPages,
+    ui: OperatorUi,
+    _operator: Operator,
 ) -> HTMLResponse:
+    added, known = (_count(request.query_params.get(n)) for n in ("added", "known"))
+    form = ParcelForm.blank(business_today())
+    return render_order(settings, pages, ui, order_no, form, added=added, known=known)
+
+
+def _count(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 7 else 0
+
+
+def render_order(
+    settings: Settings,
+    pages: Pages,
+    ui: Ui,
+    order_no: str,
+    form: ParcelForm,
+    status_code: int = 200,
+    *,
+    added: int = 0,
+    known: int = 0,
+) -> HTMLResponse:
+    """One order's page: its facts, parcels, mail, confirmations, protocol and tracking entry."""
     with session_scope(settings.db_url) as session:
         order = get_order(session, order_no=order_no)
         if order is None:
             return pages.error(status.HTTP_404_NOT_FOUND)
         protocol = order_protocol(session, order=order)
         runs = flow_runs_of_order(session, order_id=order.id)
-    return pages.response(
-        "order", p=protocol, runs=runs, shop_name=settings.shop_name, nav="orders"
+        order_id = order.id
+    return operator_page(
+        pages,
+        ui,
+        "order",
+        status_code,
+        p=protocol,
+        runs=runs,
+        form=form,
+        nonce=make_nonce(settings.secret_key.get_secret_value(), order_id),
+        carriers=[(c.code, c.name) for c in CARRIERS.values()],
+        added=added,
+        known=known,
+        shop_name=settings.shop_name,
+        nav="orders",
     )
+
+
+def operator_page(
+    pages: Pages, ui: Ui, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """An operator page in the operator's language."""
+    return ui.finish(pages.response(name, status_code, ui=ui, **context))
 
 
 @router.get("/imports", response_class=HTMLResponse)
 def imports(
-    request: Request, settings: AppSettings, pages: AppPages, _operator: Operator
+    request: Request, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
     page = _page_number(request.query_params.get("page"))
     with session_scope(settings.db_url) as session:
         rows, has_next = recent_imports(session, page=page, per_page=PER_PAGE)
-    return pages.response(
+    return operator_page(
+        pages,
+        ui,
         "imports",
         rows=rows,
         page=page,
@@ -155,14 +201,16 @@ def imports(
 
 @router.get("/imports/{import_id}", response_class=HTMLResponse)
 def import_detail(
-    import_id: int, settings: AppSettings, pages: AppPages, _operator: Operator
+    import_id: int, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
     with session_scope(settings.db_url) as session:
         record = get_import(session, import_id=import_id)
         if record is None:
             return pages.error(status.HTTP_404_NOT_FOUND)
         rejected = list_rejections(session, import_id=import_id)
-    return pages.response(
+    return operator_page(
+        pages,
+        ui,
         "import",
         record=record,
         rejected=rejected[:REJECTED_ROWS_SHOWN],

@@ -1,0 +1,322 @@
+"""The operator's workbench: pages in German and English, tracking entry on the order page."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import lxml.html
+import pytest
+from sqlalchemy import select, update
+
+from connectors.carriers import normalise_tracking_number as canonical
+from core.clock import business_today
+from core.settings import Settings
+from db.models import Order, Parcel
+from db.session import session_scope
+from tests.helpers import numbers, seed_orders
+from tests.test_web_app import OPERATOR, WebClient, web_settings
+from web.app import create_app
+from web.texts import de, en
+
+GERMAN = {"accept-language": "de-DE,de;q=0.9,en;q=0.8"}
+ENGLISH = {"accept-language": "en-GB,en;q=0.9"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> WebClient:
+    return WebClient(create_app(web_settings(settings)))
+
+
+@pytest.fixture
+def order_no(settings: Settings) -> str:
+    samples = seed_orders(settings.db_url, 3)
+    return str(samples[0].order["order_no"])
+
+
+def html_of(response: httpx.Response) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring(response.text)
+
+
+def parcels_of(settings: Settings, order_no: str) -> list[tuple[str, str | None, str]]:
+    with session_scope(settings.db_url) as session:
+        rows = session.execute(
+            select(Parcel.carrier, Parcel.tracking_number, Parcel.source)
+            .join(Order, Order.id == Parcel.order_id)
+            .where(Order.order_no == order_no)
+            .order_by(Parcel.id)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def entry_form(client: WebClient, order_no: str, form_id: str = "parcel-entry") -> dict[str, str]:
+    """The hidden fields of the order page's form, as the browser would send them."""
+    page = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
+    (form,) = page.xpath(f'//form[@id="{form_id}"]')
+    return {i.get("name"): i.get("value") for i in form.xpath(".//input[@type='hidden']")}
+
+
+def as_form(fields: dict[str, str] | list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Repeated names (one carrier and number per line) as httpx sends them."""
+    form: dict[str, list[str]] = {}
+    for name, value in fields.items() if isinstance(fields, dict) else fields:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def post_parcels(
+    client: WebClient,
+    order_no: str,
+    fields: dict[str, str] | list[tuple[str, str]],
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return client.post(
+        f"/orders/{order_no}/parcels",
+        data=as_form(fields),
+        auth=OPERATOR,
+        headers={"sec-fetch-site": "same-origin", **(headers or GERMAN)},
+    )
+
+
+def tracked(client: WebClient, order_no: str, *lines: tuple[str, str]) -> list[tuple[str, str]]:
+    hidden = entry_form(client, order_no)
+    fields = [*hidden.items(), ("ship_date", business_today().isoformat())]
+    for carrier, number in lines:
+        fields += [("carrier", carrier), ("number", number)]
+    return fields
+
+
+def wrong_check_digit(number: str) -> str:
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+# --- A: German and English --------------------------------------------------------------------
+
+
+def test_both_catalogues_have_the_same_texts() -> None:
+    assert set(de.TEXTS) == set(en.TEXTS)
+    assert {k: set(v) for k, v in de.LABELS.items()} == {k: set(v) for k, v in en.LABELS.items()}
+    for key, text in de.TEXTS.items():  # the same placeholders in both languages
+        assert set(re.findall(r"{(\w+)", text)) == set(re.findall(r"{(\w+)", en.TEXTS[key])), key
+
+
+def test_a_german_browser_gets_german_pages(settings: Settings, client: WebClient) -> None:
+    seed_orders(settings.db_url, 2)
+    for path in ("/orders", "/orders/AU100001", "/imports"):
+        response = client.get(path, auth=OPERATOR, headers=GERMAN)
+        page = html_of(response)
+        assert page.get("lang") == "de", path
+        assert response.headers["content-language"] == "de"
+    text = html_of(client.get("/orders", auth=OPERATOR, headers=GERMAN)).text_content()
+    assert "Bestellungen" in text and "Paket-Symbole" in text and "Orders" not in text
+
+
+def test_an_english_browser_gets_english_pages(settings: Settings, client: WebClient) -> None:
+    seed_orders(settings.db_url, 2)
+    page = html_of(client.get("/orders/AU100001", auth=OPERATOR, headers=ENGLISH))
+    assert page.get("lang") == "en"
+    assert "Add parcels" in page.text_content()
+
+
+def test_the_switch_wins_over_the_browser_and_is_remembered(client: WebClient) -> None:
+    switched = client.get("/orders?lang=en&status=open", auth=OPERATOR, headers=GERMAN)
+    assert html_of(switched).get("lang") == "en"
+    cookie = switched.headers["set-cookie"]
+    assert cookie.startswith("liefern_lang=en;") and "HttpOnly" in cookie
+    later = client.get("/orders", auth=OPERATOR, headers={**GERMAN, "cookie": "liefern_lang=en"})
+    assert html_of(later).get("lang") == "en"
+    switch = html_of(later).xpath('//nav[@class="languages"]/a[@hreflang="de"]')[0]
+    assert switch.get("href") == "/orders?lang=de"
+
+
+def test_the_switch_keeps_the_pages_filter(client: WebClient) -> None:
+    page = html_of(client.get("/orders?status=open", auth=OPERATOR, headers=GERMAN))
+    links = {a.get("hreflang"): a.get("href") for a in page.xpath('//nav[@class="languages"]/a')}
+    assert links == {"de": "/orders?status=open&lang=de", "en": "/orders?status=open&lang=en"}
+
+
+def test_dates_are_shown_in_the_operators_style(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    with session_scope(settings.db_url) as session:
+        session.execute(
+            update(Order)
+            .where(Order.order_no == order_no)
+            .values(created_at=datetime(2026, 12, 4, 14, 20, tzinfo=UTC))  # 15:20 in Berlin
+        )
+    german = client.get("/orders", auth=OPERATOR, headers=GERMAN).text
+    english = client.get("/orders", auth=OPERATOR, headers=ENGLISH).text
+    assert "04.12.2026 15:20" in german and "2026-12-04 15:20" not in german
+    assert "2026-12-04 15:20" in english
+
+
+def test_filter_problems_are_told_in_the_operators_language(client: WebClient) -> None:
+    text = client.get("/orders?created_from=gestern", auth=OPERATOR, headers=GERMAN).text
+    assert "ist kein Datum" in text
+
+
+# --- B: tracking entry on the order page -------------------------------------------------------
+
+
+def test_tracking_entry_needs_the_operator_login(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    fields = tracked(client, order_no, ("dhl", numbers("dhl", 1)[0]))
+    for auth in (None, ("operator", "wrong")):
+        response = client.post(f"/orders/{order_no}/parcels", data=as_form(fields), auth=auth)
+        assert response.status_code == 401
+    assert parcels_of(settings, order_no) == []
+
+
+def test_tracking_entry_from_another_site_is_refused(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    fields = tracked(client, order_no, ("dhl", numbers("dhl", 1)[0]))
+    response = client.post(
+        f"/orders/{order_no}/parcels",
+        data=as_form(fields),
+        auth=OPERATOR,
+        headers={"sec-fetch-site": "cross-site"},
+    )
+    assert response.status_code == 403
+    assert parcels_of(settings, order_no) == []
+
+
+def test_tracking_entry_without_the_pages_form_nonce_is_refused(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    fields = [(k, v) for k, v in tracked(client, order_no, ("dhl", numbers("dhl", 1)[0]))]
+    forged = [(k, "x" if k == "nonce" else v) for k, v in fields]
+    response = post_parcels(client, order_no, forged)
+    assert response.status_code == 403
+    assert "zu lange geöffnet" in response.text  # shown again with a fresh form
+    assert parcels_of(settings, order_no) == []
+
+
+def test_an_entered_parcel_is_added_and_lands_in_the_protocol(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    number = numbers("dhl", 1)[0]
+    response = post_parcels(client, order_no, tracked(client, order_no, ("dhl", f" {number} ")))
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"/orders/{order_no}?added=1")
+    assert parcels_of(settings, order_no) == [("dhl", canonical("dhl", number), "web")]
+    page = client.get(response.headers["location"], auth=OPERATOR, headers=GERMAN).text
+    assert "1 Paket(e) hinzugefügt." in page
+    assert f"parcel dhl {canonical('dhl', number)} added (web)" in page
+
+
+def test_several_parcels_are_entered_at_once(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    dhl, dpd = numbers("dhl", 1)[0], numbers("dpd", 1)[0]
+    response = post_parcels(client, order_no, tracked(client, order_no, ("dhl", dhl), ("dpd", dpd)))
+    assert response.status_code == 303
+    assert [(c, n) for c, n, _ in parcels_of(settings, order_no)] == [
+        ("dhl", canonical("dhl", dhl)),
+        ("dpd", canonical("dpd", dpd)),
+    ]
+
+
+def test_a_double_click_adds_one_parcel(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    fields = tracked(client, order_no, ("dhl", numbers("dhl", 1)[0]))
+    first, second = post_parcels(client, order_no, fields), post_parcels(client, order_no, fields)
+    assert first.status_code == second.status_code == 303
+    assert "known=1" in second.headers["location"]
+    assert len(parcels_of(settings, order_no)) == 1
+
+
+def test_a_double_click_on_shipped_without_tracking_number_adds_one_parcel(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    hidden = entry_form(client, order_no, "untracked-entry")
+    fields = {**hidden, "carrier": "deutsche_post"}
+    first, second = post_parcels(client, order_no, fields), post_parcels(client, order_no, fields)
+    assert first.status_code == second.status_code == 303
+    assert parcels_of(settings, order_no) == [("deutsche_post", None, "web")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [(GERMAN, "Die Prüfziffer stimmt nicht"), (ENGLISH, "The check digit does not match")],
+)
+def test_a_wrong_check_digit_is_shown_at_its_field_and_the_good_line_still_goes_through(
+    settings: Settings,
+    client: WebClient,
+    order_no: str,
+    headers: dict[str, str],
+    expected: str,
+) -> None:
+    good, typo = numbers("dhl", 2)
+    fields = tracked(client, order_no, ("dhl", good), ("dhl", wrong_check_digit(typo)))
+    response = post_parcels(client, order_no, fields, headers)
+    assert response.status_code == 422
+    page = html_of(response)
+    (field,) = page.xpath('//input[@aria-invalid="true"]')
+    assert field.get("value") == wrong_check_digit(typo)  # kept for the operator to correct
+    (error,) = page.xpath(f'//*[@id="{field.get("aria-describedby")}"]')
+    assert expected in error.text_content()
+    assert parcels_of(settings, order_no) == [("dhl", canonical("dhl", good), "web")]
+
+
+def test_a_line_without_carrier_is_shown_at_the_carrier_field(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    response = post_parcels(client, order_no, tracked(client, order_no, ("", numbers("dhl", 1)[0])))
+    assert response.status_code == 422
+    (field,) = html_of(response).xpath('//select[@aria-invalid="true"]')
+    assert field.get("name") == "carrier"
+    assert "Versender" in response.text and parcels_of(settings, order_no) == []
+
+
+@pytest.mark.parametrize(
+    ("shift", "expected"),
+    [(timedelta(days=3), "in der Zukunft"), (timedelta(days=-400), "ältesten zulässigen")],
+)
+def test_an_implausible_ship_date_is_shown_at_the_date_field(
+    settings: Settings, client: WebClient, order_no: str, shift: timedelta, expected: str
+) -> None:
+    fields = [
+        (k, (business_today() + shift).isoformat() if k == "ship_date" else v)
+        for k, v in tracked(client, order_no, ("dhl", numbers("dhl", 1)[0]))
+    ]
+    response = post_parcels(client, order_no, fields)
+    assert response.status_code == 422
+    (field,) = html_of(response).xpath('//input[@aria-invalid="true"]')
+    assert field.get("name") == "ship_date"
+    assert expected in html_of(response).xpath('//*[@id="ship_date-error"]')[0].text_content()
+    assert parcels_of(settings, order_no) == []
+
+
+def test_a_number_of_another_order_is_refused_at_its_field(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    number = numbers("dhl", 1)[0]
+    assert post_parcels(client, "AU100002", tracked(client, "AU100002", ("dhl", number)))
+    response = post_parcels(client, order_no, tracked(client, order_no, ("dhl", number)), ENGLISH)
+    assert response.status_code == 422
+    assert "already belongs to another order" in response.text
+    assert parcels_of(settings, order_no) == []
+
+
+def test_a_cancelled_order_offers_no_tracking_entry(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    with session_scope(settings.db_url) as session:
+        session.execute(update(Order).where(Order.order_no == order_no).values(status="cancelled"))
+    page = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
+    assert not page.xpath('//form[@id="parcel-entry"]')
+
+
+def test_an_unknown_orders_tracking_entry_is_a_404(client: WebClient) -> None:
+    response = post_parcels(client, "AU999999", {"carrier": "dhl", "number": "1"})
+    assert response.status_code == 404
+
+
+def test_the_ship_date_field_starts_at_today(client: WebClient, order_no: str) -> None:
+    page = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
+    (field,) = page.xpath('//input[@name="ship_date" and @type="date"]')
+    assert date.fromisoformat(field.get("value")) == business_today()
