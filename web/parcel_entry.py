@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, TimestampSigner
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from connectors.carriers import (
     CARRIERS,
@@ -29,6 +30,7 @@ from connectors.carriers import (
     normalise_tracking_number,
 )
 from core.clock import business_today
+from core.settings import Settings
 from core.ship_dates import ShipDateWindow
 from core.tracking_rows import ParcelRow
 from db.queries.orders import get_order
@@ -38,6 +40,7 @@ from tasks.parcels import BatchOutcome, attach_parcels
 from web.buyer import is_cross_site
 from web.deps import AppPages, AppSettings, Operator
 from web.i18n import OperatorUi, Ui
+from web.render import Pages
 
 router = APIRouter()
 
@@ -175,13 +178,6 @@ async def add_parcels(
     ui: OperatorUi,
     _operator: Operator,
 ) -> Response:
-    from web.operator import render_order  # the page this form is part of
-
-    with session_scope(settings.db_url) as session:
-        order = get_order(session, order_no=order_no)
-        order_id = order.id if order is not None else None
-    if order_id is None:
-        return pages.error(status.HTTP_404_NOT_FOUND)
     if is_cross_site(request, settings):
         return pages.error(status.HTTP_403_FORBIDDEN)
     data = await request.form()
@@ -190,13 +186,36 @@ async def add_parcels(
     numbers = [str(v)[:100] for v in data.getlist("number")][:20]
     form = ParcelForm(
         ship_date=str(data.get("ship_date") or "")[:20],
-        lines=[EntryLine(c, n) for c, n in zip(carriers, numbers, strict=False)],
+        lines=[]
+        if untracked
+        else [EntryLine(c, n) for c, n in zip(carriers, numbers, strict=False)],
         untracked_carrier=str(data.get("carrier") or "")[:40] if untracked else "",
     )
-    if untracked:
-        form.lines = []
-    secret = settings.secret_key.get_secret_value()
-    if not nonce_is_valid(secret, order_id, str(data.get("nonce") or "")):
+    nonce = str(data.get("nonce") or "")
+    # the database work off the event loop, like the app's other (plain `def`) routes
+    return await run_in_threadpool(
+        _enter, settings, pages, ui, order_no, form, untracked=untracked, nonce=nonce
+    )
+
+
+def _enter(
+    settings: Settings,
+    pages: Pages,
+    ui: Ui,
+    order_no: str,
+    form: ParcelForm,
+    *,
+    untracked: bool,
+    nonce: str,
+) -> Response:
+    from web.operator import render_order  # the page this form is part of
+
+    with session_scope(settings.db_url) as session:
+        order = get_order(session, order_no=order_no)
+        order_id = order.id if order is not None else None
+    if order_id is None:
+        return pages.error(status.HTTP_404_NOT_FOUND)
+    if not nonce_is_valid(settings.secret_key.get_secret_value(), order_id, nonce):
         form.note = ui.text("form_expired")  # shown again with a fresh nonce
         return render_order(settings, pages, ui, order_no, form, status.HTTP_403_FORBIDDEN)
     window = ShipDateWindow.at(utcnow(), max_age_days=settings.ship_date_max_age_days)
