@@ -60,12 +60,15 @@ def orders_csv_bytes(session: Session, order_filter: OrderFilter, ui: Ui) -> byt
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow([ui.t[key] for key in COLUMNS])
-    for page in range(1, EXPORT_MAX_ORDERS // EXPORT_BATCH + 1):
+    below_id: int | None = None
+    for _batch in range(EXPORT_MAX_ORDERS // EXPORT_BATCH):
         lines, has_next = order_page(
-            session, order_filter=order_filter, page=page, per_page=EXPORT_BATCH
+            session, order_filter=order_filter, per_page=EXPORT_BATCH, below_id=below_id
         )
+        session.expunge_all()  # the batch's orders are copied into lines; keep memory flat
         for line in lines:
             writer.writerow([neutralise_cell(cell) for cell in _cells(line, ui)])
-        if not has_next:
+        if not has_next or not lines:
             break
+        below_id = lines[-1].order_id
     return buffer.getvalue().encode("utf-8-sig")

@@ -246,16 +246,23 @@ def count_orders(session: Session, *, order_filter: OrderFilter) -> int:
 
 
 def order_page(
-    session: Session, *, order_filter: OrderFilter, page: int = 1, per_page: int = 50
+    session: Session,
+    *,
+    order_filter: OrderFilter,
+    page: int = 1,
+    per_page: int = 50,
+    below_id: int | None = None,
 ) -> tuple[list[OrderLine], bool]:
     """One page of orders, newest first (by id), with parcels, mail status and confirmations.
 
     Returns the lines and whether a further page exists. Four statements per page, whatever
-    the page size."""
-    offset = max(page - 1, 0) * per_page
+    the page size. `below_id` (the last id of the previous page) pages by key instead of
+    offset, for walking all pages (the CSV export)."""
+    offset = max(page - 1, 0) * per_page if below_id is None else 0
+    keyset = [] if below_id is None else [Order.id < below_id]
     statement = (
         select(Order)
-        .where(*_conditions(order_filter))
+        .where(*_conditions(order_filter), *keyset)
         .order_by(Order.id.desc())  # ids grow with creation; the primary key needs no sort
         .offset(offset)
         .limit(per_page + 1)
