@@ -20,6 +20,7 @@ from db.session import session_scope
 from tests.helpers import numbers, seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from tests.test_web_operator import LEDGER, seed_ledger
+from web import i18n
 from web.app import create_app
 from web.texts import de, en
 
@@ -420,3 +421,36 @@ def test_the_csv_export_runs_no_formula(
     (row,) = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))[1:]
     assert row[3] == "'" + hostile and row[4] == "'+49@example.org"
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
+
+
+def test_a_parcel_for_an_order_cancelled_meanwhile_is_refused_with_a_reason(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    fields = tracked(client, order_no, ("dhl", numbers("dhl", 1)[0]))
+    with session_scope(settings.db_url) as session:
+        session.execute(update(Order).where(Order.order_no == order_no).values(status="cancelled"))
+    response = post_parcels(client, order_no, fields)
+    assert response.status_code == 422
+    note = html_of(response).xpath('//*[@id="entry-note"]')[0].text_content()
+    assert note == "Diese Bestellung ist storniert; es kann kein Paket erfasst werden."
+    assert parcels_of(settings, order_no) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("en-US,en;q=0.9,de;q=0.8", "en"),
+        ("fr-FR,fr;q=0.9,en;q=0.5,de;q=0.4", "en"),
+        ("en;q=0.5, de;q=0.9", "de"),
+        ("de;q=0, en;q=0.1", "en"),
+        ("fr-FR", None),
+        ("", None),
+    ],
+)
+def test_the_browsers_language_is_read_by_its_weights(header: str, expected: str | None) -> None:
+    assert i18n.from_accept_language(header) == expected
+
+
+def test_numbers_are_grouped_in_the_operators_style() -> None:
+    assert (i18n.number(1234567, "de"), i18n.number(1234567, "en")) == ("1.234.567", "1,234,567")

@@ -231,7 +231,8 @@ def _enter(
         elif line is not None:
             line.error, line.field = message, "number"
     if form.has_errors:
-        form.note = ui.text("fix_rows")
+        cancelled = any(p.code == "order_cancelled" for p in outcome.problems)
+        form.note = ui.text("order_closed" if cancelled else "fix_rows")
         form.lines = [x for x in form.lines if x.error] or form.lines
         form.lines += [EntryLine() for _ in range(max(LINES - len(form.lines), 0))]
         return render_order(
