@@ -96,7 +96,8 @@ TEXTS: dict[str, str] = {
     "err_leading_zeros_lost": "Führende Nullen fehlen wohl; bitte die Nummer wie auf dem "
     "Etikett eingeben.",
     "err_bad_characters": "Die Nummer enthält Zeichen, die es bei {carrier} nicht gibt.",
-    "err_bad_format": "Keine {carrier}-Sendungsnummer: {detail}",
+    "err_bad_format": "Keine gültige Sendungsnummer dieses Versenders: Länge oder Aufbau passen "
+    "nicht; bitte mit dem Etikett vergleichen.",
     "err_bad_check_digit": "Die Prüfziffer stimmt nicht: ein Tippfehler? Bitte mit dem "
     "Etikett vergleichen.",
     "err_tracking_on_other_order": "Diese Sendungsnummer gehört bereits zu einer anderen "

@@ -94,7 +94,7 @@ TEXTS: dict[str, str] = {
     "err_scientific_notation": "The number looks like a spreadsheet's 1.23E+15; copy it as text.",
     "err_leading_zeros_lost": "Leading zeros seem lost; enter the number as printed on the label.",
     "err_bad_characters": "The number contains characters {carrier} numbers never have.",
-    "err_bad_format": "Not a {carrier} tracking number: {detail}",
+    "err_bad_format": "{detail}",
     "err_bad_check_digit": "The check digit does not match: a typo? Compare with the label.",
     "err_tracking_on_other_order": "This tracking number already belongs to another order.",
     "err_bad_date": "Not a date; use the date picker.",
