@@ -16,6 +16,7 @@ from connectors.carriers import normalise_tracking_number as canonical
 from core.clock import business_today
 from core.settings import Settings
 from db.models import Order, Parcel
+from db.queries.protocol import order_protocol
 from db.session import session_scope
 from tests.helpers import numbers, seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
@@ -23,6 +24,7 @@ from tests.test_web_operator import LEDGER, seed_ledger
 from web import i18n
 from web.app import create_app
 from web.texts import de, en
+from web.timeline import describe
 
 GERMAN = {"accept-language": "de-DE,de;q=0.9,en;q=0.8"}
 ENGLISH = {"accept-language": "en-GB,en;q=0.9"}
@@ -208,7 +210,7 @@ def test_an_entered_parcel_is_added_and_lands_in_the_protocol(
     assert parcels_of(settings, order_no) == [("dhl", canonical("dhl", number), "web")]
     page = client.get(response.headers["location"], auth=OPERATOR, headers=GERMAN).text
     assert "1 Paket(e) hinzugefügt." in page
-    assert f"parcel dhl {canonical('dhl', number)} added (web)" in page
+    assert f"Paket dhl {canonical('dhl', number)} erfasst (web)" in page
 
 
 def test_several_parcels_are_entered_at_once(
@@ -473,3 +475,27 @@ def test_the_browsers_language_is_read_by_its_weights(header: str, expected: str
 
 def test_numbers_are_grouped_in_the_operators_style() -> None:
     assert (i18n.number(1234567, "de"), i18n.number(1234567, "en")) == ("1.234.567", "1,234,567")
+
+
+def test_protocol_entries_read_in_english_as_the_cli_says_them(settings: Settings) -> None:
+    order_nos = seed_ledger(settings)
+    english = i18n.Ui("en", {}, False)
+    with session_scope(settings.db_url) as session:
+        session.execute(
+            update(Order)
+            .where(Order.order_no == order_nos[0])
+            .values(status="arrived", arrived_at=datetime.now(UTC), arrived_source="buyer-link")
+        )
+        for order in session.scalars(select(Order).where(Order.order_no.in_(order_nos))):
+            timeline = order_protocol(session, order=order)["timeline"]
+            assert [describe(english, e) for e in timeline] == [e["what"] for e in timeline]
+
+
+def test_protocol_entries_are_shown_in_german(settings: Settings, client: WebClient) -> None:
+    order_nos = seed_ledger(settings)
+    rejected = order_nos[3]
+    text = html_of(client.get(f"/orders/{rejected}", auth=OPERATOR, headers=GERMAN)).text_content()
+    assert "Bestellung importiert" in text
+    assert re.search(r"Paket dhl \d+ erfasst \(test\)", text)
+    assert "Versandmail gesendet an" in text
+    assert "abgelehnt für" in text and "(Ref. 50012345678): [13013] Order 028-" in text

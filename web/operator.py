@@ -32,6 +32,7 @@ from web.exports import orders_csv_bytes
 from web.i18n import OperatorUi, Ui
 from web.parcel_entry import ParcelForm, make_nonce
 from web.render import Pages
+from web.timeline import describe
 
 router = APIRouter()
 
@@ -194,6 +195,7 @@ def render_order(
         form=form,
         nonce=make_nonce(settings.secret_key.get_secret_value(), order_id),
         carriers=[(c.code, c.name) for c in CARRIERS.values()],
+        describe=describe,
         added=added,
         known=known,
         shop_name=settings.shop_name,

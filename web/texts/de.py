@@ -107,6 +107,20 @@ TEXTS: dict[str, str] = {
     "der Übergabe erfasst.",
     "err_ship_date_too_old": "Das Datum liegt vor dem {earliest}, dem ältesten zulässigen "
     "Versanddatum.",
+    # protocol entries
+    "ev_imported": "Bestellung importiert",
+    "ev_parcel_added": "Paket {carrier} {number} erfasst ({via})",
+    "ev_via_import": "Import {id}",
+    "ev_parcel_closed": "Paket {carrier} {number} im Tagesabschluss",
+    "ev_shipped": "als versendet markiert",
+    "ev_mail": "Versandmail {status}",
+    "ev_mail_to": " an {recipient} (Message-ID {message_id})",
+    "ev_confirmation": "Rückmeldung an {portal} {status}",
+    "ev_for": " für {number}",
+    "ev_for_untracked": " für das {carrier}-Paket ohne Sendungsnummer",
+    "ev_ref": " (Ref. {reference})",
+    "ev_release": "Rückmeldung an {portal} freigegeben von {by}: {reason}",
+    "ev_arrived": "Käufer hat den Empfang bestätigt ({source})",
     # imports
     "imports_title": "Tracking-Importe",
     "col_import": "Import",
