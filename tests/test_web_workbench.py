@@ -499,3 +499,6 @@ def test_protocol_entries_are_shown_in_german(settings: Settings, client: WebCli
     assert re.search(r"Paket dhl \d+ erfasst \(test\)", text)
     assert "Versandmail gesendet an" in text
     assert "abgelehnt für" in text and "(Ref. 50012345678): [13013] Order 028-" in text
+    page = html_of(client.get(f"/orders/{rejected}", auth=OPERATOR, headers=GERMAN))
+    (row,) = page.xpath("//table[@class='confirmations']/tbody/tr")
+    assert row.xpath("./td")[2].text_content() == "abgelehnt"
