@@ -236,7 +236,7 @@ def _signature_block(pdf: _ListPdf, count: int) -> None:
     pdf.ln(6)
 
 
-def _neutralise(cell: str) -> str:
+def neutralise_cell(cell: str) -> str:
     """Excel runs a cell starting with = + - @ tab or CR as a formula: make it text."""
     return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
 
@@ -256,5 +256,5 @@ def render_csv(rows: Sequence[ShippingListRow]) -> bytes:
             parcel.city,
             f"{parcel.ship_date:%d.%m.%Y}",
         )
-        writer.writerow([_neutralise(str(cell)) for cell in cells])
+        writer.writerow([neutralise_cell(str(cell)) for cell in cells])
     return buffer.getvalue().encode("utf-8-sig")

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.settings import Settings, get_settings
 from db.queries.web import database_answers
 from db.session import session_scope
-from web import buyer, imports, operator, uploads
+from web import buyer, imports, operator, parcel_entry, uploads
 from web.auth import WebCredentials, resolve_credentials
 from web.buyer import redact_buyer_links
 from web.render import Pages
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(buyer.router)
     app.include_router(uploads.router)
     app.include_router(operator.router)
+    app.include_router(parcel_entry.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)
     return app

@@ -4,24 +4,35 @@ order's protocol, and the tracking imports with their rejected rows (HTTP Basic 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from connectors.carriers import CARRIERS
-from core.domain import ConfirmationStatus, OrderStatus, Portal
+from core.clock import business_today
+from core.domain import ConfirmationStatus, MailStatus, OrderStatus, Portal
+from core.settings import Settings
 from db.queries.imports import get_import, list_rejections
 from db.queries.orders import get_order
 from db.queries.protocol import order_protocol
 from db.queries.web import (
+    NO_MAIL,
+    RED,
     OrderFilter,
+    count_orders,
     flow_runs_of_order,
     order_page,
     recent_imports,
 )
 from db.session import session_scope
 from web.deps import AppPages, AppSettings, Operator, row_id
+from web.exports import orders_csv_bytes
+from web.i18n import OperatorUi, Ui
+from web.parcel_entry import ParcelForm, make_nonce
+from web.render import Pages
+from web.timeline import describe
 
 router = APIRouter()
 
@@ -36,30 +47,21 @@ FILTER_NAMES = (
     "shipped_from",
     "shipped_to",
     "q",
+    "mail",
+    "confirmation",
 )
 
-# the package icon's colour class and its legend, DreamRobot style
-ICON_LEGEND = (
-    (ConfirmationStatus.PENDING, "pending: not told yet"),
-    (ConfirmationStatus.SUBMITTED, "submitted: sent, waiting for the portal's result"),
-    (ConfirmationStatus.CONFIRMED, "confirmed by the portal"),
-    (ConfirmationStatus.REJECTED, "rejected by the portal (reason on hover)"),
-    (ConfirmationStatus.FAILED, "failed: retries used up (reason on hover)"),
-    (ConfirmationStatus.SKIPPED, "skipped by policy (reason on hover)"),
-    (
-        ConfirmationStatus.HELD,
-        "held: waits for the shipping mail (reason on hover); `liefern portals release` lets it go",
-    ),
-)
+# the package icons of the legend, DreamRobot style; their meanings are in the catalogues
+ICON_LEGEND = tuple(s.value for s in ConfirmationStatus)
 
 
-def _date(value: str | None, problems: list[str], name: str) -> date | None:
+def _date(value: str | None, problems: list[str], name: str, ui: Ui) -> date | None:
     if not value:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        problems.append(f"{name}: {value!r} is not a date (YYYY-MM-DD); ignored")
+        problems.append(ui.text("not_a_date", field=name, value=value))
         return None
 
 
@@ -68,19 +70,22 @@ def _page_number(value: str | None) -> int:
     return int(value) if digits and value and 0 < int(value) < 1_000_000 else 1
 
 
-def parse_filter(request: Request) -> tuple[OrderFilter, dict[str, str], list[str]]:
+def parse_filter(request: Request, ui: Ui) -> tuple[OrderFilter, dict[str, str], list[str]]:
     """The filter from the query string; unusable values are ignored and reported."""
     raw = {n: request.query_params.get(n, "").strip()[:100] for n in FILTER_NAMES}
     problems: list[str] = []
+    t = ui.t
     order_filter = OrderFilter(
         status=raw["status"] or None,
         portal=raw["portal"] or None,
         carrier=raw["carrier"] or None,
-        created_from=_date(raw["created_from"], problems, "created from"),
-        created_to=_date(raw["created_to"], problems, "created to"),
-        shipped_from=_date(raw["shipped_from"], problems, "shipped from"),
-        shipped_to=_date(raw["shipped_to"], problems, "shipped to"),
+        created_from=_date(raw["created_from"], problems, t["created_from"], ui),
+        created_to=_date(raw["created_to"], problems, f"{t['created_from']} … {t['to']}", ui),
+        shipped_from=_date(raw["shipped_from"], problems, t["shipped_from"], ui),
+        shipped_to=_date(raw["shipped_to"], problems, f"{t['shipped_from']} … {t['to']}", ui),
         q=raw["q"] or None,
+        mail=raw["mail"] or None,
+        confirmation=raw["confirmation"] or None,
     )
     return order_filter, {k: v for k, v in raw.items() if v}, problems
 
@@ -92,25 +97,32 @@ def home(_operator: Operator) -> RedirectResponse:
 
 @router.get("/orders", response_class=HTMLResponse)
 def orders(
-    request: Request, settings: AppSettings, pages: AppPages, _operator: Operator
+    request: Request, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
-    order_filter, active, problems = parse_filter(request)
+    order_filter, active, problems = parse_filter(request, ui)
     page = _page_number(request.query_params.get("page"))
     with session_scope(settings.db_url) as session:
         lines, has_next = order_page(
             session, order_filter=order_filter, page=page, per_page=PER_PAGE
         )
+        total = count_orders(session, order_filter=order_filter)
 
     def page_url(number: int) -> str:
         return "/orders?" + urlencode({**active, "page": number})
 
-    return pages.response(
+    return operator_page(
+        pages,
+        ui,
         "orders",
         lines=lines,
         active=active,
         problems=problems,
         choices={"portal": [p.value for p in Portal], "carrier": list(CARRIERS)},
         statuses=[s.value for s in OrderStatus],
+        mail_states=[NO_MAIL, *(s.value for s in MailStatus)],
+        confirmation_states=[RED, *(s.value for s in ConfirmationStatus)],
+        total=total,
+        export_url="/orders.csv" + ("?" + urlencode(active) if active else ""),
         legend=ICON_LEGEND,
         page=page,
         first_row=(page - 1) * PER_PAGE + 1,
@@ -121,29 +133,94 @@ def orders(
     )
 
 
+@router.get("/orders.csv")
+def orders_csv(
+    request: Request, settings: AppSettings, ui: OperatorUi, _operator: Operator
+) -> Response:
+    """The filtered list as a spreadsheet (all pages, up to EXPORT_MAX_ORDERS)."""
+    order_filter, _active, _problems = parse_filter(request, ui)
+    with session_scope(settings.db_url) as session:
+        body = orders_csv_bytes(session, order_filter, ui)
+    name = f"orders-{business_today().isoformat()}.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
 @router.get("/orders/{order_no}", response_class=HTMLResponse)
 def order_detail(
-    order_no: str, settings: AppSettings, pages: AppPages, _operator: Operator
+    order_no: str,
+    request: Request,
+    settings: AppSettings,
+    pages: AppPages,
+    ui: OperatorUi,
+    _operator: Operator,
 ) -> HTMLResponse:
+    added, known = (_count(request.query_params.get(n)) for n in ("added", "known"))
+    form = ParcelForm.blank(business_today())
+    return render_order(settings, pages, ui, order_no, form, added=added, known=known)
+
+
+def _count(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 7 else 0
+
+
+def render_order(
+    settings: Settings,
+    pages: Pages,
+    ui: Ui,
+    order_no: str,
+    form: ParcelForm,
+    status_code: int = 200,
+    *,
+    added: int = 0,
+    known: int = 0,
+) -> HTMLResponse:
+    """One order's page: its facts, parcels, mail, confirmations, protocol and tracking entry."""
     with session_scope(settings.db_url) as session:
         order = get_order(session, order_no=order_no)
         if order is None:
             return pages.error(status.HTTP_404_NOT_FOUND)
         protocol = order_protocol(session, order=order)
         runs = flow_runs_of_order(session, order_id=order.id)
-    return pages.response(
-        "order", p=protocol, runs=runs, shop_name=settings.shop_name, nav="orders"
+        order_id = order.id
+    return operator_page(
+        pages,
+        ui,
+        "order",
+        status_code,
+        p=protocol,
+        runs=runs,
+        form=form,
+        nonce=make_nonce(settings.secret_key.get_secret_value(), order_id),
+        carriers=[(c.code, c.name) for c in CARRIERS.values()],
+        describe=describe,
+        added=added,
+        known=known,
+        shop_name=settings.shop_name,
+        nav="orders",
     )
+
+
+def operator_page(
+    pages: Pages, ui: Ui, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """An operator page in the operator's language."""
+    return ui.finish(pages.response(name, status_code, ui=ui, **context))
 
 
 @router.get("/imports", response_class=HTMLResponse)
 def imports(
-    request: Request, settings: AppSettings, pages: AppPages, _operator: Operator
+    request: Request, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
     page = _page_number(request.query_params.get("page"))
     with session_scope(settings.db_url) as session:
         rows, has_next = recent_imports(session, page=page, per_page=PER_PAGE)
-    return pages.response(
+    return operator_page(
+        pages,
+        ui,
         "imports",
         rows=rows,
         page=page,
@@ -156,7 +233,7 @@ def imports(
 
 @router.get("/imports/{import_id}", response_class=HTMLResponse)
 def import_detail(
-    import_id: str, settings: AppSettings, pages: AppPages, _operator: Operator
+    import_id: str, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
     number = row_id(import_id)
     if number is None:
@@ -166,7 +243,9 @@ def import_detail(
         if record is None:
             return pages.error(status.HTTP_404_NOT_FOUND)
         rejected = list_rejections(session, import_id=number)
-    return pages.response(
+    return operator_page(
+        pages,
+        ui,
         "import",
         record=record,
         rejected=rejected[:REJECTED_ROWS_SHOWN],

@@ -14,11 +14,17 @@ from db.queries.holds import releases_of_order
 UNTRACKED = "without tracking number"  # a parcel's number where it has none
 
 
+def _says(event: str, **values: Any) -> dict[str, Any]:
+    """What an entry says as data (`event` + `values`), so the web pages can say it in the
+    operator's language; `what` stays the English sentence of the CLI."""
+    return {"event": event, "values": values}
+
+
 def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     mails: list[dict[str, Any]] = []
     confirmations: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = [
-        {"at": order.created_at, "kind": "imported", "what": "order imported"}
+        {"at": order.created_at, "kind": "imported", "what": "order imported", **_says("imported")}
     ]
     for parcel in order.parcels:
         via = f"import {parcel.import_id}" if parcel.import_id else parcel.source
@@ -28,6 +34,13 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "at": parcel.created_at,
                 "kind": "parcel",
                 "what": f"parcel {parcel.carrier} {number} added ({via})",
+                **_says(
+                    "parcel_added",
+                    carrier=parcel.carrier,
+                    number=parcel.tracking_number,
+                    import_id=parcel.import_id,
+                    source=parcel.source,
+                ),
             }
         )
         if parcel.closed_at:
@@ -36,10 +49,18 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                     "at": parcel.closed_at,
                     "kind": "closed",
                     "what": f"parcel {parcel.carrier} {number} in daily closing",
+                    **_says("parcel_closed", carrier=parcel.carrier, number=parcel.tracking_number),
                 }
             )
     if order.shipped_at:
-        timeline.append({"at": order.shipped_at, "kind": "shipped", "what": "marked shipped"})
+        timeline.append(
+            {
+                "at": order.shipped_at,
+                "kind": "shipped",
+                "what": "marked shipped",
+                **_says("shipped"),
+            }
+        )
     for mail in session.scalars(select(ShippingMail).where(ShippingMail.order_id == order.id)):
         mails.append(
             {
@@ -60,7 +81,9 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             if mail.reason
             else ""
         )
-        timeline.append({"at": mails[-1]["at"], "kind": "mail", "what": what})
+        said = _says("mail", **{k: mails[-1][k] for k in ("status", "recipient", "message_id")})
+        said["values"]["reason"] = mail.reason
+        timeline.append({"at": mails[-1]["at"], "kind": "mail", "what": what, **said})
     parcels = {p.id: p for p in order.parcels}
     for c in confirmations_of_order(session, order_id=order.id):
         told = parcels.get(c.parcel_id)
@@ -85,20 +108,32 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             what += f" (ref {c.reference})"
         if c.error_text:
             what += f": {'[' + c.error_code + '] ' if c.error_code else ''}{c.error_text}"
-        timeline.append({"at": entry["at"], "kind": "confirmation", "what": what})
+        said = _says(
+            "confirmation",
+            portal=c.portal,
+            status=c.status,
+            number=entry["tracking_number"],
+            carrier=told.carrier if told else None,
+            reference=c.reference,
+            error_code=c.error_code,
+            error_text=c.error_text,
+        )
+        timeline.append({"at": entry["at"], "kind": "confirmation", "what": what, **said})
     releases = [
         {"portal": r.portal, "by": r.released_by, "reason": r.reason, "at": r.released_at}
         for r in releases_of_order(session, order_id=order.id)
     ]
     for r in releases:
         what = f"{r['portal']} confirmation released by {r['by']}: {r['reason']}"
-        timeline.append({"at": r["at"], "kind": "release", "what": what})
+        said = _says("release", portal=r["portal"], by=r["by"], reason=r["reason"])
+        timeline.append({"at": r["at"], "kind": "release", "what": what, **said})
     if order.arrived_at:
         timeline.append(
             {
                 "at": order.arrived_at,
                 "kind": "arrived",
                 "what": f"buyer confirmed arrival ({order.arrived_source})",
+                **_says("arrived", source=order.arrived_source),
             }
         )
     timeline.sort(key=lambda e: e["at"])

@@ -10,7 +10,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from core.clock import BUSINESS_TZ
@@ -18,6 +29,10 @@ from db.models import Confirmation, Order, OrderItem, Parcel, ShippingMail, Trac
 from db.queries._keys import in_keys
 
 ARRIVABLE_STATUSES = ("open", "shipped")
+NO_MAIL = "none"  # the mail filter's value for orders without a shipping mail
+RED = "red"  # the confirmation filter's value for the red icons: rejected or failed
+RED_STATUSES = ("rejected", "failed")
+SEARCH_MIN_CHARS = 3  # shorter searches match too much to be useful as a part-of search
 
 
 # --- the buyer's arrival page ----------------------------------------------------------------
@@ -109,6 +124,8 @@ class OrderFilter:
     shipped_from: date | None = None
     shipped_to: date | None = None
     q: str | None = None
+    mail: str | None = None  # a shipping mail status, or NO_MAIL
+    confirmation: str | None = None  # a confirmation status, or RED (rejected or failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +158,7 @@ class OrderLine:
     mail_status: str | None = None
     mail_reason: str | None = None
     confirmations: tuple[PackageIcon, ...] = field(default_factory=tuple)
+    buyer_email: str = ""
 
 
 def _day_start(day: date) -> datetime:
@@ -148,9 +166,12 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=BUSINESS_TZ)
 
 
+def _like_escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+    return _like_escaped(value) + "%"
 
 
 def _conditions(order_filter: OrderFilter) -> list[ColumnElement[bool]]:
@@ -170,31 +191,78 @@ def _conditions(order_filter: OrderFilter) -> list[ColumnElement[bool]]:
         where.append(Order.shipped_at >= _day_start(f.shipped_from))
     if f.shipped_to:
         where.append(Order.shipped_at < _day_start(f.shipped_to + timedelta(days=1)))
-    if f.q:
-        q = f.q.strip()
-        number = "".join(q.split()).upper()
-        prefixes = {_like_prefix(q), _like_prefix(q.upper())}  # `au1001` finds AU100123
+    if f.mail == NO_MAIL:
+        where.append(~exists().where(_is_shipping_mail(), ShippingMail.order_id == Order.id))
+    elif f.mail:
         where.append(
-            or_(
-                *(Order.order_no.like(p, escape="\\") for p in prefixes),
-                *(Order.portal_order_id.like(p, escape="\\") for p in prefixes),
-                exists().where(Parcel.order_id == Order.id, Parcel.tracking_number == number),
+            exists().where(
+                _is_shipping_mail(),
+                ShippingMail.order_id == Order.id,
+                ShippingMail.status == f.mail,
             )
         )
+    if f.confirmation:
+        statuses = RED_STATUSES if f.confirmation == RED else (f.confirmation,)
+        where.append(
+            exists().where(Confirmation.order_id == Order.id, Confirmation.status.in_(statuses))
+        )
+    if f.q:
+        where.append(_search(f.q.strip()))
     return where
 
 
+def _is_shipping_mail() -> ColumnElement[bool]:
+    return ShippingMail.kind == "shipped"
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """Order number and portal order id by prefix; buyer name, buyer email and tracking number
+    by any part (from SEARCH_MIN_CHARS characters on; shorter: the whole tracking number)."""
+    number = "".join(q.split()).upper()
+    prefixes = {_like_prefix(q), _like_prefix(q.upper())}  # `au1001` finds AU100123
+    found: list[ColumnElement[bool]] = [
+        *(Order.order_no.like(p, escape="\\") for p in prefixes),
+        *(Order.portal_order_id.like(p, escape="\\") for p in prefixes),
+    ]
+    if len(q) < SEARCH_MIN_CHARS:
+        found.append(exists().where(Parcel.order_id == Order.id, Parcel.tracking_number == number))
+        return or_(*found)
+    part = "%" + _like_escaped(q.lower()) + "%"
+    found += [
+        func.lower(Order.buyer_name).like(part, escape="\\"),
+        func.lower(Order.buyer_email).like(part, escape="\\"),
+        exists().where(
+            Parcel.order_id == Order.id,
+            Parcel.tracking_number.like("%" + _like_escaped(number) + "%", escape="\\"),
+        ),
+    ]
+    return or_(*found)
+
+
+def count_orders(session: Session, *, order_filter: OrderFilter) -> int:
+    """How many orders the filter finds (the list shows it above its pages)."""
+    statement = select(func.count()).select_from(Order).where(*_conditions(order_filter))
+    return int(session.scalar(statement) or 0)
+
+
 def order_page(
-    session: Session, *, order_filter: OrderFilter, page: int = 1, per_page: int = 50
+    session: Session,
+    *,
+    order_filter: OrderFilter,
+    page: int = 1,
+    per_page: int = 50,
+    below_id: int | None = None,
 ) -> tuple[list[OrderLine], bool]:
     """One page of orders, newest first (by id), with parcels, mail status and confirmations.
 
     Returns the lines and whether a further page exists. Four statements per page, whatever
-    the page size."""
-    offset = max(page - 1, 0) * per_page
+    the page size. `below_id` (the last id of the previous page) pages by key instead of
+    offset, for walking all pages (the CSV export)."""
+    offset = max(page - 1, 0) * per_page if below_id is None else 0
+    keyset = [] if below_id is None else [Order.id < below_id]
     statement = (
         select(Order)
-        .where(*_conditions(order_filter))
+        .where(*_conditions(order_filter), *keyset)
         .order_by(Order.id.desc())  # ids grow with creation; the primary key needs no sort
         .offset(offset)
         .limit(per_page + 1)
@@ -253,6 +321,7 @@ def order_page(
             mail_status=mails.get(o.id, (None, None))[0],
             mail_reason=mails.get(o.id, (None, None))[1],
             confirmations=tuple(icons.get(o.id, ())),
+            buyer_email=o.buyer_email,
         )
         for o in orders
     ]

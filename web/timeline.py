@@ -1,0 +1,48 @@
+"""An order's protocol entries in the operator's language.
+
+`db.queries.protocol` gives each entry an `event` and its `values` next to the CLI's English
+sentence (`what`); an entry without them (an older kind) is shown by its `what`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.i18n import Ui
+
+
+def describe(ui: Ui, entry: dict[str, Any]) -> str:
+    event, v = entry.get("event"), entry.get("values") or {}
+    if event is None or f"ev_{event}" not in ui.t:
+        return str(entry["what"])
+    number = v.get("number") or ui.t["untracked"]
+    if event == "parcel_added":
+        via = ui.text("ev_via_import", id=v["import_id"]) if v.get("import_id") else v["source"]
+        return ui.text("ev_parcel_added", carrier=v["carrier"], number=number, via=via)
+    if event == "parcel_closed":
+        return ui.text("ev_parcel_closed", carrier=v["carrier"], number=number)
+    if event == "mail":
+        said = ui.text("ev_mail", status=ui.label("mail", v["status"]))
+        if v["status"] == "sent":
+            return said + ui.text("ev_mail_to", **v)
+        return said + (f": {v['reason']}" if v.get("reason") else "")
+    if event == "confirmation":
+        return _confirmation(ui, v)
+    if event in ("release", "arrived"):
+        return ui.text(f"ev_{event}", **v)
+    return ui.text(f"ev_{event}")
+
+
+def _confirmation(ui: Ui, v: dict[str, Any]) -> str:
+    status = ui.label("confirmation_filter", v["status"])
+    said = ui.text("ev_confirmation", portal=v["portal"], status=status)
+    if v.get("number"):
+        said += ui.text("ev_for", number=v["number"])
+    elif v.get("carrier"):
+        said += ui.text("ev_for_untracked", carrier=v["carrier"])
+    if v.get("reference"):
+        said += ui.text("ev_ref", reference=v["reference"])
+    if v.get("error_text"):
+        code = f"[{v['error_code']}] " if v.get("error_code") else ""
+        said += f": {code}{v['error_text']}"
+    return said
