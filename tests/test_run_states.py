@@ -7,12 +7,23 @@ poll runs end Failed, "Completed with problems" or Completed by one rule (flows/
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import pytest
 
 from connectors.credentials import MissingCredentials
 from connectors.errors import AuthError, Rejected, TransientError, retry_helps
+from core.settings import Settings, reset_settings
+from simulators import ebay
+from simulators.stack import PortalStack
 from tasks.confirmations import PortalFailed
+from tests.test_confirmation_gate import (  # noqa: F401 - the fixtures, by name
+    configure,
+    portals,
+    shipped_orders,
+    smtp,
+)
 
 
 def test_only_errors_a_second_try_can_heal_are_retried() -> None:
@@ -57,3 +68,93 @@ def test_a_task_is_tried_again_after_a_transient_error() -> None:
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_task_is_not_tried_again_when_credentials_are_missing() -> None:
     assert _attempts_of(MissingCredentials("LIEFERN_EBAY_MAIN_CLIENT_ID is not set")) == 1
+
+
+# --- the deliver flow's end state and protocol (real SMTP server, portal simulators) --------
+
+
+@pytest.fixture
+def stack(portals: PortalStack) -> PortalStack:  # noqa: F811
+    """The portal simulators over HTTP (tests/test_confirmation_gate.py's fixture)."""
+    return portals
+
+
+def _deliver(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from flows.deliver import deliver
+
+    monkeypatch.setenv("LIEFERN_CONFIRM_IN_PROCESSES", "false")
+    reset_settings()
+    return asyncio.run(deliver(carriers=["dhl"], return_state=True))
+
+
+def _task_runs(state: Any) -> dict[str, int]:
+    """Task run name → how often it ran, for the flow run of `state`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> dict[str, int]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
+            )
+        return {r.name: r.run_count for r in runs}
+
+    return asyncio.run(read())
+
+
+def _artifact_rows(state: Any, key: str) -> tuple[list[dict[str, str]], str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read() -> tuple[list[dict[str, str]], str]:
+        flow_run = ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=flow_run)
+            )
+        [artifact] = [a for a in found if a.key == key]
+        data = artifact.data
+        return (json.loads(data) if isinstance(data, str) else data), artifact.description or ""
+
+    return asyncio.run(read())
+
+
+@pytest.mark.usefixtures("prefect_harness", "smtp")
+def test_deliver_run_with_missing_portal_credentials_ends_failed_with_the_reason(
+    db_url: str, settings: Settings, stack: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped_orders(db_url, "ebay", 1)
+    configure(stack, settings, monkeypatch)
+    [missing] = [n for n in stack.environment() if n.startswith("LIEFERN_EBAY_")][:1]
+    monkeypatch.delenv(missing)
+
+    state = _deliver(monkeypatch)
+
+    assert state.is_failed()
+    assert missing in state.message
+    assert _task_runs(state)["confirm-ebay"] == 1  # a second try would only repeat the refusal
+
+
+@pytest.mark.usefixtures("prefect_harness", "smtp")
+def test_deliver_run_with_a_rejected_order_completes_with_problems_and_names_the_orders(
+    db_url: str, settings: Settings, stack: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rejected, confirmed = shipped_orders(db_url, "ebay", 2)
+    configure(stack, settings, monkeypatch)
+    ebay.simulator(stack.apps["ebay"]).fail_next(1, 400, method="POST")
+
+    state = _deliver(monkeypatch)
+
+    assert state.is_completed() and state.name == "Completed with problems"
+    assert "1 confirmations rejected" in state.message
+    rows, description = _artifact_rows(state, "deliver-orders")
+    table = {(r["order"], r["step"]): r["outcome"] for r in rows}
+    assert {table[(o.order_no, "confirmation")] for o in (rejected, confirmed)} == {
+        "rejected",
+        "confirmed",
+    }
+    assert rows[0]["outcome"] == "rejected"  # problems first
+    assert table[(rejected.order_no, "mail")] == "sent"
+    assert description.startswith("2 orders: 1 problems")
