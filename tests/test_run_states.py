@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,22 @@ def test_deliver_run_with_a_rejected_order_completes_with_problems_and_names_the
     assert rows[0]["outcome"] == "rejected"  # problems first
     assert table[(rejected.order_no, "mail")] == "sent"
     assert description.startswith("2 orders: 1 problems")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_tracking_import_with_a_rejected_row_completes_with_problems(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from core.samples import tracking_csv
+    from flows.tracking_import import tracking_import
+    from tests.helpers import seed_orders
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(tracking_csv(seed_orders(settings.db_url, 2)) + b"NO-SUCH-ORDER;dhl;x;\n")
+
+    state = asyncio.run(
+        tracking_import(file=str(path), source="cli", file_name="t.csv", return_state=True)  # type: ignore[call-overload]
+    )
+
+    assert state.is_completed() and state.name == "Completed with problems"
+    assert "1 rows rejected" in state.message
