@@ -178,3 +178,31 @@ def test_a_tracking_import_with_a_rejected_row_completes_with_problems(
 
     assert state.is_completed() and state.name == "Completed with problems"
     assert "1 rows rejected" in state.message
+
+
+def test_a_big_run_publishes_every_problem_first_and_a_capped_list_of_ok_orders() -> None:
+    from db.queries.run_protocol import OrderOutcome
+    from flows.protocol import MAX_ROWS, artifact_rows, log_lines
+
+    fine = [OrderOutcome(f"AU{n}", "amazon", "confirmation", "confirmed", "") for n in range(1500)]
+    bad = [OrderOutcome("EB7", "ebay", "confirmation", "rejected", "[32100] order unknown")]
+    quiet = [OrderOutcome("AU1", "amazon", "mail", "suppressed", "Amazon sends its own mail")]
+
+    rows, description = artifact_rows(fine + bad + quiet)
+
+    assert len(rows) == MAX_ROWS
+    assert rows[0] == {
+        "order": "EB7",
+        "portal": "ebay",
+        "step": "confirmation",
+        "outcome": "rejected",
+        "reason": "[32100] order unknown",
+    }
+    assert description == (
+        "1501 orders: 1 problems, 1501 OK rows; shown: 1 problems and the first 999 OK rows "
+        "of 1501 (the run's log names every order)"
+    )
+    lines = log_lines(fine + bad + quiet, skip_mail={"sent"})
+    assert "amazon mail suppressed: AU1" in lines  # a suppressed mail leaves a trace
+    assert "ebay confirmation rejected: EB7" in lines
+    assert sum(line.count("AU") for line in lines if "confirmed" in line) == 1500
