@@ -21,6 +21,8 @@ from simulators.stack import PortalStack
 from tasks.confirmations import PortalFailed
 from tests.test_confirmation_gate import (  # noqa: F401 - the fixtures, by name
     configure,
+    confirm,
+    deliver_mails,
     portals,
     shipped_orders,
     smtp,
@@ -206,3 +208,22 @@ def test_a_big_run_publishes_every_problem_first_and_a_capped_list_of_ok_orders(
     assert "amazon mail suppressed: AU1" in lines  # a suppressed mail leaves a trace
     assert "ebay confirmation rejected: EB7" in lines
     assert sum(line.count("AU") for line in lines if "confirmed" in line) == 1500
+
+
+@pytest.mark.usefixtures("prefect_harness", "smtp")
+def test_a_poll_run_that_cannot_reach_amazon_ends_failed_and_names_the_missing_credential(
+    db_url: str, settings: Settings, stack: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.confirm import poll_portals
+
+    orders = shipped_orders(db_url, "amazon", 1)
+    configure(stack, settings, monkeypatch)
+    deliver_mails(db_url)
+    confirm(db_url, settings, orders, "amazon")  # submitted: Amazon's answer comes later
+    [missing] = [n for n in stack.environment() if n.startswith("LIEFERN_AMAZON_")][:1]
+    monkeypatch.delenv(missing)
+
+    state = asyncio.run(poll_portals(return_state=True))
+
+    assert state.is_failed() and missing in state.message
+    assert _task_runs(state)["poll-amazon"] == 1
