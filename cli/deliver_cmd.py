@@ -13,6 +13,7 @@ from cli.runtime import ensure_database, prepare_prefect
 from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
 from core.mail_waits import minute, waiting_line, waiting_lines
+from core.run_verdict import RunFailed, deliver_verdict
 from core.settings import get_settings
 from core.setup_error import SetupError
 from db.queries.mails import release_waiting_mails, waiting_mails
@@ -67,6 +68,8 @@ def deliver(
         )
     except RunOverlap as overlap:  # another live run holds a carrier: one line, no traceback
         fail(overlap.message, as_json=as_json, hint=overlap.hint)
+    except RunFailed as failed:  # a portal errored: the run ended Failed, its summary says why
+        summary = failed.summary
     if not dry_run:
         add_waiting(summary, url, carriers)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
@@ -87,17 +90,9 @@ def add_waiting(summary: dict[str, Any], db_url: str, carriers: list[str] | None
 
 
 def has_failures(summary: dict[str, Any]) -> bool:
-    totals = summary.get("totals", {})
-    confirmations = summary.get("confirmations", {}).get("totals", {})
-    return bool(
-        totals.get("failed")
-        or totals.get("unknown")
-        or totals.get("waiting")
-        or summary.get("mails_waiting")
-        or confirmations.get("rejected")
-        or confirmations.get("failed")
-        or summary.get("confirmations", {}).get("errors")
-    )
+    """Exit 1 exactly when the run did not end plain Completed (core/run_verdict.py), or mails
+    of earlier runs still wait for the mail server."""
+    return not deliver_verdict(summary).ok or bool(summary.get("mails_waiting"))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

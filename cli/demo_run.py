@@ -18,6 +18,7 @@ from typing import Any
 from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
+from core.run_verdict import RunFailed
 from core.samples import generate_orders, orders_csv, tracking_csv
 from core.settings import Settings, get_settings, reset_settings
 from db.queries.confirmations import confirmation_counts
@@ -102,7 +103,7 @@ def _chain(
         lines.append(f"mails: {smtp.received} captured as .eml files in {outbox.resolve()}")
         with steps.step("polling Amazon's feed results"):
             time.sleep(1.5)  # Amazon's processing time in the simulator
-            polled = asyncio.run(poll_portals())
+            polled = _summary(poll_portals)
     with session_scope(get_settings().db_url) as session:
         counts = confirmation_counts(session)
     for portal, by_status in sorted(counts.items()):
@@ -128,12 +129,20 @@ def _stop_temporary_prefect_server() -> None:
 
 
 def _deliver_and_poll(deliver: Any, poll_portals: Any) -> tuple[Any, Any, Any]:
-    delivered = asyncio.run(deliver(carriers=None))
+    delivered = _summary(lambda: deliver(carriers=None))
     time.sleep(1.5)  # Amazon's processing time in the simulator
-    polled = asyncio.run(poll_portals())
+    polled = _summary(poll_portals)
     with session_scope(get_settings().db_url) as session:
         counts = confirmation_counts(session)
     return delivered, polled, counts
+
+
+def _summary(run: Any) -> Any:
+    """A run's summary, also of a run that ended Failed (its state names why)."""
+    try:
+        return asyncio.run(run())
+    except RunFailed as failed:
+        return failed.summary
 
 
 @contextmanager

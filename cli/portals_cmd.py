@@ -11,6 +11,7 @@ import typer
 from cli.output import Exit, JsonOption, emit, fail
 from cli.runtime import ensure_database, prepare_prefect
 from core.accounts import Accounts, AccountsError
+from core.run_verdict import RunFailed, poll_verdict
 from core.settings import get_settings
 
 app = typer.Typer(help="Marketplace confirmations.", no_args_is_help=True)
@@ -23,12 +24,12 @@ def poll(as_json: bool = JsonOption) -> None:
     prepare_prefect()
     from flows.confirm import poll_portals
 
-    summary = asyncio.run(poll_portals())
+    try:
+        summary = asyncio.run(poll_portals())
+    except RunFailed as failed:  # a portal errored: the run ended Failed, its summary says why
+        summary = failed.summary
     emit(summary, as_json=as_json, text=lambda: format_poll(summary))
-    if summary["errors"] or any(
-        counts.get("rejected") or counts.get("failed")
-        for counts in (summary["polled"]["totals"], summary["resubmitted"]["totals"])
-    ):
+    if not poll_verdict(summary).ok:  # the run ended Failed or Completed with problems
         raise typer.Exit(int(Exit.ITEMS_FAILED))
 
 

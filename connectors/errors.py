@@ -13,7 +13,8 @@
 
 Errors are data: each carries the service's code, text, HTTP status and request id where known,
 so the ledger can store exactly what the portal said. `error_for_status` is the one place where
-an HTTP status becomes a branch of this tree; `retry_after` the one reader of Retry-After.
+an HTTP status becomes a branch of this tree; `retry_after` the one reader of Retry-After;
+`retry_helps` the one rule whether a failed task run is tried again (tasks/retry_rule.py).
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ class Rejected(ConnectorError):
 class TransientError(ConnectorError):
     retryable = True
     advice = "retrying may help (the call may also have gone through: read back first)"
+
+
+def retry_helps(error: BaseException) -> bool:
+    """Whether trying a failed step again can help.
+
+    A ConnectorError says so itself (missing or refused credentials and rejected items: no);
+    so does any error carrying a `retryable` flag (a portal task's summary of its accounts'
+    errors). Network trouble and timeouts outside the tree help on retry; anything else is a
+    fault in data or code that a second try would only repeat."""
+    flag = getattr(error, "retryable", None)
+    if isinstance(flag, bool):
+        return flag
+    return isinstance(error, OSError | TimeoutError)
 
 
 def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:

@@ -9,7 +9,8 @@ mismatch, so the run history is the day's protocol.
 
 A run that could not do its part with the carrier (credentials refused, DHL down after the
 retries, manifest not fetched) still writes the list and the reconciliation, then ends Failed,
-so that a schedule's failure notification fires; `ClosingFailed` carries the result.
+so that a schedule's failure notification fires; `ClosingFailed` carries the result. A day
+closed with mismatches ends "Completed with problems" (core/run_verdict.py).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from connectors.carriers import CARRIERS, find_carrier, get_carrier
 from connectors.errors import AuthError, ConnectorError
 from core.clock import business_today
+from core.run_verdict import WITH_PROBLEMS
 from core.settings import get_settings
 from db.queries.closing import open_closing, record_closing_run
 from db.session import session_scope
@@ -296,6 +299,9 @@ async def close_day(carrier: str, day: str | None = None) -> dict[str, Any]:
     await _publish(result)
     if result["errors"]:
         raise ClosingFailed(result)
+    if result["mismatches"]:  # closed, but orders and parcels disagree: someone has to look
+        message = f"{len(result['mismatches'])} mismatches (see the closing artifact)"
+        return Completed(name=WITH_PROBLEMS, message=message, data=result)  # type: ignore[return-value]
     return result
 
 

@@ -10,11 +10,16 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 
 from core.accounts import Accounts
+from core.run_verdict import poll_verdict
 from core.settings import get_settings
 from db.queries.confirmations import confirmation_counts, portals_with
 from db.queries.holds import held_rows
+from db.queries.run_protocol import confirmations_touched_since
 from db.session import session_scope
+from db.types import utcnow
 from flows.labels import label_run
+from flows.outcome import end_state
+from flows.protocol import publish_protocol
 from tasks import own_process
 from tasks.confirmations import PortalReport, confirm_portal, open_confirmations, poll_portal
 from tasks.holds import release_held
@@ -154,6 +159,7 @@ async def _publish(summary: dict[str, Any], *, key: str) -> None:
 async def poll_portals() -> dict[str, Any]:
     """Fetch Amazon's processing results, then resubmit what went back to pending."""
     db_url = get_settings().db_url
+    started = utcnow()
     await label_run()
     with session_scope(db_url) as session:
         portals = portals_with(session, status="submitted")
@@ -182,4 +188,7 @@ async def poll_portals() -> dict[str, Any]:
         "errors": polled["errors"] + resubmitted["errors"],
     }
     await _publish(summary, key="poll-portals")
-    return summary
+    with session_scope(db_url) as session:
+        touched = confirmations_touched_since(session, since=started)
+    summary["protocol"] = await publish_protocol(touched, key="poll-orders")
+    return end_state(poll_verdict(summary), summary)  # type: ignore[return-value]

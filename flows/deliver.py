@@ -8,7 +8,9 @@ mail, in the first group that reaches it; the order's claim (tasks/guard.py) mak
 for runs of different carriers at the same time too.
 
 A run refused by the guard ends Failed with the guard's one line (who holds the lock, since
-when, what to do), without a traceback.
+when, what to do), without a traceback. Otherwise the run ends by flows/outcome.py's rule
+(Failed, "Completed with problems", Completed) and publishes its per-order protocol
+(flows/protocol.py: the `deliver-orders` table and log lines naming the orders).
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from core.collector import start_frozen
+from core.run_verdict import deliver_verdict
 from core.settings import get_settings
 from db.queries.confirmations import orders_missing_confirmations
 from db.queries.mails import orders_to_mail
+from db.queries.run_protocol import outcomes_of_orders
 from db.session import session_scope
 from db.types import utcnow
 from flows.confirm import PortalPasses
 from flows.labels import label_run
+from flows.outcome import end_state
+from flows.protocol import publish_protocol
 from tasks import own_process
 from tasks.guard import RunOverlap, run_guard
 from tasks.mails import MailBatchReport, mail_batch
@@ -115,7 +121,15 @@ async def deliver(
                 left_behind = orders_missing_confirmations(session, mailed_before=started)
             if passes.orders or left_behind:
                 summary["confirmations"] = await passes.finish(left_behind)
-    return summary
+    if not dry_run:
+        touched = seen | set(passes.orders if passes is not None else ())
+        with session_scope(db_url) as session:
+            outcomes = outcomes_of_orders(session, order_ids=sorted(touched))
+        # the mail task has named sent and failed mails already; the rest is named here
+        summary["protocol"] = await publish_protocol(
+            outcomes, key="deliver-orders", skip_mail={"sent", "failed", "unknown", "waiting"}
+        )
+    return end_state(deliver_verdict(summary), summary)  # type: ignore[return-value]
 
 
 def _summarise(reports: list[MailBatchReport], dry_run: bool) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 
 from core.clock import business_today
 from core.problems import UnreadableInput
+from core.run_verdict import WITH_PROBLEMS
 from core.settings import get_settings
 from core.tracking_csv import TrackingTable, read_tracking_file
 from db.queries.imports import import_summary
@@ -87,7 +88,11 @@ async def tracking_import(
         raise
     close_import(db_url, import_id=import_id, rows=rows, outcome=total)
     await _publish(import_id, rows, total)
-    return _summary(db_url, import_id)
+    summary = _summary(db_url, import_id)
+    if summary["rejected"]:  # the good rows went in; the bad ones need a look (README: states)
+        message = f"{len(summary['rejected'])} rows rejected (see the rejected-rows artifact)"
+        return Completed(name=WITH_PROBLEMS, message=message, data=summary)  # type: ignore[return-value]
+    return summary
 
 
 def _import_table(

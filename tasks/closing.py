@@ -56,6 +56,7 @@ from db.queries.closing import (
 )
 from db.session import session_scope
 from db.types import utcnow
+from tasks.retry_rule import retry_if_it_helps
 
 DHL = DhlParcelClient.carrier  # the one carrier with a closing connector
 DHL_SERVERS = {"production": PRODUCTION, "sandbox": SANDBOX}
@@ -550,22 +551,25 @@ def reconcile_day(
 # --- Prefect tasks: thin wrappers ---------------------------------------------------------------
 
 
-def _retryable(_task: Any, _run: Any, state: Any) -> bool:
-    """Retry what may heal (5xx, timeouts, throttling, the database), never refused
-    credentials or a refusal that DHL would repeat."""
-    error = getattr(state, "data", None)
-    if isinstance(error, ConnectorError):
-        return error.retryable
-    return isinstance(error, Exception)
-
-
-@task(name="load-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="load-day",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_it_helps,
+)
 def load_day_task(db_url: str, *, carrier: str, day: date) -> list[DayParcel]:
     """Read the day's parcels of the carrier."""
     return load_day(db_url, carrier=carrier, day=day)
 
 
-@task(name="close-in-store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="close-in-store",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_it_helps,
+)
 def close_in_store_task(db_url: str, *, parcel_ids: Sequence[int]) -> int:
     """Mark the day's open parcels closed (carriers without a closing API)."""
     return close_in_store(db_url, parcel_ids=parcel_ids)
@@ -576,7 +580,7 @@ def close_in_store_task(db_url: str, *, parcel_ids: Sequence[int]) -> int:
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=30,
-    retry_condition_fn=_retryable,
+    retry_condition_fn=retry_if_it_helps,
 )
 async def close_with_dhl_task(
     db_url: str, *, parcels: Sequence[DayParcel], options: DhlOptions
@@ -590,7 +594,7 @@ async def close_with_dhl_task(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=30,
-    retry_condition_fn=_retryable,
+    retry_condition_fn=retry_if_it_helps,
 )
 async def fetch_dhl_manifest_task(
     db_url: str,
@@ -607,7 +611,13 @@ async def fetch_dhl_manifest_task(
     )
 
 
-@task(name="write-shipping-list", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(
+    name="write-shipping-list",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_it_helps,
+)
 def write_shipping_list_task(
     *,
     home: Path,
@@ -628,7 +638,13 @@ def write_shipping_list_task(
     )
 
 
-@task(name="reconcile-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="reconcile-day",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_it_helps,
+)
 def reconcile_day_task(
     db_url: str,
     *,

@@ -52,6 +52,7 @@ from tasks import own_process
 from tasks.guard import RunOverlap, waiting_run_guard
 from tasks.holds import release_settled
 from tasks.own_loop import on_own_loop, run_loop
+from tasks.retry_rule import retry_if_it_helps
 
 RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
 
@@ -74,6 +75,23 @@ class PortalReport:
     counts: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    retryable: bool = False  # some error in `errors` may go away on another try
+
+
+class PortalFailed(Exception):
+    """A portal task's accounts failed: the errors in one line, and whether a retry helps
+    (tasks/retry_rule.py). The rows stay pending for the next run either way."""
+
+    def __init__(self, errors: Sequence[str], *, retryable: bool) -> None:
+        super().__init__("; ".join(errors))
+        self.retryable = retryable
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses from a worker process intact
+        return (_portal_failed, (str(self), self.retryable))
+
+
+def _portal_failed(message: str, retryable: bool) -> PortalFailed:
+    return PortalFailed([message], retryable=retryable)
 
 
 def skip_reason(options: AccountOptions) -> str:
@@ -367,6 +385,7 @@ async def poll_submitted(
             report.counts["still_processing"] += len(group) - len(results)
         except ConnectorError as error:
             report.errors.append(f"{portal} account {account}: {error}")
+            report.retryable |= error.retryable
         finally:
             await connector.aclose()
     return report
@@ -381,6 +400,7 @@ def submit_here(db_url: str, portal: str, run_id: str | None) -> PortalReport:
     name="confirm-portal",
     retries=2,
     retry_delay_seconds=10,
+    retry_condition_fn=retry_if_it_helps,
     cache_policy=NO_CACHE,
     task_run_name="confirm-{portal}",
 )
@@ -401,7 +421,7 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     _log(logger, report)
     if report.errors:
         # the rows stay pending; the task fails loudly so the operator sees it in the UI
-        raise RuntimeError("; ".join(report.errors))
+        raise PortalFailed(report.errors, retryable=report.retryable)
     return report
 
 
@@ -409,6 +429,7 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     name="poll-portal",
     retries=1,
     retry_delay_seconds=10,
+    retry_condition_fn=retry_if_it_helps,
     cache_policy=NO_CACHE,
     task_run_name="poll-{portal}",
 )
@@ -423,7 +444,7 @@ async def poll_portal(db_url: str, portal: str) -> PortalReport:
         return PortalReport(portal)
     _log(logger, report)
     if report.errors:
-        raise RuntimeError("; ".join(report.errors))
+        raise PortalFailed(report.errors, retryable=report.retryable)
     return report
 
 

@@ -54,6 +54,7 @@ from db.session import get_engine, session_scope
 from db.types import utcnow
 from tasks.guard import claim_orders, owned, release_orders
 from tasks.own_loop import on_own_loop
+from tasks.retry_rule import retry_if_it_helps
 
 # a mail is composed from an ORM order (previews, the CLI) or from plain rows (bulk runs)
 AnyOrder = Order | MailOrder
@@ -507,7 +508,13 @@ def _preview(
     return report
 
 
-@task(name="send-shipping-mails", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    name="send-shipping-mails",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_it_helps,
+    cache_policy=NO_CACHE,
+)
 async def mail_batch(
     db_url: str,
     order_ids: list[int],

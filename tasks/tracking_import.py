@@ -22,9 +22,16 @@ from db.queries.imports import add_rejections, claim_import, create_import, fini
 from db.session import session_scope
 from db.types import utcnow
 from tasks.parcels import BatchOutcome, attach_parcels
+from tasks.retry_rule import retry_if_it_helps
 
 
-@task(name="register-import", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="register-import",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_if_it_helps,
+    cache_policy=NO_CACHE,
+)
 def register_import(
     db_url: str,
     archive_dir: Path,
@@ -54,7 +61,13 @@ def register_import(
     return import_id
 
 
-@task(name="claim-import", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="claim-import",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_if_it_helps,
+    cache_policy=NO_CACHE,
+)
 def claim_registered_import(db_url: str, *, import_id: int, flow_run_id: str | None) -> bool:
     """An import registered by the upload: False when it already finished (nothing to do)."""
     with session_scope(db_url) as session:
@@ -141,7 +154,13 @@ import_batch = task(name="import-batch", retries=2, retry_delay_seconds=2, cache
 )
 
 
-@task(name="finish-import", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="finish-import",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_if_it_helps,
+    cache_policy=NO_CACHE,
+)
 def close_import(
     db_url: str, *, import_id: int, rows: int, outcome: BatchOutcome, error: str | None = None
 ) -> None:
