@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    actions_cmd,
     close_day_cmd,
     db_cmd,
     deliver_cmd,
@@ -44,6 +45,7 @@ app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
+assert actions_cmd.resend is not None  # registers `mails resend` and `portals retry`
 
 
 def run() -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Order, ShippingMail
+from db.queries.actions import actions_of_order
 from db.queries.confirmations import confirmations_of_order
 from db.queries.holds import releases_of_order
 
@@ -93,6 +94,12 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     for r in releases:
         what = f"{r['portal']} confirmation released by {r['by']}: {r['reason']}"
         timeline.append({"at": r["at"], "kind": "release", "what": what})
+    actions = [
+        {"action": a.action, "by": a.by, "detail": a.detail, "at": a.at}
+        for a in actions_of_order(session, order_id=order.id)
+    ]
+    for a in actions:  # what an operator did by hand (tasks/actions.py), with who
+        timeline.append({"at": a["at"], "kind": "action", "what": f"{a['by']}: {a['detail']}"})
     if order.arrived_at:
         timeline.append(
             {
@@ -133,5 +140,6 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         "mails": mails,
         "confirmations": confirmations,
         "releases": releases,
+        "actions": actions,
         "timeline": timeline,
     }
