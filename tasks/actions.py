@@ -388,11 +388,23 @@ async def retry_confirmations(
                     + ("" if rejected else " (rejected ones only with --rejected)"),
                 )
             )
-    for order_id in retried:
-        result.orders.append(OrderOutcome(numbers[order_id], "retried", "back to pending"))
     if retried and not later:
         await submit_portals(db_url, settings=settings, result=result)
-    if retried:
-        with session_scope(db_url) as session:
+    with session_scope(db_url) as session:
+        for order_id in retried:
+            states = confirmation_counts(session, order_ids=[order_id])
+            now_failed = [
+                f"{portal} {status}"
+                for portal, counts in sorted(states.items())
+                for status in counts
+                if status in ("failed", "rejected")
+            ]
+            if now_failed:  # told again and refused again: the reason is in `orders show`
+                detail = "retried, still " + ", ".join(now_failed)
+                result.orders.append(OrderOutcome(numbers[order_id], "failed", detail, True))
+            else:
+                detail = "back to pending" if later else "retried"
+                result.orders.append(OrderOutcome(numbers[order_id], "retried", detail))
+        if retried:
             result.confirmations = confirmation_counts(session, order_ids=list(retried))
     return result

@@ -19,6 +19,7 @@ from cli.main import app
 from core.settings import Settings, reset_settings
 from db.models import Confirmation, Order, OrderAction, ShippingMail
 from db.session import session_scope
+from simulators import ebay
 from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack
 from tests.test_confirmation_gate import (
@@ -285,3 +286,20 @@ def test_retry_of_an_unknown_order_exits_1_naming_it(ebay_order: Order) -> None:
 
     assert code == 1
     assert answer["orders"][0]["order_no"] == "AU999999"
+
+
+def test_retry_refused_again_exits_1_with_the_portals_state(
+    db_url: str, smtp: FaultySmtpServer, portals: PortalStack, ebay_order: Order
+) -> None:
+    sim = ebay.simulator(portals.apps["ebay"])
+    sim.fail_next(1, 400, method="POST")
+    cli("deliver", "--order", ebay_order.order_no)
+    assert confirmation_of(db_url, ebay_order).status == "rejected"
+    sim.fail_next(1, 400, method="POST")  # the cause was not fixed
+
+    code, answer = cli("portals", "retry", ebay_order.order_no, "--rejected")
+
+    assert code == 1
+    [outcome] = answer["orders"]
+    assert (outcome["status"], outcome["detail"]) == ("failed", "retried, still ebay rejected")
+    assert ebay_holds(portals, ebay_order) == []
