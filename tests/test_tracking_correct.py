@@ -55,7 +55,9 @@ def test_correct_replaces_the_number_tells_ebay_and_mails_the_buyer(
     [mail] = correction_mails(smtp)
     body = mail.get_body(("plain",))
     assert body is not None and NEW in body.get_content() and old in body.get_content()
-    assert any(f"eva: parcel dhl {old} corrected to dhl {NEW}" in w for w in timeline(ebay_order))
+    shown = timeline(ebay_order)
+    assert any(f"eva: parcel dhl {old} corrected to dhl {NEW}" in w for w in shown)
+    assert any(w.startswith("correction mail sent to") for w in shown)
 
 
 def test_correct_twice_changes_and_mails_once(

@@ -44,6 +44,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     for mail in session.scalars(select(ShippingMail).where(ShippingMail.order_id == order.id)):
         mails.append(
             {
+                "kind": mail.kind,  # shipped, or corrected (a tracking number corrected)
                 "status": mail.status,
                 "message_id": mail.message_id,
                 "recipient": mail.recipient,
@@ -53,7 +54,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "at": mail.finished_at or mail.attempted_at or mail.created_at,
             }
         )
-        what = f"shipping mail {mail.status}"
+        what = f"{'correction' if mail.kind == 'corrected' else 'shipping'} mail {mail.status}"
         what += (
             f" to {mail.recipient} (Message-ID {mail.message_id})"
             if mail.status == ("sent")
