@@ -33,9 +33,25 @@ def deliver(
         help="Also send mails waiting for the mail server before their retry time "
         "(after fixing the mail server or LIEFERN_SMTP_URL).",
     ),
+    order: list[str] = typer.Option(
+        None, "--order", help="Only these orders (repeat), now: mail, then their portals."
+    ),
+    resend: bool = typer.Option(
+        False, "--resend", help="With --order: mail again where the mail went already."
+    ),
+    by: str = typer.Option(None, "--by", help="With --order: who acts (default: login name)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Mark shipped, send the shipping mails grouped by carrier, confirm to the portals."""
+    if order:
+        if carrier or dry_run or retry_now:
+            fail("--order goes alone (no --carrier, --dry-run, --retry-now)", as_json=as_json)
+        from cli.actions_cmd import deliver_orders_now
+
+        deliver_orders_now(order, resend=resend, by=by, as_json=as_json)
+        return
+    if resend or by:
+        fail("--resend and --by go with --order", as_json=as_json)
     try:
         carriers = [get_carrier(c).code for c in carrier] if carrier else None
     except UnknownCarrier as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    actions_cmd,
     close_day_cmd,
     db_cmd,
     deliver_cmd,
@@ -13,6 +14,7 @@ from cli import (
     portals_cmd,
     serve_cmd,
     tracking_cmd,
+    tracking_fix_cmd,
 )
 from cli.output import SetupErrorsAsOneLine
 
@@ -44,6 +46,8 @@ app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
+# registered on their groups: `mails resend`, `portals retry`, `tracking correct|remove`
+assert actions_cmd.resend is not None and tracking_fix_cmd.correct is not None
 
 
 def run() -> None:

@@ -1,7 +1,8 @@
-"""`liefern orders import FILE` and `liefern orders show ORDER_NO`."""
+"""`liefern orders import FILE`, `liefern orders show ORDER_NO`, `liefern orders list`."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from cli.output import Exit, JsonOption, emit, fail, rejected_lines
 from cli.progress import Steps
 from cli.runtime import ensure_database
 from core.clock import BUSINESS_TZ
+from core.domain import MailStatus, OrderStatus, Portal
 from core.orders_file import read_orders_file
 from core.problems import UnreadableInput
+from db.queries.order_list import NO_MAIL, ListFilter, confirmation_filters, list_orders
 from db.queries.orders import get_order
 from db.queries.protocol import UNTRACKED, order_protocol
 from db.session import session_scope
@@ -92,3 +95,66 @@ def format_protocol(p: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _one_of(option: str, value: str | None, allowed: list[str], *, as_json: bool) -> str | None:
+    if value is None:
+        return None
+    if value.lower() not in allowed:
+        fail(f"{option} {value!r}: one of {', '.join(allowed)}", as_json=as_json)
+    return value.lower()
+
+
+@app.command("list")
+def list_(
+    status: str = typer.Option(None, "--status", help="open, shipped, arrived, cancelled."),
+    portal: str = typer.Option(None, "--portal", help="amazon, ebay, kaufland, hood, ..."),
+    carrier: str = typer.Option(None, "--carrier", help="Orders with a parcel of this carrier."),
+    mail: str = typer.Option(
+        None, "--mail", help="Shipping mail state: pending, sent, failed, suppressed, none."
+    ),
+    confirmation: list[str] = typer.Option(
+        None, "--confirmation", help="PORTAL=STATUS, e.g. ebay=failed (repeat: all of them)."
+    ),
+    search: str = typer.Option(
+        None,
+        "--search",
+        "-s",
+        help="Part of the order no, portal order id, buyer name or email, tracking number.",
+    ),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many (newest)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Orders, newest first, filtered; with a count of all that match."""
+    from connectors.carriers import UnknownCarrier, get_carrier
+
+    try:
+        pairs = confirmation_filters(confirmation or [])
+        carrier_code = get_carrier(carrier).code if carrier else None
+    except (ValueError, UnknownCarrier) as error:
+        fail(str(error), as_json=as_json)
+    list_filter = ListFilter(
+        status=_one_of("--status", status, list(OrderStatus), as_json=as_json),
+        portal=_one_of("--portal", portal, list(Portal), as_json=as_json),
+        carrier=carrier_code,
+        mail=_one_of("--mail", mail, [*MailStatus, NO_MAIL], as_json=as_json),
+        confirmations=pairs,
+        search=search,
+    )
+    url = ensure_database()
+    with session_scope(url) as session:
+        orders, total = list_orders(session, list_filter=list_filter, limit=limit)
+    result = {"total": total, "shown": len(orders), "orders": [asdict(o) for o in orders]}
+
+    def text() -> str:
+        lines = [
+            f"{o.order_no:12} {o.portal}/{o.portal_account} {o.portal_order_id} · {o.status} · "
+            f"{o.buyer_name} · mail {o.mail or 'none'}"
+            + "".join(f" · {p} {s}" for p, s in sorted(o.confirmations.items()))
+            + (f" · {', '.join(o.parcels)}" if o.parcels else "")
+            for o in orders
+        ]
+        more = f" (the newest {len(orders)} shown; --limit for more)" if total > len(orders) else ""
+        return "\n".join([*lines, f"{total} order{'s' if total != 1 else ''}{more}"])
+
+    emit(result, as_json=as_json, text=text)

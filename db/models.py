@@ -271,3 +271,20 @@ class ConfirmationRelease(Base):
     released_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(500))
     released_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class OrderAction(Base):
+    """What an operator did to one order by hand (tasks/actions.py): the mail sent now or
+    resent, portal confirmations retried. One row per order and action, with who and when;
+    `detail` keeps what was there before (a resent mail's earlier status and Message-ID), so a
+    reopened ledger row loses no history. Shown in the order's protocol."""
+
+    __tablename__ = "order_actions"
+    __table_args__ = (Index("ix_order_actions_order", "order_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    action: Mapped[str] = mapped_column(String(32))  # deliver, mail_resend, confirmation_retry
+    by: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(String(1000))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -157,9 +157,12 @@ class MailComposer:
             language=language,
         )
 
-    def build(self, order: AnyOrder, key: str, rendered: RenderedMail) -> OutgoingMail:
-        """The mail's bytes; raises ValueError for unusable addresses."""
-        message_id = self.message_id(order)
+    def build(
+        self, order: AnyOrder, key: str, rendered: RenderedMail, message_id: str = ""
+    ) -> OutgoingMail:
+        """The mail's bytes; raises ValueError for unusable addresses. `message_id`: the
+        ledger's, where it differs from the order's first (a forced resend)."""
+        message_id = message_id or self.message_id(order)
         data = build_message(
             sender=self.sender,
             to_name=order.buyer_name,
@@ -173,10 +176,10 @@ class MailComposer:
         to = check_address(order.buyer_email, "to_address")  # the To header's form (IDN)
         return OutgoingMail(key, self.envelope_from, (to,), data, message_id)
 
-    def compose(self, order: AnyOrder, key: str) -> tuple[OutgoingMail, str]:
+    def compose(self, order: AnyOrder, key: str, message_id: str = "") -> tuple[OutgoingMail, str]:
         """The mail's bytes and its subject; raises ValueError for unusable addresses."""
         rendered = self.render(order)
-        return self.build(order, key, rendered), rendered.subject
+        return self.build(order, key, rendered, message_id), rendered.subject
 
 
 def prepare_batch(
@@ -372,7 +375,7 @@ async def _send_batch(
         if row.attempts and row.not_before is None:
             report.counts["resent_after_unknown"] += 1
         try:
-            mail, _subject = composer.compose(order, str(row.id))
+            mail, _subject = composer.compose(order, str(row.id), row.message_id)
         except ValueError as error:
             unsendable.append(MailOutcome(row.id, "failed", "", f"not sendable: {error}"))
             report.counts["failed"] += 1

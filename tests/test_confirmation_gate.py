@@ -229,8 +229,9 @@ def test_a_failed_mail_sent_again_releases_the_hold_on_the_next_poll(
     deliver_mails(db_url)
     confirm(db_url, settings, [order], "ebay")
     assert confirmation_of(db_url, order).status == "held"
-    # the buyer's mailbox works again and the mail goes out again (same Message-ID); liefern
-    # has no resend command for a failed mail yet, so the row is reopened here by hand
+    # the buyer's mailbox works again and a later run sends the mail (same Message-ID); the
+    # row is reopened here by hand, as the poll's path is the point (`liefern mails resend`
+    # releases at once: tests/test_order_actions.py)
     smtp.clear_faults()
     with session_scope(db_url) as session:
         session.execute(

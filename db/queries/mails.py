@@ -171,6 +171,7 @@ class MailRowState(NamedTuple):
     status: str
     attempts: int
     not_before: datetime | None
+    message_id: str = ""  # the ledger's: a forced resend carries a new one
 
 
 def mail_row_states(
@@ -186,10 +187,11 @@ def mail_row_states(
         ShippingMail.status,
         ShippingMail.attempts,
         ShippingMail.not_before,
+        ShippingMail.message_id,
     ).where(in_keys(session, ShippingMail.order_id, order_ids), ShippingMail.kind == kind)
     return {
-        order_id: MailRowState(id_, status, attempts, not_before)
-        for order_id, id_, status, attempts, not_before in session.execute(statement)
+        order_id: MailRowState(id_, status, attempts, not_before, message_id)
+        for order_id, id_, status, attempts, not_before, message_id in session.execute(statement)
     }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Order, ShippingMail
+from db.queries.actions import actions_of_order
 from db.queries.confirmations import confirmations_of_order
 from db.queries.holds import releases_of_order
 
@@ -64,6 +65,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     for mail in session.scalars(select(ShippingMail).where(ShippingMail.order_id == order.id)):
         mails.append(
             {
+                "kind": mail.kind,  # shipped, or corrected (a tracking number corrected)
                 "status": mail.status,
                 "message_id": mail.message_id,
                 "recipient": mail.recipient,
@@ -73,7 +75,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "at": mail.finished_at or mail.attempted_at or mail.created_at,
             }
         )
-        what = f"shipping mail {mail.status}"
+        what = f"{'correction' if mail.kind == 'corrected' else 'shipping'} mail {mail.status}"
         what += (
             f" to {mail.recipient} (Message-ID {mail.message_id})"
             if mail.status == ("sent")
@@ -127,6 +129,12 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         what = f"{r['portal']} confirmation released by {r['by']}: {r['reason']}"
         said = _says("release", portal=r["portal"], by=r["by"], reason=r["reason"])
         timeline.append({"at": r["at"], "kind": "release", "what": what, **said})
+    actions = [
+        {"action": a.action, "by": a.by, "detail": a.detail, "at": a.at}
+        for a in actions_of_order(session, order_id=order.id)
+    ]
+    for a in actions:  # what an operator did by hand (tasks/actions.py), with who
+        timeline.append({"at": a["at"], "kind": "action", "what": f"{a['by']}: {a['detail']}"})
     if order.arrived_at:
         timeline.append(
             {
@@ -168,5 +176,6 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         "mails": mails,
         "confirmations": confirmations,
         "releases": releases,
+        "actions": actions,
         "timeline": timeline,
     }
