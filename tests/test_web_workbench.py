@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from connectors.carriers import normalise_tracking_number as canonical
 from core.clock import business_today
 from core.settings import Settings
-from db.models import Order, Parcel
+from db.models import Order, Parcel, ShippingMail
 from db.queries.protocol import order_protocol
 from db.session import session_scope
 from tests.helpers import numbers, seed_orders
@@ -502,3 +502,26 @@ def test_protocol_entries_are_shown_in_german(settings: Settings, client: WebCli
     page = html_of(client.get(f"/orders/{rejected}", auth=OPERATOR, headers=GERMAN))
     (row,) = page.xpath("//table[@class='confirmations']/tbody/tr")
     assert row.xpath("./td")[2].text_content() == "abgelehnt"
+
+
+def test_a_correction_mail_reads_as_a_correction_mail_not_as_the_shipping_mail(
+    settings: Settings, client: WebClient
+) -> None:
+    order_no = seed_ledger(settings)[2]
+    with session_scope(settings.db_url) as session:
+        order = session.scalars(select(Order).where(Order.order_no == order_no)).one()
+        session.add(
+            ShippingMail(
+                order_id=order.id,
+                kind="corrected",
+                status="sent",
+                carrier="dhl",
+                message_id=f"<{order_no}.corrected@example.de>",
+                recipient=order.buyer_email,
+                language="de",
+            )
+        )
+    german = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
+    assert "Korrekturmail gesendet an" in german.text_content()
+    english = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=ENGLISH))
+    assert "correction mail sent to" in english.text_content()

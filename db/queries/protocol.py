@@ -83,7 +83,8 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             if mail.reason
             else ""
         )
-        said = _says("mail", **{k: mails[-1][k] for k in ("status", "recipient", "message_id")})
+        event = "correction_mail" if mail.kind == "corrected" else "mail"
+        said = _says(event, **{k: mails[-1][k] for k in ("status", "recipient", "message_id")})
         said["values"]["reason"] = mail.reason
         timeline.append({"at": mails[-1]["at"], "kind": "mail", "what": what, **said})
     parcels = {p.id: p for p in order.parcels}

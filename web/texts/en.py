@@ -107,6 +107,7 @@ TEXTS: dict[str, str] = {
     "ev_parcel_closed": "parcel {carrier} {number} in daily closing",
     "ev_shipped": "marked shipped",
     "ev_mail": "shipping mail {status}",
+    "ev_correction_mail": "correction mail {status}",
     "ev_mail_to": " to {recipient} (Message-ID {message_id})",
     "ev_confirmation": "{portal} confirmation {status}",
     "ev_for": " for {number}",
