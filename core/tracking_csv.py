@@ -227,6 +227,25 @@ def read_tracking_file(
     data: bytes, *, file_format: str | None = None, carrier: str | None = None
 ) -> TrackingTable:
     """Parse a tracking file; raises UnreadableInput when it cannot be read at all."""
+    header = read_header(data, file_format=file_format, carrier=carrier)
+    frame = _read_frame(data, header.encoding, header.delimiter, header.headers)
+    return TrackingTable(frame, header.headers, header.encoding, header.delimiter, header.preset)
+
+
+@dataclass(frozen=True)
+class TrackingHeader:
+    headers: dict[str, str]
+    encoding: str
+    delimiter: str
+    preset: Preset
+
+
+def read_header(
+    data: bytes, *, file_format: str | None = None, carrier: str | None = None
+) -> TrackingHeader:
+    """The file's header as the reader will use it, or UnreadableInput saying what is missing.
+
+    Cheap (the first line only), so an upload is checked with it before it is accepted."""
     if not data.strip():
         raise UnreadableInput("the file is empty")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -239,8 +258,7 @@ def read_tracking_file(
     preset = get_preset(file_format) if file_format else detect_preset(names, carrier)
     headers = map_headers(names, preset)
     _require_columns(headers, names, preset, carrier)
-    frame = _read_frame(data, encoding, delimiter, headers)
-    return TrackingTable(frame, headers, encoding, delimiter, preset)
+    return TrackingHeader(headers, encoding, delimiter, preset)
 
 
 def detect_preset(names: list[str], carrier: str | None = None) -> Preset:

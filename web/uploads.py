@@ -11,6 +11,7 @@ web processes or machines too.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.carriers import UnknownCarrier, get_carrier
 from core.archive import archive_file, safe_file_name, sha256_of
+from core.problems import UnreadableInput
 from core.settings import Settings
-from core.tracking_csv import PRESETS
+from core.tracking_csv import PRESETS, read_header
 from db.queries.imports import create_import, import_summary
 from db.queries.web import latest_upload_import
 from db.session import session_scope
@@ -47,6 +49,26 @@ _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f]")
 
 
 class NotCsv(ValueError):
+    pass
+
+
+NOT_TRACKING_HINT = (
+    "send a CSV whose first line names the order and the tracking number columns "
+    "(e.g. order_no;carrier;tracking_number;ship_date); for a carrier export the header is "
+    "recognised, else set the form field `format` (" + ", ".join(PRESETS) + ") and, "
+    "without a carrier column, `carrier`"
+)
+
+
+def check_tracking_file(data: bytes, file_format: str | None, carrier: str | None) -> None:
+    """NotTracking when the reader would refuse the file: checked before it is accepted."""
+    try:
+        read_header(data, file_format=file_format, carrier=carrier)
+    except UnreadableInput as error:
+        raise NotTracking(str(error)) from error
+
+
+class NotTracking(ValueError):
     pass
 
 
@@ -108,24 +130,56 @@ async def upload_tracking_file(
     return await run_in_threadpool(_register_upload, settings, form)
 
 
+@dataclass(frozen=True)
+class Accepted:
+    import_id: int
+    status: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    status_code: int
+    error: str
+    hint: str | None = None
+
+    def json(self) -> JSONResponse:
+        body = {"error": self.error} | ({"hint": self.hint} if self.hint else {})
+        return JSONResponse(body, status_code=self.status_code)
+
+
 def _register_upload(settings: Settings, form: UploadForm) -> JSONResponse:
     """Check, archive and register the file, then start its import (in a worker thread)."""
+    outcome = register(settings, form)
+    if isinstance(outcome, Refused):
+        return outcome.json()
+    return _accepted(outcome.import_id, outcome.status, duplicate=outcome.duplicate)
+
+
+def register(settings: Settings, form: UploadForm) -> Accepted | Refused:
+    """The one path of an upload, API or browser form: check the file, then archive and
+    register it and start its import, or find the earlier import of the same bytes."""
     upload = form.files.get("file")
     if upload is None:
-        return problem(400, "no file: send it as multipart/form-data in the field `file`")
+        return Refused(400, "no file: send it as multipart/form-data in the field `file`")
     try:
         check_csv_text(upload.data)
     except NotCsv as error:
-        return problem(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)")
+        return Refused(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)")
     carrier = form.fields.get("carrier") or None
     file_format = (form.fields.get("format") or "").lower() or None
     if carrier:
         try:
             carrier = get_carrier(carrier).code
         except UnknownCarrier as error:
-            return problem(400, str(error))
+            return Refused(400, str(error))
     if file_format and file_format not in PRESETS:
-        return problem(400, f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}")
+        return Refused(400, f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}")
+    try:
+        check_tracking_file(upload.data, file_format, carrier)
+    except NotTracking as error:
+        # refused now, not a `failed` import a minute later: no import row, nothing archived
+        return Refused(422, str(error), NOT_TRACKING_HINT)
     file_name = safe_file_name(upload.file_name or "upload.csv")
     digest = sha256_of(upload.data)
     try:
@@ -137,7 +191,7 @@ def _register_upload(settings: Settings, form: UploadForm) -> JSONResponse:
         ):
             return _register_new(settings, upload.data, digest, file_name, file_format, carrier)
     except RunOverlap:
-        return problem(
+        return Refused(
             503,
             "the same file is being registered by another request right now; "
             "send it again in a few minutes (it will not be imported twice)",
@@ -151,14 +205,14 @@ def _register_new(
     file_name: str,
     file_format: str | None,
     carrier: str | None,
-) -> JSONResponse:
+) -> Accepted:
     """Under the file's lock: the earlier import of these bytes, or a new one started."""
     with session_scope(settings.db_url) as session:
         earlier = latest_upload_import(session, sha256=digest)
         # a failed import imported nothing: the same bytes again (perhaps now with the
         # carrier or format it lacked) are a new import, not a duplicate of that one
         if earlier is not None and earlier.status != "failed":
-            return _accepted(earlier.id, earlier.status, duplicate=True)
+            return Accepted(earlier.id, earlier.status, duplicate=True)
     archived = _archive(settings, data, file_name)
     with session_scope(settings.db_url) as session:
         import_id = create_import(
@@ -172,7 +226,7 @@ def _register_new(
             status="queued",
         )
     start_import(import_id, archived, file_format, carrier, sha256=digest, file_name=file_name)
-    return _accepted(import_id, "queued", duplicate=False)
+    return Accepted(import_id, "queued", duplicate=False)
 
 
 def _archive(settings: Settings, data: bytes, file_name: str) -> Path:
