@@ -11,16 +11,18 @@ web processes or machines too.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, TimestampSigner
 from starlette.concurrency import run_in_threadpool
 
-from connectors.carriers import UnknownCarrier, get_carrier
+from connectors.carriers import CARRIERS, UnknownCarrier, get_carrier
 from core.archive import archive_file, safe_file_name, sha256_of
 from core.problems import UnreadableInput
 from core.settings import Settings
@@ -29,9 +31,12 @@ from db.queries.imports import create_import, import_summary
 from db.queries.web import latest_upload_import
 from db.session import session_scope
 from tasks.guard import RunOverlap, short_lock
-from web.deps import ApiClient, AppSettings, row_id
+from web.buyer import is_cross_site
+from web.deps import ApiClient, AppPages, AppSettings, Operator, row_id
+from web.i18n import OperatorUi, Ui
 from web.imports import start_import
 from web.multipart import BadForm, TooLarge, UploadForm, read_form
+from web.render import Pages
 
 router = APIRouter(prefix="/api")
 
@@ -256,3 +261,81 @@ def tracking_import_result(
     if summary is None:
         return problem(404, f"no tracking import {import_id[:40]}")
     return JSONResponse(_summary(summary))
+
+
+# --- the upload form on /imports ----------------------------------------------------------------
+
+page_router = APIRouter()
+
+UPLOAD_NONCE_SALT = "liefern.upload-form.v1"
+UPLOAD_NONCE_MAX_AGE_SECONDS = 12 * 3600  # a page open through a shift still works
+
+
+def make_upload_nonce(secret: str) -> str:
+    """The upload form's nonce: signed like the tracking entry's, but bound to no order."""
+    signer = TimestampSigner(secret, salt=UPLOAD_NONCE_SALT)
+    return signer.sign(f"upload.{secrets.token_urlsafe(9)}").decode("ascii")
+
+
+def upload_nonce_is_valid(secret: str, nonce: str | None) -> bool:
+    if not nonce or len(nonce) > 200:
+        return False
+    try:
+        signer = TimestampSigner(secret, salt=UPLOAD_NONCE_SALT)
+        value = signer.unsign(nonce, max_age=UPLOAD_NONCE_MAX_AGE_SECONDS).decode("ascii")
+    except (BadSignature, UnicodeDecodeError):
+        return False
+    return value.startswith("upload.")
+
+
+def upload_form_context(settings: Settings) -> dict[str, Any]:
+    """What imports.html.j2's upload form needs: a fresh nonce and the choices."""
+    return {
+        "upload_nonce": make_upload_nonce(settings.secret_key.get_secret_value()),
+        "formats": [(p.name, p.description) for p in PRESETS.values()],
+        "carriers": [(c.code, c.name) for c in CARRIERS.values()],
+    }
+
+
+@page_router.post("/imports/upload", response_class=HTMLResponse)
+async def upload_page_form(
+    request: Request,
+    settings: AppSettings,
+    pages: AppPages,
+    ui: OperatorUi,
+    _operator: Operator,
+) -> Response:
+    """The browser's upload: the API's checks and register path, then the import's page."""
+    if is_cross_site(request, settings):
+        return pages.error(status.HTTP_403_FORBIDDEN)
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    too_large = ui.text("upload_too_large", limit=ui.number(limit))
+    if declared.isdigit() and int(declared) > limit + 64 * 1024:
+        return _form_again(settings, pages, ui, too_large, 413)
+    try:
+        form = await read_form(
+            request.stream(),
+            content_type=request.headers.get("content-type"),
+            max_file_bytes=limit,
+        )
+    except TooLarge:
+        return _form_again(settings, pages, ui, too_large, 413)
+    except BadForm as error:
+        return _form_again(settings, pages, ui, str(error), 400)
+    if not upload_nonce_is_valid(settings.secret_key.get_secret_value(), form.fields.get("nonce")):
+        return _form_again(settings, pages, ui, ui.text("form_expired"), 403)
+    outcome = await run_in_threadpool(register, settings, form)
+    if isinstance(outcome, Refused):
+        message = ui.text("upload_refused", detail=outcome.error)
+        return _form_again(settings, pages, ui, message, outcome.status_code)
+    # post/redirect/get: the import's page shows it running, then its result
+    return RedirectResponse(f"/imports/{outcome.import_id}", status.HTTP_303_SEE_OTHER)
+
+
+def _form_again(
+    settings: Settings, pages: Pages, ui: Ui, message: str, status_code: int
+) -> HTMLResponse:
+    from web.operator import render_imports  # the page this form is part of
+
+    return render_imports(settings, pages, ui, status_code=status_code, upload_error=message)
