@@ -102,6 +102,19 @@ class Preset:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # JTL-Wawi writes delivery-note numbers `AU12345-001`: the order is `AU12345`
     ref_suffix: re.Pattern[str] | None = None
+    # how the export is recognised without --format: header names (compared after
+    # header_key) that all appear in it; any one set is enough. Only carrier exports, which
+    # have no carrier column of their own, need one.
+    signatures: tuple[frozenset[str], ...] = ()
+
+    def fits(self, names: list[str]) -> bool:
+        keys = {header_key(name) for name in names}
+        return any(signature <= keys for signature in self.signatures)
+
+
+def _signs(*sets: str) -> tuple[frozenset[str], ...]:
+    """`_signs("trackid", "referenz1 paketnummer")`: each string is one set of header keys."""
+    return tuple(frozenset(s.split()) for s in sets)
 
 
 PRESETS: dict[str, Preset] = {
@@ -116,6 +129,7 @@ PRESETS: dict[str, Preset] = {
                 "order_ref": ("sendungsreferenz", "referenz"),
                 "tracking_number": ("sendungsnummer", "paketnummer"),
             },
+            signatures=_signs("sendungsreferenz"),
         ),
         Preset(
             "dpd",
@@ -125,6 +139,7 @@ PRESETS: dict[str, Preset] = {
                 "order_ref": ("referenz1", "referenz", "kundenreferenz"),
                 "tracking_number": ("paketnummer", "paketscheinnummer"),
             },
+            signatures=_signs("paketscheinnummer", "referenz1 paketnummer"),
         ),
         Preset(
             "ups",
@@ -134,6 +149,7 @@ PRESETS: dict[str, Preset] = {
                 "order_ref": ("reference1", "referenz1"),
                 "tracking_number": ("trackingnumber", "packagetrackingnumber"),
             },
+            signatures=_signs("trackingnumber reference1", "packagetrackingnumber"),
         ),
         Preset(
             "gls",
@@ -143,6 +159,7 @@ PRESETS: dict[str, Preset] = {
                 "order_ref": ("referenz", "kundenreferenz"),
                 "tracking_number": ("paketnummer", "trackid"),
             },
+            signatures=_signs("trackid"),
         ),
         Preset(
             "hermes",
@@ -152,6 +169,7 @@ PRESETS: dict[str, Preset] = {
                 "order_ref": ("referenz", "auftragsnummer"),
                 "tracking_number": ("sendungsnummer", "barcode"),
             },
+            signatures=_signs("barcode"),
         ),
         Preset(
             "jtl",
@@ -209,7 +227,25 @@ def read_tracking_file(
     data: bytes, *, file_format: str | None = None, carrier: str | None = None
 ) -> TrackingTable:
     """Parse a tracking file; raises UnreadableInput when it cannot be read at all."""
-    preset = get_preset(file_format)
+    header = read_header(data, file_format=file_format, carrier=carrier)
+    frame = _read_frame(data, header.encoding, header.delimiter, header.headers)
+    return TrackingTable(frame, header.headers, header.encoding, header.delimiter, header.preset)
+
+
+@dataclass(frozen=True)
+class TrackingHeader:
+    headers: dict[str, str]
+    encoding: str
+    delimiter: str
+    preset: Preset
+
+
+def read_header(
+    data: bytes, *, file_format: str | None = None, carrier: str | None = None
+) -> TrackingHeader:
+    """The file's header as the reader will use it, or UnreadableInput saying what is missing.
+
+    Cheap (the first line only), so an upload is checked with it before it is accepted."""
     if not data.strip():
         raise UnreadableInput("the file is empty")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -219,10 +255,31 @@ def read_tracking_file(
     text_head = data[:65536].decode(encoding, errors="replace")
     delimiter = detect_delimiter(first_line(text_head))
     names = next(csv.reader(io.StringIO(first_line(text_head)), delimiter=delimiter), [])
+    preset = get_preset(file_format) if file_format else detect_preset(names, carrier)
     headers = map_headers(names, preset)
     _require_columns(headers, names, preset, carrier)
-    frame = _read_frame(data, encoding, delimiter, headers)
-    return TrackingTable(frame, headers, encoding, delimiter, preset)
+    return TrackingHeader(headers, encoding, delimiter, preset)
+
+
+def detect_preset(names: list[str], carrier: str | None = None) -> Preset:
+    """The preset a header asks for: the own format when the file names its carrier (or
+    --carrier does), else the one carrier export whose signature the header has."""
+    own = PRESETS["liefern"]
+    if carrier or "carrier" in map_headers(names, own):
+        return own
+    fitting = [
+        preset
+        for preset in PRESETS.values()
+        if preset.fits(names)
+        and {"order_ref", "tracking_number"} <= set(map_headers(names, preset))
+    ]
+    if len(fitting) > 1:
+        formats = ", ".join(p.name for p in fitting)
+        raise UnreadableInput(
+            f"the header {_shown(names)} fits several carrier exports ({formats}); "
+            f"pass --format with the one it is (e.g. --format {fitting[0].name})"
+        )
+    return fitting[0] if fitting else own
 
 
 def _require_columns(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.archive import sha256_of
 from core.settings import Settings
+from db.queries.imports import create_import, finish_import
+from db.session import session_scope
 from tests.helpers import numbers, seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from tests.test_web_uploads import BEARER, client, upload, wait_until_finished
@@ -47,9 +50,30 @@ def test_a_file_whose_import_failed_starts_a_new_import_when_sent_again(
 ) -> None:
     seed_orders(settings.db_url, 1)
     data = f"order_no;tracking_number\nAU100001;{numbers('dhl', 1)[0]}\n".encode()
-    first = upload(client, data).json()  # no carrier column and no carrier: cannot be read
-    failed = wait_until_finished(client, first["import_id"])
-    assert failed["status"] == "failed" and "carrier" in failed["error"]
+    # a file the reader refuses never becomes an import now (422 at once), so the failed
+    # import stands for one whose run broke after the upload was accepted
+    with session_scope(settings.db_url) as session:
+        failed_id = create_import(
+            session,
+            file_name="tracking.csv",
+            sha256=sha256_of(data),
+            archive_path="/gone/tracking.csv",
+            file_format=None,
+            carrier=None,
+            source="upload",
+            status="queued",
+        )
+        finish_import(
+            session,
+            import_id=failed_id,
+            rows=0,
+            imported=0,
+            already_known=0,
+            rejected=0,
+            status="failed",
+            error="the import run failed",
+        )
+    first = {"import_id": failed_id}
     second = upload(client, data, carrier="dhl").json()
     assert second["duplicate"] is False and second["import_id"] != first["import_id"]
     done = wait_until_finished(client, second["import_id"])

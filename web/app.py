@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(buyer.router)
     app.include_router(uploads.router)
+    app.include_router(uploads.page_router)
     app.include_router(operator.router)
     app.include_router(parcel_entry.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -33,6 +33,7 @@ from web.i18n import OperatorUi, Ui
 from web.parcel_entry import ParcelForm, make_nonce
 from web.render import Pages
 from web.timeline import describe
+from web.uploads import upload_form_context
 
 router = APIRouter()
 
@@ -216,16 +217,32 @@ def imports(
     request: Request, settings: AppSettings, pages: AppPages, ui: OperatorUi, _operator: Operator
 ) -> HTMLResponse:
     page = _page_number(request.query_params.get("page"))
+    return render_imports(settings, pages, ui, page=page)
+
+
+def render_imports(
+    settings: Settings,
+    pages: Pages,
+    ui: Ui,
+    *,
+    page: int = 1,
+    status_code: int = 200,
+    upload_error: str | None = None,
+) -> HTMLResponse:
+    """The import list with the upload form (again, with the file field's error)."""
     with session_scope(settings.db_url) as session:
         rows, has_next = recent_imports(session, page=page, per_page=PER_PAGE)
     return operator_page(
         pages,
         ui,
         "imports",
+        status_code,
         rows=rows,
         page=page,
         prev_url=f"/imports?page={page - 1}" if page > 1 else None,
         next_url=f"/imports?page={page + 1}" if has_next else None,
+        upload_error=upload_error,
+        **upload_form_context(settings),
         shop_name=settings.shop_name,
         nav="imports",
     )

@@ -122,6 +122,18 @@ TEXTS: dict[str, str] = {
     "ev_ref": " (Ref. {reference})",
     "ev_release": "Rückmeldung an {portal} freigegeben von {by}: {reason}",
     "ev_arrived": "Käufer hat den Empfang bestätigt ({source})",
+    # Upload-Formular auf /imports
+    "upload_title": "Tracking-Datei hochladen",
+    "upload_file": "CSV-Datei",
+    "upload_format": "Format",
+    "upload_format_auto": "am Kopf erkennen",
+    "upload_carrier_from_file": "aus der Datei",
+    "upload_send": "Datei hochladen und importieren",
+    "upload_hint": "Dieselbe Datei zweimal wird einmal importiert.",
+    "upload_refused": "Diese Datei kann nicht importiert werden: {detail}",
+    "upload_too_large": "Die Datei ist größer als die Grenze von {limit} Bytes; bitte teilen.",
+    "import_running": "Der Import läuft noch; die Seite lädt sich selbst neu.",
+    "reload": "Neu laden",
     # imports
     "imports_title": "Tracking-Importe",
     "col_import": "Import",

@@ -115,6 +115,18 @@ TEXTS: dict[str, str] = {
     "ev_ref": " (ref {reference})",
     "ev_release": "{portal} confirmation released by {by}: {reason}",
     "ev_arrived": "buyer confirmed arrival ({source})",
+    # upload form on /imports
+    "upload_title": "Upload a tracking file",
+    "upload_file": "CSV file",
+    "upload_format": "Format",
+    "upload_format_auto": "recognise from the header",
+    "upload_carrier_from_file": "from the file",
+    "upload_send": "Upload and import",
+    "upload_hint": "The same file twice is imported once.",
+    "upload_refused": "This file cannot be imported: {detail}",
+    "upload_too_large": "The file is larger than the limit of {limit} bytes; split it.",
+    "import_running": "The import is still running; this page reloads itself.",
+    "reload": "Reload",
     # imports
     "imports_title": "Tracking imports",
     "col_import": "Import",
