@@ -160,7 +160,17 @@ def order_detail(
 ) -> HTMLResponse:
     added, known = (_count(request.query_params.get(n)) for n in ("added", "known"))
     form = ParcelForm.blank(business_today())
-    return render_order(settings, pages, ui, order_no, form, added=added, known=known)
+    flash = _action_flash(ui, request.query_params.get("did"), request.query_params.get("result"))
+    return render_order(settings, pages, ui, order_no, form, added=added, known=known, flash=flash)
+
+
+def _action_flash(ui: Ui, action: str | None, word: str | None) -> str | None:
+    """What an action button did (web/order_actions.py), from a fixed list of words."""
+    from web.order_actions import ACTION_RESULTS, ACTIONS
+
+    if action not in ACTIONS or word not in ACTION_RESULTS:
+        return None
+    return f"{ui.text(f'action_{action}')}: {ui.text(f'result_{word}')}"
 
 
 def _count(value: str | None) -> int:
@@ -177,6 +187,7 @@ def render_order(
     *,
     added: int = 0,
     known: int = 0,
+    flash: str | None = None,
 ) -> HTMLResponse:
     """One order's page: its facts, parcels, mail, confirmations, protocol and tracking entry."""
     with session_scope(settings.db_url) as session:
@@ -199,6 +210,7 @@ def render_order(
         describe=describe,
         added=added,
         known=known,
+        flash=flash,
         shop_name=settings.shop_name,
         nav="orders",
     )

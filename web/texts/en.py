@@ -73,6 +73,34 @@ TEXTS: dict[str, str] = {
     "protocol": "Protocol",
     "flow_runs": "Flow runs",
     "no_flow_runs": "No flow run recorded for this order.",
+    # action buttons (web/order_actions.py)
+    "actions": "Actions",
+    "action_deliver": "Send the shipping mail now",
+    "action_again": "send it again (the buyer gets a second mail)",
+    "action_resend": "Resend the shipping mail",
+    "action_retry": "Retry confirmation",
+    "action_retry_portal": "Retry confirmation at {portal}",
+    "action_rejected_too": "rejected ones too (fixed meanwhile)",
+    "action_arrived": "Mark arrived",
+    "result_sent": "shipping mail sent.",
+    "result_already_sent": (
+        "the shipping mail went out already; tick “send it again” for a second mail."
+    ),
+    "result_failed": "did not work; the tables above say why. Fix the cause, then try again.",
+    "result_suppressed": "the shipping mail is suppressed for this account.",
+    "result_in_other_run": "a deliver run is sending this mail right now.",
+    "result_waiting": (
+        "the shipping mail is waiting for the mail server; it goes out with the next run."
+    ),
+    "result_not_mailed": "no shipping mail yet; send it first.",
+    "result_no_parcel": "no parcel yet; add one first.",
+    "result_cancelled": "the order is cancelled; nothing sent.",
+    "result_retried": "confirmation retried.",
+    "result_nothing_to_retry": (
+        "no failed confirmation to retry (rejected ones only with the box ticked)."
+    ),
+    "result_arrived": "order marked arrived.",
+    "result_already_arrived": "the order was marked arrived already.",
     # tracking entry
     "add_parcels": "Add parcels",
     "add_parcels_hint": "One line per parcel; empty lines are ignored.",

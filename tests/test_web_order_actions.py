@@ -1,0 +1,197 @@
+"""Action buttons on the order page (web/order_actions.py): the operator acts from the web app.
+
+Real parts as in tests/test_order_actions.py: the mails go to an aiosmtpd server on loopback,
+the portal is the eBay simulator over HTTP; every test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import lxml.html
+import pytest
+from sqlalchemy import select, update
+
+from core.settings import get_settings
+from db.models import Confirmation, Order, OrderAction
+from db.session import session_scope
+from simulators.smtp import FaultySmtpServer
+from simulators.stack import PortalStack
+from tests.test_confirmation_gate import bounce, confirmation_of, ebay_holds
+from tests.test_order_actions import ebay_order, mail_of, portals, smtp  # noqa: F401
+from tests.test_web_app import OPERATOR, WebClient, web_settings
+from web.app import create_app
+
+GERMAN = {"accept-language": "de-DE,de;q=0.9"}
+ENGLISH = {"accept-language": "en-GB,en;q=0.9"}
+
+
+@pytest.fixture
+def client(ebay_order: Order) -> WebClient:  # noqa: F811
+    # after ebay_order: the settings then point at the SMTP server and the simulators
+    return WebClient(create_app(web_settings(get_settings())))
+
+
+def action_form(client: WebClient, order_no: str, form_id: str) -> dict[str, str]:
+    page = client.get(f"/orders/{order_no}", auth=OPERATOR)
+    assert page.status_code == 200, page.text
+    [form] = lxml.html.fromstring(page.text).xpath(f'//form[@id="{form_id}"]')
+    return {str(i.get("name")): str(i.get("value")) for i in form.xpath(".//input[@type='hidden']")}
+
+
+def act(
+    client: WebClient, order_no: str, form_id: str, headers: dict[str, str] = ENGLISH, **extra: str
+) -> str:
+    """POSTs the button's form and follows the 303; the result message shown."""
+    fields = {**action_form(client, order_no, form_id), **extra}
+    answer = client.post(f"/orders/{order_no}/actions", data=fields, auth=OPERATOR)
+    assert answer.status_code == 303, answer.text
+    page = client.get(answer.headers["location"], auth=OPERATOR, headers=headers)
+    [shown] = lxml.html.fromstring(page.text).xpath('//*[@id="action-result"]')
+    return str(shown.text_content())
+
+
+def actions_of(db_url: str, order: Order) -> list[tuple[str, str]]:
+    with session_scope(db_url) as session:
+        rows = session.scalars(select(OrderAction).where(OrderAction.order_id == order.id))
+        return [(a.action, a.by) for a in rows]
+
+
+def test_send_now_mails_the_buyer_confirms_the_portal_and_names_the_operator(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    portals: PortalStack,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    shown = act(client, ebay_order.order_no, "action-deliver")
+
+    assert shown == "Send the shipping mail now: shipping mail sent."
+    assert len(smtp.messages) == 1
+    assert confirmation_of(db_url, ebay_order).status == "confirmed"
+    assert len(ebay_holds(portals, ebay_order)) == 1
+    assert actions_of(db_url, ebay_order) == [("deliver", OPERATOR[0])]
+
+
+def test_a_double_click_on_send_now_sends_one_mail_and_says_so_in_german(
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    fields = action_form(client, ebay_order.order_no, "action-deliver")
+    for _ in range(2):
+        answer = client.post(f"/orders/{ebay_order.order_no}/actions", data=fields, auth=OPERATOR)
+    page = client.get(answer.headers["location"], auth=OPERATOR, headers=GERMAN)
+
+    assert len(smtp.messages) == 1
+    [shown] = lxml.html.fromstring(page.text).xpath('//*[@id="action-result"]')
+    assert shown.text_content().startswith("Versandmail jetzt senden: Die Versandmail ist schon")
+
+
+def test_a_second_mail_needs_the_send_it_again_box(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    act(client, ebay_order.order_no, "action-deliver")
+    shown = act(client, ebay_order.order_no, "action-deliver", again="1")
+
+    assert shown == "Send the shipping mail now: shipping mail sent."
+    assert len(smtp.messages) == 2
+
+
+def test_a_failed_mail_is_resent_with_its_button(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    bounce(smtp, ebay_order)
+    act(client, ebay_order.order_no, "action-deliver")
+    assert mail_of(db_url, ebay_order).status == "failed"
+    smtp.clear_faults()  # the buyer's mailbox works again
+
+    shown = act(client, ebay_order.order_no, "action-resend", headers=GERMAN)
+
+    assert shown == "Versandmail erneut senden: Versandmail gesendet."
+    assert mail_of(db_url, ebay_order).status == "sent"
+
+
+def test_retry_tells_the_portal_again_after_a_failure(
+    db_url: str,
+    portals: PortalStack,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    act(client, ebay_order.order_no, "action-deliver")
+    with session_scope(db_url) as session:  # the portal had not answered that time
+        session.execute(
+            update(Confirmation)
+            .where(Confirmation.order_id == ebay_order.id)
+            .values(status="failed", error_text="timeout")
+        )
+
+    shown = act(client, ebay_order.order_no, "action-retry-ebay")
+
+    assert shown == "Retry confirmation: confirmation retried."
+    assert confirmation_of(db_url, ebay_order).status == "confirmed"
+    assert ("confirmation_retry", OPERATOR[0]) in actions_of(db_url, ebay_order)
+
+
+def test_mark_arrived_records_the_operator_and_a_second_click_changes_nothing(
+    db_url: str,
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    assert act(client, ebay_order.order_no, "action-arrived") == (
+        "Mark arrived: order marked arrived."
+    )
+    fields = {
+        "action": "arrived",
+        "nonce": action_form(client, ebay_order.order_no, "action-deliver")["nonce"],
+    }
+    again = client.post(f"/orders/{ebay_order.order_no}/actions", data=fields, auth=OPERATOR)
+
+    assert "already_arrived" in again.headers["location"]
+    with session_scope(db_url) as session:
+        order = session.get(Order, ebay_order.id)
+        assert order is not None and order.status == "arrived"
+    assert actions_of(db_url, ebay_order) == [("arrived", OPERATOR[0])]
+
+
+def test_actions_need_the_operator_login(ebay_order: Order, client: WebClient) -> None:  # noqa: F811
+    fields = action_form(client, ebay_order.order_no, "action-deliver")
+    answer = client.post(f"/orders/{ebay_order.order_no}/actions", data=fields)
+
+    assert answer.status_code == 401
+
+
+def test_an_action_without_the_pages_nonce_is_refused(
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    answer = client.post(
+        f"/orders/{ebay_order.order_no}/actions",
+        data={"action": "deliver", "nonce": "forged"},
+        auth=OPERATOR,
+    )
+
+    assert answer.status_code == 403
+    assert smtp.messages == []
+
+
+def test_an_action_from_another_site_is_refused(
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    fields = action_form(client, ebay_order.order_no, "action-deliver")
+    answer = client.post(
+        f"/orders/{ebay_order.order_no}/actions",
+        data=fields,
+        auth=OPERATOR,
+        headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+    )
+
+    assert answer.status_code == 403
+    assert smtp.messages == []

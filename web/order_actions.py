@@ -1,0 +1,139 @@
+"""Action buttons on the order page: `POST /orders/{order_no}/actions`.
+
+The same functions as the CLI underneath (tasks/actions.py), with the operator's login name as
+the one who acts: send the shipping mail now (a second mail only with the "send it again"
+box), resend a failed mail, retry the portal confirmations, mark the order arrived. Those
+functions do one thing when called twice, so a double click mails nobody twice.
+
+Like the tracking entry, the form carries a nonce signed for this order and a POST another
+site made is refused (the browser sends the operator's Basic login along with any request).
+The answer is a 303 back to the order page, which says what happened in the operator's
+language: the result travels as a status word from a fixed list (ACTION_RESULTS), never as
+free text in the address.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from core.settings import Settings
+from db.queries.actions import add_action
+from db.queries.orders import get_order
+from db.queries.web import mark_arrived
+from db.session import session_scope
+from db.types import utcnow
+from tasks.actions import ActionResult, deliver_orders, resend_mails, retry_confirmations
+from web.buyer import is_cross_site
+from web.deps import AppPages, AppSettings, Operator
+from web.i18n import OperatorUi
+from web.parcel_entry import ParcelForm, nonce_is_valid
+
+router = APIRouter()
+
+ARRIVED_SOURCE = "operator"  # the buyer's button writes "buyer"
+ACTIONS = ("deliver", "resend", "retry", "arrived")
+# the status words of tasks/actions.py an action can end with, plus "arrived"/"already_arrived";
+# each has a text `result_<word>` in the catalogues
+ACTION_RESULTS = (
+    "sent",
+    "already_sent",
+    "failed",
+    "suppressed",
+    "in_other_run",
+    "waiting",
+    "not_mailed",
+    "no_parcel",
+    "cancelled",
+    "retried",
+    "nothing_to_retry",
+    "arrived",
+    "already_arrived",
+)
+
+
+def result_word(result: ActionResult, order_no: str) -> str:
+    """This order's outcome as one word of ACTION_RESULTS ("failed" for anything else)."""
+    words = [o.status for o in result.orders if o.order_no == order_no]
+    if result.errors:  # a portal could not be told now: the confirmations table says which
+        return "failed"
+    word = words[-1] if words else "nothing_to_retry"
+    return word if word in ACTION_RESULTS else "failed"
+
+
+async def _mark_arrived(settings: Settings, order_id: int, *, by: str) -> str:
+    with session_scope(settings.db_url) as session:
+        if not mark_arrived(session, order_id=order_id, at=utcnow(), source=ARRIVED_SOURCE):
+            return "already_arrived"
+        add_action(
+            session,
+            order_id=order_id,
+            action="arrived",
+            by=by,
+            detail="marked arrived by the operator",
+            at=utcnow(),
+        )
+    return "arrived"
+
+
+@router.post("/orders/{order_no}/actions", response_class=HTMLResponse)
+async def order_action(
+    order_no: str,
+    request: Request,
+    settings: AppSettings,
+    pages: AppPages,
+    ui: OperatorUi,
+    operator: Operator,
+) -> Response:
+    from web.operator import render_order  # the page these buttons are part of
+
+    if is_cross_site(request, settings):
+        return pages.error(status.HTTP_403_FORBIDDEN)
+    data = await request.form()
+    action = str(data.get("action") or "")
+    with session_scope(settings.db_url) as session:
+        order = get_order(session, order_no=order_no)
+        order_id = order.id if order is not None else None
+    if order_id is None:
+        return pages.error(status.HTTP_404_NOT_FOUND)
+    if action not in ACTIONS:
+        return pages.error(status.HTTP_400_BAD_REQUEST)
+    secret = settings.secret_key.get_secret_value()
+    if not nonce_is_valid(secret, order_id, str(data.get("nonce") or "")):
+        form = ParcelForm.blank(utcnow().date())
+        form.note = ui.text("form_expired")  # the page again, with a fresh nonce
+        return render_order(settings, pages, ui, order_no, form, status.HTTP_403_FORBIDDEN)
+    checked = {name for name in ("again", "rejected") if data.get(name) == "1"}
+    if action == "arrived":
+        word = await _mark_arrived(settings, order_id, by=operator)
+    else:
+        if action == "deliver":
+            result = await deliver_orders(
+                settings.db_url,
+                order_nos=[order_no],
+                by=operator,
+                resend="again" in checked,
+                settings=settings,
+            )
+        elif action == "resend":
+            result = await resend_mails(
+                settings.db_url, order_nos=[order_no], by=operator, settings=settings
+            )
+        else:
+            portal = str(data.get("portal") or "")[:20] or None
+            result = await retry_confirmations(
+                settings.db_url,
+                order_nos=[order_no],
+                by=operator,
+                rejected="rejected" in checked,
+                portal=portal,
+                settings=settings,
+            )
+        word = result_word(result, order_no)
+    # post/redirect/get: reloading the page does not send the action again
+    query = urlencode({"did": action, "result": word})
+    return RedirectResponse(
+        f"/orders/{quote(order_no, safe='')}?{query}#actions", status.HTTP_303_SEE_OTHER
+    )
