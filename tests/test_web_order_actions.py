@@ -6,16 +6,25 @@ the portal is the eBay simulator over HTTP; every test runs on SQLite and on Pos
 
 from __future__ import annotations
 
+import asyncio
+
 import lxml.html
 import pytest
 from sqlalchemy import select, update
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from db.models import Confirmation, Order, OrderAction
 from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack
-from tests.test_confirmation_gate import bounce, confirmation_of, ebay_holds
+from tasks.actions import deliver_orders
+from tests.test_confirmation_gate import (
+    bounce,
+    configure,
+    confirmation_of,
+    ebay_holds,
+    shipped_orders,
+)
 from tests.test_order_actions import ebay_order, mail_of, portals, smtp  # noqa: F401
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from web.app import create_app
@@ -195,3 +204,117 @@ def test_an_action_from_another_site_is_refused(
 
     assert answer.status_code == 403
     assert smtp.messages == []
+
+
+# --- bulk actions on the order list --------------------------------------------------------
+
+
+@pytest.fixture
+def two_orders(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,  # noqa: F811
+    portals: PortalStack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[Order]:
+    """Two eBay orders with a DHL parcel each, no mail yet."""
+    orders = shipped_orders(db_url, "ebay", 2)
+    configure(portals, settings, monkeypatch)
+    return orders
+
+
+@pytest.fixture
+def list_client(two_orders: list[Order]) -> WebClient:
+    return WebClient(create_app(web_settings(get_settings())))
+
+
+def bulk(
+    client: WebClient, action: str, order_nos: list[str], headers: dict[str, str] = ENGLISH
+) -> lxml.html.HtmlElement:
+    """Ticks the orders on the list, presses the action's button, follows the 303; the result."""
+    page = lxml.html.fromstring(client.get("/orders", auth=OPERATOR).text)
+    [nonce] = page.xpath('//form[@id="bulk-actions"]/input[@name="nonce"]/@value')
+    fields = {"nonce": [nonce], "action": [action], "order": order_nos}
+    answer = client.post("/orders/bulk", data=fields, auth=OPERATOR)
+    assert answer.status_code == 303, answer.text
+    shown = client.get(answer.headers["location"], auth=OPERATOR, headers=headers)
+    [result] = lxml.html.fromstring(shown.text).xpath('//*[@id="bulk-result"]')
+    return result
+
+
+def deliver(db_url: str, orders: list[Order]) -> None:
+    asyncio.run(deliver_orders(db_url, order_nos=[o.order_no for o in orders], by="anna"))
+
+
+def test_every_row_of_the_list_has_a_checkbox_for_the_bulk_actions(
+    two_orders: list[Order], list_client: WebClient
+) -> None:
+    page = lxml.html.fromstring(list_client.get("/orders", auth=OPERATOR).text)
+
+    rows = page.xpath("//table[@class='orders']/tbody/tr/@data-order")
+    ticked = page.xpath('//input[@type="checkbox"][@form="bulk-actions"]/@value')
+    assert rows and ticked == rows
+
+
+def test_bulk_resend_sends_the_failed_mails_and_names_the_order_that_did_not_work(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    two_orders: list[Order],
+    list_client: WebClient,
+) -> None:
+    bounce(smtp, *two_orders)
+    deliver(db_url, two_orders)
+    smtp.clear_faults()
+
+    result = bulk(list_client, "resend", [*(o.order_no for o in two_orders), "NO-SUCH"])
+
+    assert result.xpath("./p")[0].text_content() == "Resend mails: 2 done, 1 did not work."
+    assert [li.text_content() for li in result.xpath(".//li")] == ["NO-SUCH: no such order."]
+    assert [mail_of(db_url, o).status for o in two_orders] == ["sent", "sent"]
+    assert len(smtp.messages) == 2
+
+
+def test_bulk_retry_tells_the_portal_again_for_every_selected_order(
+    db_url: str, two_orders: list[Order], list_client: WebClient
+) -> None:
+    deliver(db_url, two_orders)
+    with session_scope(db_url) as session:
+        session.execute(update(Confirmation).values(status="failed", error_text="timeout"))
+
+    result = bulk(list_client, "retry", [o.order_no for o in two_orders], headers=GERMAN)
+
+    assert result.xpath("./p")[0].text_content() == (
+        "Bestätigungen wiederholen: 2 erledigt, 0 nicht erledigt."
+    )
+    assert [confirmation_of(db_url, o).status for o in two_orders] == ["confirmed", "confirmed"]
+
+
+def test_bulk_mark_arrived_twice_marks_each_order_once(
+    db_url: str, two_orders: list[Order], list_client: WebClient
+) -> None:
+    order_nos = [o.order_no for o in two_orders]
+    bulk(list_client, "arrived", order_nos)
+    again = bulk(list_client, "arrived", order_nos)
+
+    assert again.xpath("./p")[0].text_content() == "Mark arrived: 0 done, 2 did not work."
+    for order in two_orders:
+        assert actions_of(db_url, order) == [("arrived", OPERATOR[0])]
+
+
+def test_bulk_actions_need_the_login_and_the_lists_nonce(
+    smtp: FaultySmtpServer,  # noqa: F811
+    two_orders: list[Order],
+    list_client: WebClient,
+) -> None:
+    fields = {"action": "arrived", "order": two_orders[0].order_no}
+
+    assert list_client.post("/orders/bulk", data=fields).status_code == 401
+    forged = list_client.post("/orders/bulk", data={**fields, "nonce": "x"}, auth=OPERATOR)
+    assert forged.status_code == 403
+    cross = list_client.post(
+        "/orders/bulk", data=fields, auth=OPERATOR, headers={"sec-fetch-site": "cross-site"}
+    )
+    assert cross.status_code == 403
+    with session_scope(get_settings().db_url) as session:
+        order = session.get(Order, two_orders[0].id)
+        assert order is not None and order.status != "arrived"

@@ -51,6 +51,7 @@ ACTION_RESULTS = (
     "nothing_to_retry",
     "arrived",
     "already_arrived",
+    "unknown",
 )
 
 
@@ -137,3 +138,64 @@ async def order_action(
     return RedirectResponse(
         f"/orders/{quote(order_no, safe='')}?{query}#actions", status.HTTP_303_SEE_OTHER
     )
+
+
+# --- bulk actions on the order list ----------------------------------------------------------
+
+BULK_ACTIONS = ("resend", "retry", "arrived")
+BULK_MAX_ORDERS = 500  # a few pages' worth; more at once: the CLI
+BULK_NAMED = 20  # orders that did not work named in the message; the rest counted
+LIST_NONCE_ID = 0  # the list's nonce is bound to no order: row ids start at 1
+DONE = ("sent", "retried", "arrived")
+
+
+@router.post("/orders/bulk", response_class=HTMLResponse)
+async def bulk_action(
+    request: Request, settings: AppSettings, pages: AppPages, operator: Operator
+) -> Response:
+    if is_cross_site(request, settings):
+        return pages.error(status.HTTP_403_FORBIDDEN)
+    data = await request.form()
+    action = str(data.get("action") or "")
+    if action not in BULK_ACTIONS:
+        return pages.error(status.HTTP_400_BAD_REQUEST)
+    secret = settings.secret_key.get_secret_value()
+    if not nonce_is_valid(secret, LIST_NONCE_ID, str(data.get("nonce") or "")):
+        return pages.error(status.HTTP_403_FORBIDDEN)
+    order_nos = list(dict.fromkeys(str(v)[:64] for v in data.getlist("order")))
+    order_nos = order_nos[:BULK_MAX_ORDERS]
+    outcomes = await _bulk(settings, action, order_nos, by=operator)
+    not_done = [(no, word) for no, word in outcomes.items() if word not in DONE]
+    query = [
+        ("bulk", action),
+        ("done", str(len(outcomes) - len(not_done))),
+        ("not_done", str(len(not_done))),
+        *(("failed", f"{word}:{no}") for no, word in not_done[:BULK_NAMED]),
+    ]
+    return RedirectResponse(f"/orders?{urlencode(query)}", status.HTTP_303_SEE_OTHER)
+
+
+async def _bulk(
+    settings: Settings, action: str, order_nos: list[str], *, by: str
+) -> dict[str, str]:
+    """Each selected order's outcome as a word of ACTION_RESULTS ("unknown" for none)."""
+    outcomes = dict.fromkeys(order_nos, "unknown")
+    if action == "arrived":
+        for order_no in order_nos:
+            with session_scope(settings.db_url) as session:
+                order = get_order(session, order_no=order_no)
+                order_id = order.id if order is not None else None
+            if order_id is not None:
+                outcomes[order_no] = await _mark_arrived(settings, order_id, by=by)
+        return outcomes
+    if action == "resend":
+        result = await resend_mails(settings.db_url, order_nos=order_nos, by=by, settings=settings)
+    else:
+        result = await retry_confirmations(
+            settings.db_url, order_nos=order_nos, by=by, settings=settings
+        )
+    for outcome in result.orders:
+        if outcome.order_no in outcomes:
+            word = outcome.status if outcome.status in ACTION_RESULTS else "failed"
+            outcomes[outcome.order_no] = word
+    return outcomes

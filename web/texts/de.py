@@ -101,6 +101,13 @@ TEXTS: dict[str, str] = {
     "result_nothing_to_retry": "Keine fehlgeschlagene Bestätigung (abgelehnte nur mit Häkchen).",
     "result_arrived": "Bestellung als angekommen markiert.",
     "result_already_arrived": "Die Bestellung war schon als angekommen markiert.",
+    "result_unknown": "Keine solche Bestellung.",
+    "bulk_title": "Ausgewählte Bestellungen:",
+    "bulk_resend": "Mails erneut senden",
+    "bulk_retry": "Bestätigungen wiederholen",
+    "bulk_arrived": "Als angekommen markieren",
+    "bulk_result": "{action}: {done} erledigt, {not_done} nicht erledigt.",
+    "select_order": "Bestellung {order_no} auswählen",
     # tracking entry
     "add_parcels": "Pakete erfassen",
     "add_parcels_hint": "Eine Zeile je Paket; leere Zeilen werden übergangen.",

@@ -101,6 +101,13 @@ TEXTS: dict[str, str] = {
     ),
     "result_arrived": "order marked arrived.",
     "result_already_arrived": "the order was marked arrived already.",
+    "result_unknown": "no such order.",
+    "bulk_title": "Selected orders:",
+    "bulk_resend": "Resend mails",
+    "bulk_retry": "Retry confirmations",
+    "bulk_arrived": "Mark arrived",
+    "bulk_result": "{action}: {done} done, {not_done} did not work.",
+    "select_order": "select order {order_no}",
     # tracking entry
     "add_parcels": "Add parcels",
     "add_parcels_hint": "One line per parcel; empty lines are ignored.",
