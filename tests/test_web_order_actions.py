@@ -12,12 +12,14 @@ import lxml.html
 import pytest
 from sqlalchemy import select, update
 
+from connectors.carriers import normalise_tracking_number as canonical
 from core.settings import Settings, get_settings
-from db.models import Confirmation, Order, OrderAction
+from db.models import Confirmation, ConfirmationRelease, Order, OrderAction, Parcel
 from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack
 from tasks.actions import deliver_orders
+from tests.helpers import numbers
 from tests.test_confirmation_gate import (
     bounce,
     configure,
@@ -27,6 +29,7 @@ from tests.test_confirmation_gate import (
 )
 from tests.test_order_actions import ebay_order, mail_of, portals, smtp  # noqa: F401
 from tests.test_web_app import OPERATOR, WebClient, web_settings
+from tests.test_web_workbench import wrong_check_digit
 from web.app import create_app
 
 GERMAN = {"accept-language": "de-DE,de;q=0.9"}
@@ -318,3 +321,110 @@ def test_bulk_actions_need_the_login_and_the_lists_nonce(
     with session_scope(get_settings().db_url) as session:
         order = session.get(Order, two_orders[0].id)
         assert order is not None and order.status != "arrived"
+
+
+# --- release a held confirmation, correct or remove a parcel --------------------------------
+
+
+def parcel_numbers(db_url: str, order: Order) -> list[str | None]:
+    with session_scope(db_url) as session:
+        rows = session.scalars(select(Parcel).where(Parcel.order_id == order.id))
+        return [p.tracking_number for p in rows]
+
+
+def test_release_lets_a_held_confirmation_go_with_the_operators_reason(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    bounce(smtp, ebay_order)
+    act(client, ebay_order.order_no, "action-deliver")
+    assert confirmation_of(db_url, ebay_order).status == "held"
+
+    shown = act(client, ebay_order.order_no, "action-release-ebay", reason="told by phone")
+
+    assert shown == ("Release confirmation: held confirmation released; the next run confirms it.")
+    assert confirmation_of(db_url, ebay_order).status == "pending"
+    with session_scope(db_url) as session:
+        [release] = session.scalars(select(ConfirmationRelease)).all()
+        assert (release.released_by, release.reason) == (OPERATOR[0], "told by phone")
+
+
+def test_release_without_a_reason_asks_for_one(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    bounce(smtp, ebay_order)
+    act(client, ebay_order.order_no, "action-deliver")
+
+    shown = act(client, ebay_order.order_no, "action-release-ebay", reason="  ", headers=GERMAN)
+
+    assert shown == "Bestätigung freigeben: Bitte einen Grund angeben."
+    assert confirmation_of(db_url, ebay_order).status == "held"
+
+
+def test_a_corrected_number_with_a_wrong_check_digit_is_shown_at_its_field(
+    db_url: str,
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    [old] = parcel_numbers(db_url, ebay_order)
+    [new] = numbers("dhl", 1, seed=99)
+    fields = {**action_form(client, ebay_order.order_no, "fix-1"), "action": "correct"}
+
+    answer = client.post(
+        f"/orders/{ebay_order.order_no}/actions",
+        data={**fields, "new": wrong_check_digit(new)},
+        auth=OPERATOR,
+        headers=GERMAN,
+    )
+
+    assert answer.status_code == 422
+    page = lxml.html.fromstring(answer.text)
+    [field] = page.xpath('//input[@aria-invalid="true"]')
+    assert field.get("value") == wrong_check_digit(new)  # kept for the operator to correct
+    [error] = page.xpath(f'//*[@id="{field.get("aria-describedby")}"]')
+    assert "Die Prüfziffer stimmt nicht" in error.text_content()
+    assert parcel_numbers(db_url, ebay_order) == [old]
+
+
+def test_correct_tracking_number_replaces_it_and_names_the_operator(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    act(client, ebay_order.order_no, "action-deliver")
+    [new] = numbers("dhl", 1, seed=99)
+
+    shown = act(client, ebay_order.order_no, "fix-1", action="correct", new=new)
+
+    assert shown.startswith("Correct tracking number: tracking number corrected")
+    assert parcel_numbers(db_url, ebay_order) == [canonical("dhl", new)]
+    assert ("tracking_correct", OPERATOR[0]) in actions_of(db_url, ebay_order)
+
+
+def test_remove_parcel_is_offered_only_while_no_portal_has_the_number(
+    db_url: str,
+    smtp: FaultySmtpServer,  # noqa: F811
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    shown = act(client, ebay_order.order_no, "fix-1", action="remove")
+
+    assert shown == "Remove parcel: parcel removed."
+    assert parcel_numbers(db_url, ebay_order) == []
+    assert actions_of(db_url, ebay_order) == [("tracking_remove", OPERATOR[0])]
+
+
+def test_a_parcel_a_portal_was_told_of_has_no_remove_button(
+    ebay_order: Order,  # noqa: F811
+    client: WebClient,
+) -> None:
+    act(client, ebay_order.order_no, "action-deliver")
+
+    page = lxml.html.fromstring(client.get(f"/orders/{ebay_order.order_no}", auth=OPERATOR).text)
+    assert page.xpath('//form[@id="fix-1"]') and not page.xpath('//*[@id="remove-1"]')

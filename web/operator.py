@@ -207,6 +207,7 @@ def render_order(
     added: int = 0,
     known: int = 0,
     flash: str | None = None,
+    fix: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """One order's page: its facts, parcels, mail, confirmations, protocol and tracking entry."""
     with session_scope(settings.db_url) as session:
@@ -230,6 +231,7 @@ def render_order(
         added=added,
         known=known,
         flash=flash,
+        fix=fix or {},
         shop_name=settings.shop_name,
         nav="orders",
     )

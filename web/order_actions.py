@@ -18,7 +18,10 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
+from connectors.carriers import TrackingNumberError, normalise_tracking_number
+from core.accounts import Accounts
 from core.settings import Settings
 from db.queries.actions import add_action
 from db.queries.orders import get_order
@@ -26,15 +29,17 @@ from db.queries.web import mark_arrived
 from db.session import session_scope
 from db.types import utcnow
 from tasks.actions import ActionResult, deliver_orders, resend_mails, retry_confirmations
+from tasks.holds import release_orders
+from tasks.tracking_fix import correct_tracking, remove_tracking
 from web.buyer import is_cross_site
 from web.deps import AppPages, AppSettings, Operator
-from web.i18n import OperatorUi
-from web.parcel_entry import ParcelForm, nonce_is_valid
+from web.i18n import OperatorUi, Ui
+from web.parcel_entry import ParcelForm, nonce_is_valid, number_error
 
 router = APIRouter()
 
 ARRIVED_SOURCE = "operator"  # the buyer's button writes "buyer"
-ACTIONS = ("deliver", "resend", "retry", "arrived")
+ACTIONS = ("deliver", "resend", "retry", "release", "correct", "remove", "arrived")
 # the status words of tasks/actions.py an action can end with, plus "arrived"/"already_arrived";
 # each has a text `result_<word>` in the catalogues
 ACTION_RESULTS = (
@@ -52,6 +57,16 @@ ACTION_RESULTS = (
     "arrived",
     "already_arrived",
     "unknown",
+    "released",
+    "nothing_held",
+    "reason_missing",
+    "corrected",
+    "corrected_by_hand",
+    "already_corrected",
+    "number_taken",
+    "removed",
+    "already_removed",
+    "told_already",
 )
 
 
@@ -62,6 +77,58 @@ def result_word(result: ActionResult, order_no: str) -> str:
         return "failed"
     word = words[-1] if words else "nothing_to_retry"
     return word if word in ACTION_RESULTS else "failed"
+
+
+def _release(settings: Settings, order_no: str, data: FormData, *, by: str) -> str:
+    """`liefern portals release` for this order's held confirmations, with the given reason."""
+    reason = " ".join(str(data.get("reason") or "").split())[:500]
+    if not reason:
+        return "reason_missing"
+    portal = str(data.get("portal") or "")[:20] or None
+    accounts = Accounts.load(settings.accounts_path)
+    report = release_orders(
+        settings.db_url,
+        order_nos=[order_no],
+        by=by,
+        reason=reason,
+        accounts=accounts,
+        portal=portal,
+    )
+    return "released" if report.released else "nothing_held"
+
+
+def _parcel_carrier(settings: Settings, order_no: str, number: str) -> str | None:
+    wanted = "".join(number.split()).upper()
+    with session_scope(settings.db_url) as session:
+        order = get_order(session, order_no=order_no)
+        for parcel in order.parcels if order is not None else []:
+            if (parcel.tracking_number or "").upper() == wanted:
+                return parcel.carrier
+    return None
+
+
+def _number_problem(ui: Ui, carrier: str | None, new: str) -> str | None:
+    """The new number checked like the tracking entry checks one: format and check digit."""
+    if carrier is None:
+        return None  # the parcel is gone (a double click): correct_tracking names what is there
+    if not new.strip():
+        return ui.text("err_number_missing")
+    try:
+        normalise_tracking_number(carrier, new)
+    except TrackingNumberError as error:
+        return number_error(ui, error, carrier)
+    return None
+
+
+def _fix_word(result: ActionResult, order_no: str) -> str:
+    """A correction's or removal's outcome: its first word; the portals' notes are in the
+    protocol, the correction mail's outcome in the mail table."""
+    words = [o.status for o in result.orders if o.order_no == order_no]
+    if not words:
+        return "failed"
+    if words[0] == "corrected" and "by_hand" in words:
+        return "corrected_by_hand"
+    return words[0] if words[0] in ACTION_RESULTS else "failed"
 
 
 async def _mark_arrived(settings: Settings, order_id: int, *, by: str) -> str:
@@ -109,6 +176,33 @@ async def order_action(
     checked = {name for name in ("again", "rejected") if data.get(name) == "1"}
     if action == "arrived":
         word = await _mark_arrived(settings, order_id, by=operator)
+    elif action == "release":
+        word = _release(settings, order_no, data, by=operator)
+    elif action in ("correct", "remove"):
+        old = str(data.get("old") or "")[:100]
+        new = str(data.get("new") or "")[:100]
+        parcel = _parcel_carrier(settings, order_no, old)
+        if action == "correct":
+            problem = _number_problem(ui, parcel, new)
+            if problem is not None:  # shown at the parcel's field, the page otherwise as it was
+                form = ParcelForm.blank(utcnow().date())
+                return render_order(
+                    settings,
+                    pages,
+                    ui,
+                    order_no,
+                    form,
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    fix={"old": old, "new": new, "error": problem},
+                )
+            result = await correct_tracking(
+                settings.db_url, order_no=order_no, old=old, new=new, by=operator, settings=settings
+            )
+        else:
+            result = await remove_tracking(
+                settings.db_url, order_no=order_no, number=old, by=operator, settings=settings
+            )
+        word = _fix_word(result, order_no)
     else:
         if action == "deliver":
             result = await deliver_orders(

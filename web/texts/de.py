@@ -102,6 +102,27 @@ TEXTS: dict[str, str] = {
     "result_arrived": "Bestellung als angekommen markiert.",
     "result_already_arrived": "Die Bestellung war schon als angekommen markiert.",
     "result_unknown": "Keine solche Bestellung.",
+    "action_release": "Bestätigung freigeben",
+    "action_release_portal": "Zurückgehaltene Bestätigung bei {portal} freigeben",
+    "release_reason": "Grund",
+    "action_correct": "Sendungsnummer korrigieren",
+    "action_remove": "Paket entfernen",
+    "correct_title": "Korrigieren",
+    "new_number": "Neue Nummer",
+    "result_released": "Zurückgehaltene Bestätigung freigegeben; der nächste Lauf bestätigt sie.",
+    "result_nothing_held": "Für diese Bestellung ist nichts zurückgehalten.",
+    "result_reason_missing": "Bitte einen Grund angeben.",
+    "result_corrected": "Sendungsnummer korrigiert; Portale und Käufer informiert.",
+    "result_corrected_by_hand": (
+        "Sendungsnummer korrigiert; bitte auch im Portal von Hand ändern (siehe Protokoll)."
+    ),
+    "result_already_corrected": "Die neue Nummer ist schon eingetragen.",
+    "result_number_taken": "Diese Nummer gehört schon zu einem Paket einer anderen Bestellung.",
+    "result_removed": "Paket entfernt.",
+    "result_already_removed": "Das Paket ist schon entfernt.",
+    "result_told_already": (
+        "Ein Portal kennt diese Nummer schon: dort von Hand entfernen oder korrigieren."
+    ),
     "bulk_title": "Ausgewählte Bestellungen:",
     "bulk_resend": "Mails erneut senden",
     "bulk_retry": "Bestätigungen wiederholen",

@@ -102,6 +102,27 @@ TEXTS: dict[str, str] = {
     "result_arrived": "order marked arrived.",
     "result_already_arrived": "the order was marked arrived already.",
     "result_unknown": "no such order.",
+    "action_release": "Release confirmation",
+    "action_release_portal": "Release the held confirmation at {portal}",
+    "release_reason": "Reason",
+    "action_correct": "Correct tracking number",
+    "action_remove": "Remove parcel",
+    "correct_title": "Correct",
+    "new_number": "New number",
+    "result_released": "held confirmation released; the next run confirms it.",
+    "result_nothing_held": "nothing held for this order.",
+    "result_reason_missing": "please give a reason.",
+    "result_corrected": "tracking number corrected; portals and buyer told.",
+    "result_corrected_by_hand": (
+        "tracking number corrected; change it by hand at the portal too (see the protocol)."
+    ),
+    "result_already_corrected": "the new number is in place already.",
+    "result_number_taken": "this number belongs to another order's parcel already.",
+    "result_removed": "parcel removed.",
+    "result_already_removed": "the parcel is gone already.",
+    "result_told_already": (
+        "a portal has this number already: remove it there by hand, or correct it."
+    ),
     "bulk_title": "Selected orders:",
     "bulk_resend": "Resend mails",
     "bulk_retry": "Retry confirmations",
