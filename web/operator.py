@@ -30,6 +30,7 @@ from db.session import session_scope
 from web.deps import AppPages, AppSettings, Operator, row_id
 from web.exports import orders_csv_bytes
 from web.i18n import OperatorUi, Ui
+from web.order_actions import ACTION_RESULTS, ACTIONS, BULK_ACTIONS, LIST_NONCE_ID
 from web.parcel_entry import ParcelForm, make_nonce
 from web.render import Pages
 from web.timeline import describe
@@ -123,6 +124,8 @@ def orders(
         mail_states=[NO_MAIL, *(s.value for s in MailStatus)],
         confirmation_states=[RED, *(s.value for s in ConfirmationStatus)],
         total=total,
+        bulk=_bulk_flash(ui, request),
+        list_nonce=make_nonce(settings.secret_key.get_secret_value(), LIST_NONCE_ID),
         export_url="/orders.csv" + ("?" + urlencode(active) if active else ""),
         legend=ICON_LEGEND,
         page=page,
@@ -161,11 +164,37 @@ def order_detail(
 ) -> HTMLResponse:
     added, known = (_count(request.query_params.get(n)) for n in ("added", "known"))
     form = ParcelForm.blank(business_today())
-    return render_order(settings, pages, ui, order_no, form, added=added, known=known)
+    flash = _action_flash(ui, request.query_params.get("did"), request.query_params.get("result"))
+    return render_order(settings, pages, ui, order_no, form, added=added, known=known, flash=flash)
+
+
+def _action_flash(ui: Ui, action: str | None, word: str | None) -> str | None:
+    """What an action button did (web/order_actions.py), from a fixed list of words."""
+    if action not in ACTIONS or word not in ACTION_RESULTS:
+        return None
+    return f"{ui.text(f'action_{action}')}: {ui.text(f'result_{word}')}"
 
 
 def _count(value: str | None) -> int:
     return int(value) if value and value.isdigit() and len(value) < 7 else 0
+
+
+def _bulk_flash(ui: Ui, request: Request) -> dict[str, Any] | None:
+    """What a bulk action on the list did: counts, and the orders that did not work."""
+    query = request.query_params
+    action = query.get("bulk")
+    if action not in BULK_ACTIONS:
+        return None
+    failed = []
+    for item in query.getlist("failed")[:50]:
+        word, _, order_no = item.partition(":")
+        if word in ACTION_RESULTS:
+            failed.append((order_no[:64], ui.text(f"result_{word}")))
+    counts = {n: ui.number(_count(query.get(n))) for n in ("done", "not_done")}
+    return {
+        "said": ui.text("bulk_result", action=ui.text(f"bulk_{action}"), **counts),
+        "failed": failed,
+    }
 
 
 def render_order(
@@ -178,6 +207,8 @@ def render_order(
     *,
     added: int = 0,
     known: int = 0,
+    flash: str | None = None,
+    fix: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """One order's page: its facts, parcels, mail, confirmations, protocol and tracking entry."""
     with session_scope(settings.db_url) as session:
@@ -200,6 +231,8 @@ def render_order(
         describe=describe,
         added=added,
         known=known,
+        flash=flash,
+        fix=fix or {},
         shop_name=settings.shop_name,
         nav="orders",
     )

@@ -96,7 +96,7 @@ class ParcelForm:
         )
 
 
-def _number_error(ui: Ui, error: TrackingNumberError, carrier: str) -> str:
+def number_error(ui: Ui, error: TrackingNumberError, carrier: str) -> str:
     name = CARRIERS[carrier].name if carrier in CARRIERS else carrier
     key = f"err_{error.code}"
     if key not in ui.t:
@@ -139,7 +139,7 @@ def check_form(
         try:
             normalised = normalise_tracking_number(code, line.number)
         except TrackingNumberError as error:
-            line.error, line.field = _number_error(ui, error, code), "number"
+            line.error, line.field = number_error(ui, error, code), "number"
             continue
         rows.append((ParcelRow(position, order_no, code, normalised, day), line))
     return rows

@@ -73,6 +73,62 @@ TEXTS: dict[str, str] = {
     "protocol": "Protokoll",
     "flow_runs": "Flow-Läufe",
     "no_flow_runs": "Für diese Bestellung ist kein Flow-Lauf vermerkt.",
+    # action buttons (web/order_actions.py)
+    "actions": "Aktionen",
+    "action_deliver": "Versandmail jetzt senden",
+    "action_again": "noch einmal senden (der Käufer bekommt eine zweite Mail)",
+    "action_resend": "Versandmail erneut senden",
+    "action_retry": "Bestätigung wiederholen",
+    "action_retry_portal": "Bestätigung bei {portal} wiederholen",
+    "action_rejected_too": "auch abgelehnte (inzwischen behoben)",
+    "action_arrived": "Als angekommen markieren",
+    "result_sent": "Versandmail gesendet.",
+    "result_already_sent": (
+        "Die Versandmail ist schon raus; für eine zweite Mail „noch einmal senden“ ankreuzen."
+    ),
+    "result_failed": (
+        "hat nicht geklappt; die Tabellen oben sagen warum. Ursache beheben, dann noch einmal."
+    ),
+    "result_suppressed": "Die Versandmail ist für dieses Konto abgeschaltet.",
+    "result_in_other_run": "Ein Liefern-Lauf sendet diese Mail gerade.",
+    "result_waiting": (
+        "Die Versandmail wartet auf den Mailserver; sie geht mit dem nächsten Lauf raus."
+    ),
+    "result_not_mailed": "Noch keine Versandmail; bitte zuerst senden.",
+    "result_no_parcel": "Noch kein Paket; bitte zuerst eines erfassen.",
+    "result_cancelled": "Die Bestellung ist storniert; nichts gesendet.",
+    "result_retried": "Bestätigung wiederholt.",
+    "result_nothing_to_retry": "Keine fehlgeschlagene Bestätigung (abgelehnte nur mit Häkchen).",
+    "result_arrived": "Bestellung als angekommen markiert.",
+    "result_already_arrived": "Die Bestellung war schon als angekommen markiert.",
+    "result_unknown": "Keine solche Bestellung.",
+    "action_release": "Bestätigung freigeben",
+    "action_release_portal": "Zurückgehaltene Bestätigung bei {portal} freigeben",
+    "release_reason": "Grund",
+    "action_correct": "Sendungsnummer korrigieren",
+    "action_remove": "Paket entfernen",
+    "correct_title": "Korrigieren",
+    "new_number": "Neue Nummer",
+    "result_released": "Zurückgehaltene Bestätigung freigegeben; der nächste Lauf bestätigt sie.",
+    "result_nothing_held": "Für diese Bestellung ist nichts zurückgehalten.",
+    "result_reason_missing": "Bitte einen Grund angeben.",
+    "result_corrected": "Sendungsnummer korrigiert; Portale und Käufer informiert.",
+    "result_corrected_by_hand": (
+        "Sendungsnummer korrigiert; bitte auch im Portal von Hand ändern (siehe Protokoll)."
+    ),
+    "result_already_corrected": "Die neue Nummer ist schon eingetragen.",
+    "result_number_taken": "Diese Nummer gehört schon zu einem Paket einer anderen Bestellung.",
+    "result_removed": "Paket entfernt.",
+    "result_already_removed": "Das Paket ist schon entfernt.",
+    "result_told_already": (
+        "Ein Portal kennt diese Nummer schon: dort von Hand entfernen oder korrigieren."
+    ),
+    "bulk_title": "Ausgewählte Bestellungen:",
+    "bulk_resend": "Mails erneut senden",
+    "bulk_retry": "Bestätigungen wiederholen",
+    "bulk_arrived": "Als angekommen markieren",
+    "bulk_result": "{action}: {done} erledigt, {not_done} nicht erledigt.",
+    "select_order": "Bestellung {order_no} auswählen",
     # tracking entry
     "add_parcels": "Pakete erfassen",
     "add_parcels_hint": "Eine Zeile je Paket; leere Zeilen werden übergangen.",

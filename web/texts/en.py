@@ -73,6 +73,62 @@ TEXTS: dict[str, str] = {
     "protocol": "Protocol",
     "flow_runs": "Flow runs",
     "no_flow_runs": "No flow run recorded for this order.",
+    # action buttons (web/order_actions.py)
+    "actions": "Actions",
+    "action_deliver": "Send the shipping mail now",
+    "action_again": "send it again (the buyer gets a second mail)",
+    "action_resend": "Resend the shipping mail",
+    "action_retry": "Retry confirmation",
+    "action_retry_portal": "Retry confirmation at {portal}",
+    "action_rejected_too": "rejected ones too (fixed meanwhile)",
+    "action_arrived": "Mark arrived",
+    "result_sent": "shipping mail sent.",
+    "result_already_sent": (
+        "the shipping mail went out already; tick “send it again” for a second mail."
+    ),
+    "result_failed": "did not work; the tables above say why. Fix the cause, then try again.",
+    "result_suppressed": "the shipping mail is suppressed for this account.",
+    "result_in_other_run": "a deliver run is sending this mail right now.",
+    "result_waiting": (
+        "the shipping mail is waiting for the mail server; it goes out with the next run."
+    ),
+    "result_not_mailed": "no shipping mail yet; send it first.",
+    "result_no_parcel": "no parcel yet; add one first.",
+    "result_cancelled": "the order is cancelled; nothing sent.",
+    "result_retried": "confirmation retried.",
+    "result_nothing_to_retry": (
+        "no failed confirmation to retry (rejected ones only with the box ticked)."
+    ),
+    "result_arrived": "order marked arrived.",
+    "result_already_arrived": "the order was marked arrived already.",
+    "result_unknown": "no such order.",
+    "action_release": "Release confirmation",
+    "action_release_portal": "Release the held confirmation at {portal}",
+    "release_reason": "Reason",
+    "action_correct": "Correct tracking number",
+    "action_remove": "Remove parcel",
+    "correct_title": "Correct",
+    "new_number": "New number",
+    "result_released": "held confirmation released; the next run confirms it.",
+    "result_nothing_held": "nothing held for this order.",
+    "result_reason_missing": "please give a reason.",
+    "result_corrected": "tracking number corrected; portals and buyer told.",
+    "result_corrected_by_hand": (
+        "tracking number corrected; change it by hand at the portal too (see the protocol)."
+    ),
+    "result_already_corrected": "the new number is in place already.",
+    "result_number_taken": "this number belongs to another order's parcel already.",
+    "result_removed": "parcel removed.",
+    "result_already_removed": "the parcel is gone already.",
+    "result_told_already": (
+        "a portal has this number already: remove it there by hand, or correct it."
+    ),
+    "bulk_title": "Selected orders:",
+    "bulk_resend": "Resend mails",
+    "bulk_retry": "Retry confirmations",
+    "bulk_arrived": "Mark arrived",
+    "bulk_result": "{action}: {done} done, {not_done} did not work.",
+    "select_order": "select order {order_no}",
     # tracking entry
     "add_parcels": "Add parcels",
     "add_parcels_hint": "One line per parcel; empty lines are ignored.",
