@@ -38,6 +38,8 @@ import sqlalchemy as sa  # noqa: E402
 from core.settings import Settings, reset_settings  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.session import dispose_engines, get_engine  # noqa: E402
+from simulators.smtp import FaultySmtpServer  # noqa: E402
+from simulators.stack import PortalStack  # noqa: E402
 
 SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
 POSTGRES_URL = os.environ.get(
@@ -132,3 +134,22 @@ def specs() -> Path:
     if not SPECS.is_dir():
         pytest.skip(f"official specs not present at {SPECS}")
     return SPECS
+
+
+@pytest.fixture
+def smtp(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySmtpServer]:
+    """A real SMTP server (aiosmtpd) that captures, or refuses chosen buyers; a test module may
+    define its own `smtp` with other settings."""
+    with FaultySmtpServer() as server:
+        monkeypatch.setenv("LIEFERN_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+        monkeypatch.setenv("LIEFERN_SMTP_BACKOFF_SECONDS", "0.01")
+        monkeypatch.setenv("LIEFERN_SMTP_TIMEOUT_SECONDS", "3")
+        reset_settings()
+        yield server
+
+
+@pytest.fixture
+def portals(settings: Settings) -> Iterator[PortalStack]:
+    """Every portal simulator on loopback, Amazon processing feeds in 0.2 s."""
+    with PortalStack(amazon_processing_seconds=0.2) as stack:
+        yield stack

@@ -22,12 +22,12 @@ from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack
 from tests.test_browser import browser, operator_page, screenshots
 from tests.test_confirmation_gate import confirmation_of, ebay_holds
-from tests.test_order_actions import ebay_order, portals, smtp
+from tests.test_order_actions import ebay_order
 from tests.test_web_app import web_settings
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "ebay_order", "portals", "screenshots", "smtp"]  # shared fixtures
+__all__ = ["browser", "ebay_order", "screenshots"]  # shared fixtures
 
 WINDOW = {"width": 1280, "height": 1000}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -39,22 +38,6 @@ from tests.helpers import numbers, seed_orders
 
 runner = CliRunner()
 REFUSED = "550 5.1.1 mailbox unavailable"
-
-
-@pytest.fixture
-def smtp(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySmtpServer]:
-    with FaultySmtpServer() as server:
-        monkeypatch.setenv("LIEFERN_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
-        monkeypatch.setenv("LIEFERN_SMTP_BACKOFF_SECONDS", "0.01")
-        monkeypatch.setenv("LIEFERN_SMTP_TIMEOUT_SECONDS", "3")
-        reset_settings()
-        yield server
-
-
-@pytest.fixture
-def portals(settings: Settings) -> Iterator[PortalStack]:
-    with PortalStack(amazon_processing_seconds=0.2) as stack:
-        yield stack
 
 
 def shipped_orders(db_url: str, portal: str, count: int) -> list[Order]:

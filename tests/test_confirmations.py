@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -31,12 +30,6 @@ from tasks.confirmations import (
 )
 from tasks.parcels import attach_parcels
 from tests.helpers import numbers, seed_orders
-
-
-@pytest.fixture
-def portals(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[PortalStack]:
-    with PortalStack(amazon_processing_seconds=0.2) as stack:
-        yield stack
 
 
 def configure(

@@ -7,7 +7,6 @@ import email
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
 from email.message import Message
 from email.policy import default
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.carriers import normalise_tracking_number
-from core.settings import Settings, reset_settings
+from core.settings import Settings
 from core.tracking_rows import ParcelRow
 from db.models import Order, ShippingMail
 from db.queries.mails import orders_to_mail
@@ -26,16 +25,6 @@ from simulators.smtp import FaultySmtpServer
 from tasks.mails import send_shipping_mails
 from tasks.parcels import attach_parcels
 from tests.helpers import numbers, seed_orders
-
-
-@pytest.fixture
-def smtp(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySmtpServer]:
-    with FaultySmtpServer() as server:
-        monkeypatch.setenv("LIEFERN_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
-        monkeypatch.setenv("LIEFERN_SMTP_BACKOFF_SECONDS", "0.01")
-        monkeypatch.setenv("LIEFERN_SMTP_TIMEOUT_SECONDS", "3")
-        reset_settings()
-        yield server
 
 
 def add_parcel(db_url: str, order_no: str, carrier: str, number: str) -> None:

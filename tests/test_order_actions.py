@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from cli.main import app
-from core.settings import Settings, reset_settings
+from core.settings import Settings
 from db.models import Confirmation, Order, OrderAction, ShippingMail
 from db.session import session_scope
 from simulators import ebay
@@ -31,22 +30,6 @@ from tests.test_confirmation_gate import (
 )
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def smtp(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySmtpServer]:
-    with FaultySmtpServer() as server:
-        monkeypatch.setenv("LIEFERN_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
-        monkeypatch.setenv("LIEFERN_SMTP_BACKOFF_SECONDS", "0.01")
-        monkeypatch.setenv("LIEFERN_SMTP_TIMEOUT_SECONDS", "3")
-        reset_settings()
-        yield server
-
-
-@pytest.fixture
-def portals(settings: Settings) -> Iterator[PortalStack]:
-    with PortalStack(amazon_processing_seconds=0.2) as stack:
-        yield stack
 
 
 @pytest.fixture

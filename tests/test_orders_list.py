@@ -16,9 +16,9 @@ from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
 from tasks.parcels import attach_parcels
 from tests.helpers import numbers, seed_orders
-from tests.test_order_actions import cli, ebay_order, portals, smtp
+from tests.test_order_actions import cli, ebay_order
 
-__all__ = ["ebay_order", "portals", "smtp"]  # fixtures used below
+__all__ = ["ebay_order"]  # fixtures used below
 
 runner = CliRunner()
 

@@ -20,9 +20,9 @@ from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack
 from tests.helpers import numbers
 from tests.test_confirmation_gate import configure, confirmation_of, ebay_holds, shipped_orders
-from tests.test_order_actions import cli, ebay_order, portals, smtp, timeline
+from tests.test_order_actions import cli, ebay_order, timeline
 
-__all__ = ["ebay_order", "portals", "smtp"]  # fixtures used below
+__all__ = ["ebay_order"]  # fixtures used below
 
 NEW = normalise_tracking_number("dhl", numbers("dhl", 1, seed=77)[0])
 

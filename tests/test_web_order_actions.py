@@ -27,7 +27,7 @@ from tests.test_confirmation_gate import (
     ebay_holds,
     shipped_orders,
 )
-from tests.test_order_actions import ebay_order, mail_of, portals, smtp  # noqa: F401
+from tests.test_order_actions import ebay_order, mail_of  # noqa: F401
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from tests.test_web_workbench import wrong_check_digit
 from web.app import create_app
@@ -69,8 +69,8 @@ def actions_of(db_url: str, order: Order) -> list[tuple[str, str]]:
 
 def test_send_now_mails_the_buyer_confirms_the_portal_and_names_the_operator(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
-    portals: PortalStack,  # noqa: F811
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -84,7 +84,7 @@ def test_send_now_mails_the_buyer_confirms_the_portal_and_names_the_operator(
 
 
 def test_a_double_click_on_send_now_sends_one_mail_and_says_so_in_german(
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -100,7 +100,7 @@ def test_a_double_click_on_send_now_sends_one_mail_and_says_so_in_german(
 
 def test_a_second_mail_needs_the_send_it_again_box(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -113,7 +113,7 @@ def test_a_second_mail_needs_the_send_it_again_box(
 
 def test_a_failed_mail_is_resent_with_its_button(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -130,7 +130,7 @@ def test_a_failed_mail_is_resent_with_its_button(
 
 def test_retry_tells_the_portal_again_after_a_failure(
     db_url: str,
-    portals: PortalStack,  # noqa: F811
+    portals: PortalStack,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -178,7 +178,7 @@ def test_actions_need_the_operator_login(ebay_order: Order, client: WebClient) -
 
 
 def test_an_action_without_the_pages_nonce_is_refused(
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -193,7 +193,7 @@ def test_an_action_without_the_pages_nonce_is_refused(
 
 
 def test_an_action_from_another_site_is_refused(
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -216,8 +216,8 @@ def test_an_action_from_another_site_is_refused(
 def two_orders(
     db_url: str,
     settings: Settings,
-    smtp: FaultySmtpServer,  # noqa: F811
-    portals: PortalStack,  # noqa: F811
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
     monkeypatch: pytest.MonkeyPatch,
 ) -> list[Order]:
     """Two eBay orders with a DHL parcel each, no mail yet."""
@@ -261,7 +261,7 @@ def test_every_row_of_the_list_has_a_checkbox_for_the_bulk_actions(
 
 def test_bulk_resend_sends_the_failed_mails_and_names_the_order_that_did_not_work(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     two_orders: list[Order],
     list_client: WebClient,
 ) -> None:
@@ -305,7 +305,7 @@ def test_bulk_mark_arrived_twice_marks_each_order_once(
 
 
 def test_bulk_actions_need_the_login_and_the_lists_nonce(
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     two_orders: list[Order],
     list_client: WebClient,
 ) -> None:
@@ -334,7 +334,7 @@ def parcel_numbers(db_url: str, order: Order) -> list[str | None]:
 
 def test_release_lets_a_held_confirmation_go_with_the_operators_reason(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -353,7 +353,7 @@ def test_release_lets_a_held_confirmation_go_with_the_operators_reason(
 
 def test_release_without_a_reason_asks_for_one(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -393,7 +393,7 @@ def test_a_corrected_number_with_a_wrong_check_digit_is_shown_at_its_field(
 
 def test_correct_tracking_number_replaces_it_and_names_the_operator(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
@@ -409,7 +409,7 @@ def test_correct_tracking_number_replaces_it_and_names_the_operator(
 
 def test_remove_parcel_is_offered_only_while_no_portal_has_the_number(
     db_url: str,
-    smtp: FaultySmtpServer,  # noqa: F811
+    smtp: FaultySmtpServer,
     ebay_order: Order,  # noqa: F811
     client: WebClient,
 ) -> None:
