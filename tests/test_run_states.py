@@ -19,13 +19,11 @@ from core.settings import Settings, reset_settings
 from simulators import ebay
 from simulators.stack import PortalStack
 from tasks.confirmations import PortalFailed
-from tests.test_confirmation_gate import (  # noqa: F401 - the fixtures, by name
+from tests.test_confirmation_gate import (
     configure,
     confirm,
     deliver_mails,
-    portals,
     shipped_orders,
-    smtp,
 )
 
 
@@ -77,7 +75,7 @@ def test_a_task_is_not_tried_again_when_credentials_are_missing() -> None:
 
 
 @pytest.fixture
-def stack(portals: PortalStack) -> PortalStack:  # noqa: F811
+def stack(portals: PortalStack) -> PortalStack:
     """The portal simulators over HTTP (tests/test_confirmation_gate.py's fixture)."""
     return portals
 
