@@ -17,14 +17,11 @@ from core.clock import BUSINESS_TZ, business_today
 from core.samples import generate_orders, orders_csv
 from core.settings import Settings, reset_settings
 from core.ship_dates import CLOCK_SKEW, DEFAULT_MAX_AGE_DAYS, ShipDateWindow
-from core.tracking_csv import read_tracking_file
 from db.models import Parcel
 from db.queries.confirmations import ItemRow, LedgerOrder, LedgerParcel, LedgerRow
-from db.queries.imports import create_import
 from db.session import session_scope
 from tasks.confirmations import to_shipment
-from tasks.tracking_import import import_rows
-from tests.helpers import numbers, seed_orders
+from tests.helpers import import_tracking_file, numbers, seed_orders
 from tests.test_web_app import WebClient, web_settings
 from tests.test_web_uploads import upload, wait_until_finished
 from web.app import create_app
@@ -35,23 +32,7 @@ runner = CliRunner()
 
 def import_file(db_url: str, data: bytes) -> list[tuple[int, str, str]]:
     """Import with today's date as the flow does; the rejected rows as (row, column, code)."""
-    table = read_tracking_file(data)
-    with session_scope(db_url) as session:
-        import_id = create_import(
-            session, file_name="t.csv", sha256="x", archive_path="-", file_format=None,
-            carrier=None, source="test",
-        )  # fmt: skip
-    outcome = import_rows(
-        db_url,
-        import_id=import_id,
-        frame=table.frame,
-        headers=table.headers,
-        preset=table.preset,
-        carrier=None,
-        today=business_today(),
-        source="import",
-    )
-    return [(p.row, p.column, p.code) for p in outcome.problems]
+    return import_tracking_file(db_url, data)[2]
 
 
 def stored_numbers(db_url: str) -> list[str]:

@@ -22,53 +22,22 @@ from cli.main import app
 from core.clock import business_today
 from core.samples import generate_orders, orders_csv
 from core.settings import Settings, reset_settings
-from core.tracking_csv import read_tracking_file
 from core.tracking_rows import ParcelRow
 from db.models import Order, Parcel
 from db.queries.confirmations import add_confirmations, confirmations_in_status
-from db.queries.imports import create_import
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
 from tasks.confirmations import to_shipment
 from tasks.mails import send_shipping_mails
 from tasks.parcels import attach_parcels
-from tasks.tracking_import import import_rows
+from tests.helpers import import_tracking_file as import_file
 from tests.helpers import numbers, seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from web.app import create_app
 
 runner = CliRunner()
 DAY = date(2026, 11, 26)
-
-
-def import_file(
-    db_url: str,
-    data: bytes,
-    *,
-    file_format: str | None = None,
-    carrier: str | None = None,
-    today: date | None = None,
-) -> tuple[int, int, list[tuple[int, str, str]]]:
-    """(imported, already known, rejected rows as (row, column, code))."""
-    table = read_tracking_file(data, file_format=file_format, carrier=carrier)
-    with session_scope(db_url) as session:
-        import_id = create_import(
-            session, file_name="t.csv", sha256="x", archive_path="-", file_format=file_format,
-            carrier=carrier, source="test",
-        )  # fmt: skip
-    outcome = import_rows(
-        db_url,
-        import_id=import_id,
-        frame=table.frame,
-        headers=table.headers,
-        preset=table.preset,
-        carrier=carrier,
-        today=today or business_today(),
-        source="import",
-    )
-    problems = [(p.row, p.column, p.code) for p in outcome.problems]
-    return outcome.imported, outcome.already_known, problems
 
 
 def parcels(db_url: str) -> list[tuple[str, str, str | None]]:
