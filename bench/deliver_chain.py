@@ -3,7 +3,7 @@
     uv run python bench/deliver_chain.py [--sizes 10000,100000] [--runs 3] [--runs-large 1]
                                          [--db sqlite,postgresql] [--connections 10]
 
-Set-up (not measured): N sample orders of every portal and the own shop (core.samples) with
+Set-up (not measured): N sample orders of every portal and the own shop (simulators.samples) with
 their items bulk-loaded into a migrated store; their tracking file in the project's own format
 (15 % of the orders with two parcels); Postfix's `smtp-sink`; `simulators.stack.PortalStack`
 (Amazon processing time 0, no throttling) seeded with the orders, served by this process;
@@ -130,13 +130,13 @@ POLL_LIMIT_SECONDS = 600
 
 
 def samples_for(count: int) -> list[Any]:
-    from core.samples import generate_orders
+    from simulators.samples import generate_orders
 
     return unique_portal_ids(list(generate_orders(count, seed=2026)))
 
 
 def tracking_file(count: int, samples: list[Any]) -> Path:
-    from core.samples import tracking_csv
+    from simulators.samples import tracking_csv
 
     path = WORK / f"tracking-{count}.csv"
     if not path.exists():

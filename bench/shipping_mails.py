@@ -85,7 +85,7 @@ BATCH = 5000
 
 
 def samples_for(count: int) -> list[Any]:
-    from core.samples import generate_orders
+    from simulators.samples import generate_orders
 
     out = []
     for sample in generate_orders(count, seed=42):
@@ -99,7 +99,7 @@ def samples_for(count: int) -> list[Any]:
 def parcels_for(count: int) -> list[tuple[str, str]]:
     import random
 
-    from core.samples import sample_tracking_number
+    from simulators.samples import sample_tracking_number
 
     rng = random.Random(3)
     return [(CARRIER, sample_tracking_number(CARRIER, rng)) for _ in range(count)]

@@ -148,7 +148,7 @@ def tracking_file(count: int) -> Path:
     path = WORK / f"tracking-{count}-undated.csv"  # files of fixed dates are not reused
     if path.exists():
         return path
-    from core.samples import SAMPLE_CARRIER_WEIGHTS, sample_tracking_number
+    from simulators.samples import SAMPLE_CARRIER_WEIGHTS, sample_tracking_number
 
     rng = random.Random(20261124)
     names = [c for c, _ in SAMPLE_CARRIER_WEIGHTS]

@@ -104,12 +104,12 @@ class Result:
 def build_store(path: Path, orders: int) -> list[int]:
     """A migrated SQLite database with `orders` shipped orders; returns their ids."""
     from core.orders_file import read_orders_file
-    from core.samples import generate_orders, orders_csv
     from db.migrate import upgrade
     from db.queries.mails import mark_shipped
     from db.queries.web import order_ids
     from db.session import dispose_engines, session_scope
     from db.types import utcnow
+    from simulators.samples import generate_orders, orders_csv
     from tasks.orders import store_orders
 
     url = f"sqlite:///{path}"

@@ -14,8 +14,8 @@ from cli.deliver_cmd import mails_app
 from cli.output import Exit, JsonOption, emit, fail, fail_setup
 from cli.portals_cmd import app as portals_app
 from cli.runtime import ensure_database
-from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
+from core.carriers.numbers import UnknownCarrier, get_carrier
 from core.settings import get_settings
 from core.setup_error import SetupError
 

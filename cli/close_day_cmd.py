@@ -14,8 +14,8 @@ import typer
 
 from cli.output import Exit, JsonOption, emit, fail
 from cli.runtime import ensure_database, prepare_prefect
-from connectors.carriers import UnknownCarrier, get_carrier
 from connectors.errors import ConnectorError
+from core.carriers.numbers import UnknownCarrier, get_carrier
 from core.clock import business_today
 from core.settings import get_settings
 

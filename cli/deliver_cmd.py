@@ -10,8 +10,8 @@ import typer
 
 from cli.output import Exit, JsonOption, emit, fail, fail_setup
 from cli.runtime import ensure_database, prepare_prefect
-from connectors.carriers import UnknownCarrier, get_carrier
 from core.accounts import Accounts
+from core.carriers.numbers import UnknownCarrier, get_carrier
 from core.mail_waits import minute, waiting_line, waiting_lines
 from core.run_verdict import RunFailed, deliver_verdict
 from core.settings import get_settings

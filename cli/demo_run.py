@@ -19,11 +19,11 @@ from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
 from core.run_verdict import RunFailed
-from core.samples import generate_orders, orders_csv, tracking_csv
 from core.settings import Settings, get_settings, reset_settings
 from db.queries.confirmations import confirmation_counts
 from db.queries.orders import count_orders
 from db.session import session_scope
+from simulators.samples import generate_orders, orders_csv, tracking_csv
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.orders import store_orders

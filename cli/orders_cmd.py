@@ -126,7 +126,7 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """Orders, newest first, filtered; with a count of all that match."""
-    from connectors.carriers import UnknownCarrier, get_carrier
+    from core.carriers.numbers import UnknownCarrier, get_carrier
 
     try:
         pairs = confirmation_filters(confirmation or [])

@@ -11,7 +11,7 @@ import typer
 
 from cli.output import Exit, JsonOption, emit, fail, rejected_lines
 from cli.runtime import ensure_database, prepare_prefect
-from connectors.carriers import (
+from core.carriers.numbers import (
     TrackingNumberError,
     UnknownCarrier,
     get_carrier,

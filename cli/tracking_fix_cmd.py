@@ -10,7 +10,7 @@ import typer
 from cli.actions_cmd import ByOption, answer, checked_setup, operator
 from cli.output import JsonOption, fail
 from cli.tracking_cmd import app
-from connectors.carriers import TrackingNumberError, UnknownCarrier, get_carrier
+from core.carriers.numbers import TrackingNumberError, UnknownCarrier, get_carrier
 
 
 @app.command("correct")

@@ -11,8 +11,12 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from connectors.carriers import TrackingNumberError, UnknownCarrier, get_carrier
-from connectors.carriers.numbers import normalise_tracking_numbers
+from core.carriers.numbers import (
+    TrackingNumberError,
+    UnknownCarrier,
+    get_carrier,
+    normalise_tracking_numbers,
+)
 from core.problems import RowProblem
 from core.ship_dates import ShipDateProblem, ShipDateWindow
 

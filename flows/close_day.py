@@ -25,8 +25,9 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
-from connectors.carriers import CARRIERS, find_carrier, get_carrier
 from connectors.errors import AuthError, ConnectorError
+from core.carriers.numbers import find_carrier, get_carrier
+from core.carriers.table import CARRIERS
 from core.clock import business_today
 from core.run_verdict import WITH_PROBLEMS
 from core.settings import get_settings

@@ -38,11 +38,12 @@ import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.carriers import CARRIERS, TrackingNumberError, normalise_tracking_number
 from connectors.dhl_parcel.auth import auth_from_env
 from connectors.dhl_parcel.connector import DhlParcelClient
 from connectors.dhl_parcel.mapping import DEFAULT_PROFILE, PRODUCTION, SANDBOX, ManifestItem
 from connectors.errors import ConnectorError
+from core.carriers.numbers import TrackingNumberError, normalise_tracking_number
+from core.carriers.table import CARRIERS
 from core.mail_waits import is_waiting
 from core.shipping_list import ShippingListRow, render_csv, render_pdf
 from db.queries.closing import (

@@ -29,10 +29,11 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.carriers import CARRIERS, tracking_url
 from connectors.smtp import OutgoingMail, SendResult, SmtpSender, address_of, build_message
 from connectors.smtp.message import check_address, make_message_id
 from core.accounts import AccountOptions, Accounts
+from core.carriers.numbers import tracking_url
+from core.carriers.table import CARRIERS
 from core.crashpoints import crash_point
 from core.links import arrival_url
 from core.mail_render import PORTAL_LABELS, MailRenderer, RenderedMail

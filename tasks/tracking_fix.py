@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.carriers import normalise_tracking_number
 from connectors.smtp import SmtpSender
 from connectors.smtp.message import check_address, make_message_id
 from core.accounts import Accounts
+from core.carriers.numbers import normalise_tracking_number
 from core.mail_render import MailRenderer
 from core.settings import Settings, get_settings
 from db.models import Confirmation, Order, Parcel

@@ -21,7 +21,7 @@ import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
 import uvloop  # noqa: F401  (a worker's loop: tasks/own_loop.py; installed wherever Linux is)
 from sqlalchemy.orm import configure_mappers
 
-import connectors.carriers  # noqa: F401  (tracking URLs: Rakuten)
+import core.carriers  # noqa: F401  (tracking URLs: Rakuten)
 import db.models  # noqa: F401  (the mappers configured below)
 from connectors.http import ssl_context
 

@@ -7,10 +7,10 @@ from datetime import date
 
 from core.clock import business_today
 from core.orders_file import read_orders_file
-from core.samples import SampleOrder, generate_orders, orders_csv, sample_tracking_number
 from core.tracking_csv import read_tracking_file
 from db.queries.imports import create_import
 from db.session import session_scope
+from simulators.samples import SampleOrder, generate_orders, orders_csv, sample_tracking_number
 from tasks.orders import store_orders
 from tasks.tracking_import import import_rows
 

@@ -22,7 +22,6 @@ from sqlalchemy import select, update
 from core.accounts import Accounts
 from core.clock import business_today
 from core.links import arrival_token
-from core.samples import SampleOrder, tracking_csv
 from core.settings import Settings, get_settings, reset_settings
 from core.tracking_csv import read_tracking_file
 from db.models import Confirmation, Order
@@ -31,6 +30,7 @@ from db.queries.imports import create_import, finish_import
 from db.queries.mails import orders_to_mail
 from db.queries.parcels import carriers_with_unmailed_orders
 from db.session import session_scope
+from simulators.samples import SampleOrder, tracking_csv
 from simulators.server import serve_in_thread
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store

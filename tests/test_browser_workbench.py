@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.carriers import normalise_tracking_number
+from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings
 from db.models import Order, Parcel
 from db.session import session_scope

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.carriers import (
-    CARRIERS,
+from core.carriers import checkdigits as cd
+from core.carriers.numbers import (
     TrackingNumberError,
     UnknownCarrier,
     detect_carriers,
@@ -22,8 +22,7 @@ from connectors.carriers import (
     normalise_tracking_number,
     tracking_url,
 )
-from connectors.carriers import checkdigits as cd
-from connectors.carriers.table import S10_COUNTRIES
+from core.carriers.table import CARRIERS, S10_COUNTRIES
 
 SPECS = Path(__file__).resolve().parents[1] / ".." / "shared" / "specs"
 COURIERS = SPECS / "carriers" / "tracking_number_data" / "couriers"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.carriers import checkdigits as cd
-from connectors.carriers.table import CARRIER_TABLE
+from core.carriers import checkdigits as cd
+from core.carriers.table import CARRIER_TABLE
 
 DIGITS = "0123456789"
 ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from core.samples import generate_orders, orders_csv, tracking_csv
 from core.settings import Settings
+from simulators.samples import generate_orders, orders_csv, tracking_csv
 from tests.helpers import numbers
 
 runner = CliRunner()

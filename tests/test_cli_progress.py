@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.progress import Steps
-from core.samples import generate_orders, orders_csv
 from core.settings import Settings
+from simulators.samples import generate_orders, orders_csv
 
 runner = CliRunner()
 

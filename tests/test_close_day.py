@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from connectors.carriers import normalise_tracking_number
 from connectors.dhl_parcel.auth import DhlBasicAuth
 from connectors.dhl_parcel.mapping import SANDBOX, SHIPPING_PATH
 from connectors.errors import AuthError
+from core.carriers.numbers import normalise_tracking_number
 from core.clock import business_today
 from core.settings import Settings
 from core.tracking_rows import ParcelRow

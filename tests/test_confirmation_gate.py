@@ -18,8 +18,8 @@ from sqlalchemy.orm import selectinload
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.carriers import normalise_tracking_number
 from core.accounts import Accounts, AccountsError
+from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings, reset_settings
 from core.tracking_rows import ParcelRow
 from db.models import Confirmation, ConfirmationRelease, Order, ShippingMail

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from connectors.base import OrderParcel
-from connectors.carriers import normalise_tracking_number
 from connectors.registry import open_connector
 from core.accounts import Accounts
+from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings, reset_settings
 from core.tracking_rows import ParcelRow
 from db.models import Confirmation, Order

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from connectors.carriers import normalise_tracking_number
+from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings
 from core.tracking_rows import ParcelRow
 from db.models import Order, ShippingMail

@@ -17,10 +17,14 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.carriers import CARRIERS, TrackingNumberError, normalise_tracking_number
-from connectors.carriers.checkdigits import CHECKS
-from connectors.carriers.numbers import normalise_tracking_numbers
-from core.samples import sample_tracking_number
+from core.carriers.checkdigits import CHECKS
+from core.carriers.numbers import (
+    TrackingNumberError,
+    normalise_tracking_number,
+    normalise_tracking_numbers,
+)
+from core.carriers.table import CARRIERS
+from simulators.samples import sample_tracking_number
 from tests.stress.fuzzing import fuzz
 
 ERROR_CODES = frozenset(
@@ -34,7 +38,7 @@ ERROR_CODES = frozenset(
     }
 )
 CARRIER_CODES = sorted(CARRIERS)
-SAMPLED = ("dhl", "deutsche_post", "dpd", "ups", "gls", "hermes")  # core.samples knows these
+SAMPLED = ("dhl", "deutsche_post", "dpd", "ups", "gls", "hermes")  # simulators.samples knows these
 FORMATS = [(c.code, f) for c in CARRIERS.values() for f in c.formats]
 # what turns up inside numbers in real files: separators, look-alikes, spreadsheet residue
 NOISE = " \t-./\u00a0\u2009\u2013_,;'\"0OIl1EeßÄ０１\u200b\x00"

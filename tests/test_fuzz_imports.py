@@ -32,11 +32,11 @@ from sqlalchemy import delete, func, select
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-from core.samples import generate_orders, orders_csv, orders_jsonl
 from core.settings import Settings
 from core.textfile import detect_delimiter, detect_encoding, first_line
 from db.models import ImportRejection, Order, OrderItem, Parcel, TrackingImport
 from db.session import session_scope
+from simulators.samples import generate_orders, orders_csv, orders_jsonl
 from tests.stress.fuzzing import fuzz
 from tests.test_fuzz_orders_file import csv_orders, jsonl_orders
 from tests.test_fuzz_tracking_import import csv_file

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from core.orders_file import ITEM_COLUMNS, OPTIONAL_COLUMNS, ORDER_COLUMNS, read_orders_file
 from core.problems import UnreadableInput
-from core.samples import generate_orders, orders_csv, orders_jsonl
+from simulators.samples import generate_orders, orders_csv, orders_jsonl
 from tests.stress.fuzzing import fuzz
 
 PROBLEM_CODES = frozenset(

@@ -7,9 +7,13 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.carriers import CARRIERS, TrackingNumberError, normalise_tracking_number
-from connectors.carriers.numbers import normalise_tracking_numbers
-from core.samples import SAMPLE_CARRIER_WEIGHTS, sample_tracking_number
+from core.carriers.numbers import (
+    TrackingNumberError,
+    normalise_tracking_number,
+    normalise_tracking_numbers,
+)
+from core.carriers.table import CARRIERS
+from simulators.samples import SAMPLE_CARRIER_WEIGHTS, sample_tracking_number
 
 SAMPLE_CARRIERS = [code for code, _ in SAMPLE_CARRIER_WEIGHTS]
 # what spreadsheets and people do to numbers

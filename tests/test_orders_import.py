@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from cli.main import app
 from core.orders_file import read_orders_file
 from core.problems import UnreadableInput
-from core.samples import generate_orders, orders_csv, orders_jsonl
 from core.settings import Settings
 from db.models import Order
 from db.queries.orders import get_order
 from db.session import session_scope
+from simulators.samples import generate_orders, orders_csv, orders_jsonl
 from tasks.orders import store_orders
 
 runner = CliRunner()
@@ -220,7 +220,7 @@ def test_stored_order_keeps_items_and_is_found_by_portal_order_id(db_url: str) -
 
 
 def test_sample_kaufland_order_units_are_unique_across_orders_as_on_kaufland() -> None:
-    from core.samples import _unique
+    from simulators.samples import _unique
 
     assert _unique(["500", "500", "501", "7"], {"7"}) == ["500", "501", "502", "8"]
     # at 100,000 orders this seed draws a unit id twice (its two orders then disagreed)

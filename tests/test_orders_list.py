@@ -8,7 +8,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.carriers import normalise_tracking_number
+from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings
 from core.tracking_rows import ParcelRow
 from db.models import Confirmation, Order

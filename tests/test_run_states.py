@@ -165,8 +165,8 @@ def test_deliver_run_with_a_rejected_order_completes_with_problems_and_names_the
 def test_a_tracking_import_with_a_rejected_row_completes_with_problems(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from core.samples import tracking_csv
     from flows.tracking_import import tracking_import
+    from simulators.samples import tracking_csv
     from tests.helpers import seed_orders
 
     path = tmp_path / "t.csv"

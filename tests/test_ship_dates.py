@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.clock import BUSINESS_TZ, business_today
-from core.samples import generate_orders, orders_csv
 from core.settings import Settings, reset_settings
 from core.ship_dates import CLOCK_SKEW, DEFAULT_MAX_AGE_DAYS, ShipDateWindow
 from db.models import Parcel
 from db.queries.confirmations import ItemRow, LedgerOrder, LedgerParcel, LedgerRow
 from db.session import session_scope
+from simulators.samples import generate_orders, orders_csv
 from tasks.confirmations import to_shipment
 from tests.helpers import import_tracking_file, numbers, seed_orders
 from tests.test_web_app import WebClient, web_settings

@@ -12,7 +12,7 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
-from connectors.carriers import normalise_tracking_number
+from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings
 from db.models import Order, Parcel, ShippingMail
 from db.session import session_scope

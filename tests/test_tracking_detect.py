@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.problems import UnreadableInput
-from core.samples import generate_orders, orders_csv
 from core.settings import Settings
 from core.tracking_csv import PRESETS, read_tracking_file
+from simulators.samples import generate_orders, orders_csv
 from tests.helpers import numbers
 
 EXPORTS = Path(__file__).parent / "fixtures" / "carrier_exports"

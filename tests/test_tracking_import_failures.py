@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.samples import tracking_csv
 from core.settings import Settings
 from core.tracking_csv import read_tracking_file
 from core.tracking_rows import RowValidator
 from db.models import TrackingImport
 from db.queries.imports import create_import, import_summary
 from db.session import session_scope
+from simulators.samples import tracking_csv
 from tests.helpers import numbers, seed_orders
 
 TODAY = date(2026, 11, 26)

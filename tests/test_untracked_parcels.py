@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.clock import business_today
-from core.samples import generate_orders, orders_csv
 from core.settings import Settings, reset_settings
 from core.tracking_rows import ParcelRow
 from db.models import Order, Parcel
 from db.queries.confirmations import add_confirmations, confirmations_in_status
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
+from simulators.samples import generate_orders, orders_csv
 from simulators.smtp import FaultySmtpServer
 from tasks.confirmations import to_shipment
 from tasks.mails import send_shipping_mails

@@ -8,7 +8,7 @@ import lxml.html
 import pytest
 from sqlalchemy import select, update
 
-from connectors.carriers import normalise_tracking_number
+from core.carriers.numbers import normalise_tracking_number
 from core.problems import RowProblem
 from core.settings import Settings
 from core.tracking_rows import ParcelRow

@@ -12,7 +12,7 @@ import lxml.html
 import pytest
 from sqlalchemy import select, update
 
-from connectors.carriers import normalise_tracking_number as canonical
+from core.carriers.numbers import normalise_tracking_number as canonical
 from core.settings import Settings, get_settings
 from db.models import Confirmation, ConfirmationRelease, Order, OrderAction, Parcel
 from db.session import session_scope

@@ -9,10 +9,10 @@ import httpx
 import lxml.html
 import pytest
 
-from core.samples import tracking_csv
 from core.settings import Settings
 from db.queries.imports import create_import
 from db.session import session_scope
+from simulators.samples import tracking_csv
 from tests.helpers import seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from tests.test_web_uploads import counts

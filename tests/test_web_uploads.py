@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from cli.main import app as cli_app
 from core.archive import sha256_of
-from core.samples import tracking_csv
 from core.settings import Settings
 from db.models import Parcel, TrackingImport
 from db.queries.locks import try_acquire
 from db.session import session_scope
+from simulators.samples import tracking_csv
 from tests.helpers import seed_orders
 from tests.test_web_app import API_TOKEN, WebClient, web_settings
 from web import uploads

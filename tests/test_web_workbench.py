@@ -12,7 +12,7 @@ import lxml.html
 import pytest
 from sqlalchemy import select, update
 
-from connectors.carriers import normalise_tracking_number as canonical
+from core.carriers.numbers import normalise_tracking_number as canonical
 from core.clock import business_today
 from core.settings import Settings
 from db.models import Order, Parcel, ShippingMail

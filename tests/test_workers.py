@@ -48,7 +48,7 @@ def pg_settings(
 
 
 def add_parcels(db_url: str, count: int) -> list[str]:
-    from connectors.carriers import normalise_tracking_number
+    from core.carriers.numbers import normalise_tracking_number
     from core.tracking_rows import ParcelRow
     from db.types import utcnow
     from tasks.parcels import attach_parcels

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from connectors.carriers import CARRIERS
+from core.carriers.table import CARRIERS
 from core.clock import business_today
 from core.domain import ConfirmationStatus, MailStatus, OrderStatus, Portal
 from core.settings import Settings

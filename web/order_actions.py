@@ -20,8 +20,8 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from connectors.carriers import TrackingNumberError, normalise_tracking_number
 from core.accounts import Accounts
+from core.carriers.numbers import TrackingNumberError, normalise_tracking_number
 from core.settings import Settings
 from db.queries.actions import add_action
 from db.queries.orders import get_order

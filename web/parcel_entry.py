@@ -22,13 +22,13 @@ from itsdangerous import BadSignature, TimestampSigner
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from connectors.carriers import (
-    CARRIERS,
+from core.carriers.numbers import (
     TrackingNumberError,
     UnknownCarrier,
     get_carrier,
     normalise_tracking_number,
 )
+from core.carriers.table import CARRIERS
 from core.clock import business_today
 from core.settings import Settings
 from core.ship_dates import ShipDateWindow

@@ -22,8 +22,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.concurrency import run_in_threadpool
 
-from connectors.carriers import CARRIERS, UnknownCarrier, get_carrier
 from core.archive import archive_file, safe_file_name, sha256_of
+from core.carriers.numbers import UnknownCarrier, get_carrier
+from core.carriers.table import CARRIERS
 from core.problems import UnreadableInput
 from core.settings import Settings
 from core.tracking_csv import PRESETS, read_header

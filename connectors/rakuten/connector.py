@@ -19,7 +19,6 @@ from typing import Unpack
 
 from connectors.account import CallOptions, CallSettings, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
-from connectors.carriers import tracking_url
 from connectors.credentials import secret
 from connectors.errors import AuthError, ConnectorError, TransientError
 from connectors.rakuten.auth import RakutenCredentials
@@ -45,6 +44,7 @@ from connectors.rakuten.mapping import (
 from connectors.results import ended, for_error
 from connectors.retry import log_retries, retried
 from core.accounts import AccountOptions
+from core.carriers.numbers import tracking_url
 from core.domain import ConfirmationStatus, Portal
 
 logger = logging.getLogger(__name__)

@@ -31,13 +31,6 @@ from core.accounts import PORTAL_DEFAULTS, Accounts
 from core.archive import sha256_of
 from core.clock import business_today
 from core.orders_file import read_orders_file
-from core.samples import (
-    SampleOrder,
-    generate_orders,
-    orders_csv,
-    sample_tracking_number,
-    tracking_csv,
-)
 from core.settings import get_settings
 from core.tracking_csv import read_tracking_file
 from db.models import Confirmation, ShippingMail
@@ -46,6 +39,13 @@ from db.queries.imports import claim_import, create_import, finish_import, lates
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from db.types import utcnow
+from simulators.samples import (
+    SampleOrder,
+    generate_orders,
+    orders_csv,
+    sample_tracking_number,
+    tracking_csv,
+)
 from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.confirmations import open_confirmations, poll_submitted, submit_pending

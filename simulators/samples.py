@@ -174,7 +174,7 @@ def _unique(item_ids: list[str], used: set[str]) -> list[str]:
 
 
 def generate_orders(count: int, *, seed: int = 7, start: int = 100001) -> Iterator[SampleOrder]:
-    rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
+    rng = random.Random(seed)
     kaufland_units: set[str] = set()
     for n in range(start, start + count):
         portal = _pick(rng, PORTAL_WEIGHTS)
@@ -261,7 +261,7 @@ SAMPLE_CARRIER_WEIGHTS = (
 
 def sample_tracking_number(carrier: str, rng: random.Random) -> str:
     """A number of the carrier's most common label format, check digit included."""
-    from connectors.carriers import checkdigits as cd
+    from core.carriers import checkdigits as cd
 
     def digits(n: int) -> str:
         return "".join(rng.choice("0123456789") for _ in range(n))
@@ -296,7 +296,7 @@ def tracking_csv(
     carriers: tuple[tuple[str, int], ...] = SAMPLE_CARRIER_WEIGHTS,
 ) -> bytes:
     """The project's own format: order_no;carrier;tracking_number;ship_date."""
-    rng = random.Random(seed)  # noqa: S311 - sample data
+    rng = random.Random(seed)
     lines = ["order_no;carrier;tracking_number;ship_date"]
     for sample in orders:
         carrier = _pick(rng, carriers)

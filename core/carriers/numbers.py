@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from connectors.carriers.checkdigits import CHECKS
-from connectors.carriers.table import CARRIER_TABLE, CARRIERS, Carrier
+from core.carriers.checkdigits import CHECKS
+from core.carriers.table import CARRIER_TABLE, CARRIERS, Carrier
 
 
 class UnknownCarrier(ValueError):
