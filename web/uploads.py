@@ -313,7 +313,7 @@ async def upload_page_form(
     declared = request.headers.get("content-length", "")
     too_large = ui.text("upload_too_large", limit=ui.number(limit))
     if declared.isdigit() and int(declared) > limit + 64 * 1024:
-        return _form_again(settings, pages, ui, too_large, 413)
+        return await _form_again(settings, pages, ui, too_large, 413)
     try:
         form = await read_form(
             request.stream(),
@@ -321,22 +321,25 @@ async def upload_page_form(
             max_file_bytes=limit,
         )
     except TooLarge:
-        return _form_again(settings, pages, ui, too_large, 413)
+        return await _form_again(settings, pages, ui, too_large, 413)
     except BadForm as error:
-        return _form_again(settings, pages, ui, str(error), 400)
+        return await _form_again(settings, pages, ui, str(error), 400)
     if not upload_nonce_is_valid(settings.secret_key.get_secret_value(), form.fields.get("nonce")):
-        return _form_again(settings, pages, ui, ui.text("form_expired"), 403)
+        return await _form_again(settings, pages, ui, ui.text("form_expired"), 403)
     outcome = await run_in_threadpool(register, settings, form)
     if isinstance(outcome, Refused):
         message = ui.text("upload_refused", detail=outcome.error)
-        return _form_again(settings, pages, ui, message, outcome.status_code)
+        return await _form_again(settings, pages, ui, message, outcome.status_code)
     # post/redirect/get: the import's page shows it running, then its result
     return RedirectResponse(f"/imports/{outcome.import_id}", status.HTTP_303_SEE_OTHER)
 
 
-def _form_again(
+async def _form_again(
     settings: Settings, pages: Pages, ui: Ui, message: str, status_code: int
 ) -> HTMLResponse:
+    """The imports page again with the file field's error (its list read in the thread pool)."""
     from web.operator import render_imports  # the page this form is part of
 
-    return render_imports(settings, pages, ui, status_code=status_code, upload_error=message)
+    return await run_in_threadpool(
+        lambda: render_imports(settings, pages, ui, status_code=status_code, upload_error=message)
+    )
