@@ -13,7 +13,8 @@ import io
 from sqlalchemy.orm import Session
 
 from core.shipping_list import neutralise_cell
-from db.queries.web import OrderFilter, OrderLine, order_page
+from db.queries.order_filter import OrderFilter
+from db.queries.web import OrderLine, order_page
 from web.i18n import Ui
 
 EXPORT_MAX_ORDERS = 100_000
