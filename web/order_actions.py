@@ -255,7 +255,8 @@ async def _act(
 
 # --- bulk actions on the order list ----------------------------------------------------------
 
-BULK_ACTIONS = ("resend", "retry", "arrived")
+# on the ticked rows, and "resend_failed": every order whose shipping mail failed (no selection)
+BULK_ACTIONS = ("resend", "retry", "arrived", "resend_failed")
 BULK_MAX_ORDERS = 500  # a few pages' worth; more at once: the CLI
 BULK_NAMED = 20  # orders that did not work named in the message; the rest counted
 LIST_NONCE_ID = 0  # the list's nonce is bound to no order: row ids start at 1
@@ -301,7 +302,10 @@ async def _bulk(
             if order_id is not None:
                 outcomes[order_no] = await _mark_arrived(settings, order_id, by=by)
         return outcomes
-    if action == "resend":
+    if action == "resend_failed":  # `liefern mails resend --failed`: the ledger chooses
+        result = await resend_mails(settings.db_url, by=by, failed=True, settings=settings)
+        outcomes = {o.order_no: "unknown" for o in result.orders}
+    elif action == "resend":
         result = await resend_mails(settings.db_url, order_nos=order_nos, by=by, settings=settings)
     else:
         result = await retry_confirmations(

@@ -127,6 +127,8 @@ TEXTS: dict[str, str] = {
     "bulk_resend": "Mails erneut senden",
     "bulk_retry": "Bestätigungen wiederholen",
     "bulk_arrived": "Als angekommen markieren",
+    "bulk_all_title": "Alle Bestellungen:",
+    "bulk_resend_failed": "Alle fehlgeschlagenen Mails erneut senden",
     "bulk_result": "{action}: {done} erledigt, {not_done} nicht erledigt.",
     "select_order": "Bestellung {order_no} auswählen",
     # tracking entry

@@ -127,6 +127,8 @@ TEXTS: dict[str, str] = {
     "bulk_resend": "Resend mails",
     "bulk_retry": "Retry confirmations",
     "bulk_arrived": "Mark arrived",
+    "bulk_all_title": "All orders:",
+    "bulk_resend_failed": "Resend all failed mails",
     "bulk_result": "{action}: {done} done, {not_done} did not work.",
     "select_order": "select order {order_no}",
     # tracking entry
