@@ -31,7 +31,7 @@ from web.i18n import OperatorUi, Ui
 from web.order_actions import ACTION_RESULTS, ACTIONS, BULK_ACTIONS, LIST_NONCE_ID
 from web.parcel_entry import ParcelForm, make_nonce
 from web.render import Pages
-from web.timeline import describe
+from web.timeline import describe, run_what
 from web.uploads import upload_form_context
 
 router = APIRouter()
@@ -227,6 +227,7 @@ def render_order(
         nonce=make_nonce(settings.secret_key.get_secret_value(), order_id),
         carriers=[(c.code, c.name) for c in CARRIERS.values()],
         describe=describe,
+        run_what=run_what,
         added=added,
         known=known,
         flash=flash,

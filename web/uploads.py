@@ -148,6 +148,7 @@ class Refused:
     status_code: int
     error: str
     hint: str | None = None
+    reason: str = "refused"  # the web form's text for it: `upload_<reason>` in the catalogues
 
     def json(self) -> JSONResponse:
         body = {"error": self.error} | ({"hint": self.hint} if self.hint else {})
@@ -167,25 +168,31 @@ def register(settings: Settings, form: UploadForm) -> Accepted | Refused:
     register it and start its import, or find the earlier import of the same bytes."""
     upload = form.files.get("file")
     if upload is None:
-        return Refused(400, "no file: send it as multipart/form-data in the field `file`")
+        return Refused(
+            400, "no file: send it as multipart/form-data in the field `file`", reason="no_file"
+        )
     try:
         check_csv_text(upload.data)
     except NotCsv as error:
-        return Refused(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)")
+        return Refused(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)", reason="not_text")
     carrier = form.fields.get("carrier") or None
     file_format = (form.fields.get("format") or "").lower() or None
     if carrier:
         try:
             carrier = get_carrier(carrier).code
         except UnknownCarrier as error:
-            return Refused(400, str(error))
+            return Refused(400, str(error), reason="unknown_carrier")
     if file_format and file_format not in PRESETS:
-        return Refused(400, f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}")
+        return Refused(
+            400,
+            f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}",
+            reason="unknown_format",
+        )
     try:
         check_tracking_file(upload.data, file_format, carrier)
     except NotTracking as error:
         # refused now, not a `failed` import a minute later: no import row, nothing archived
-        return Refused(422, str(error), NOT_TRACKING_HINT)
+        return Refused(422, str(error), NOT_TRACKING_HINT, reason="not_tracking")
     file_name = safe_file_name(upload.file_name or "upload.csv")
     digest = sha256_of(upload.data)
     try:
@@ -201,6 +208,7 @@ def register(settings: Settings, form: UploadForm) -> Accepted | Refused:
             503,
             "the same file is being registered by another request right now; "
             "send it again in a few minutes (it will not be imported twice)",
+            reason="busy",
         )
 
 
@@ -322,13 +330,13 @@ async def upload_page_form(
         )
     except TooLarge:
         return await _form_again(settings, pages, ui, too_large, 413)
-    except BadForm as error:
-        return await _form_again(settings, pages, ui, str(error), 400)
+    except BadForm:
+        return await _form_again(settings, pages, ui, ui.text("upload_bad_form"), 400)
     if not upload_nonce_is_valid(settings.secret_key.get_secret_value(), form.fields.get("nonce")):
         return await _form_again(settings, pages, ui, ui.text("form_expired"), 403)
     outcome = await run_in_threadpool(register, settings, form)
     if isinstance(outcome, Refused):
-        message = ui.text("upload_refused", detail=outcome.error)
+        message = ui.text(f"upload_{outcome.reason}", detail=outcome.error)
         return await _form_again(settings, pages, ui, message, outcome.status_code)
     # post/redirect/get: the import's page shows it running, then its result
     return RedirectResponse(f"/imports/{outcome.import_id}", status.HTTP_303_SEE_OTHER)

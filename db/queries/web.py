@@ -235,16 +235,27 @@ def order_page(
 @dataclass(frozen=True, slots=True)
 class FlowRunRef:
     flow_run_id: str
-    what: str  # e.g. "tracking import 3", "shipping mail", "amazon confirmation"
+    # what the run did to the order: ("import", "3"), ("mail", ""), ("confirmation", "amazon")
+    parts: tuple[tuple[str, str], ...]
+
+    @property
+    def what(self) -> str:
+        """In English, e.g. "tracking import 3, shipping mail, amazon confirmation"."""
+        words = {
+            "import": "tracking import {}",
+            "mail": "shipping mail",
+            "confirmation": "{} confirmation",
+        }
+        return ", ".join(words[kind].format(value) for kind, value in self.parts)
 
 
 def flow_runs_of_order(session: Session, *, order_id: int) -> list[FlowRunRef]:
     """Every Prefect flow run recorded on the order's ledgers and on the imports of its parcels."""
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, str]]] = {}
 
-    def note(run_id: str | None, what: str) -> None:
-        if run_id and what not in found.setdefault(run_id, []):
-            found[run_id].append(what)
+    def note(run_id: str | None, kind: str, value: str = "") -> None:
+        if run_id and (kind, value) not in found.setdefault(run_id, []):
+            found[run_id].append((kind, value))
 
     for run_id, import_id in session.execute(
         select(TrackingImport.flow_run_id, TrackingImport.id)
@@ -252,18 +263,18 @@ def flow_runs_of_order(session: Session, *, order_id: int) -> list[FlowRunRef]:
         .where(Parcel.order_id == order_id)
         .distinct()
     ):
-        note(run_id, f"tracking import {import_id}")
+        note(run_id, "import", str(import_id))
     for run_id in session.scalars(
         select(ShippingMail.flow_run_id).where(ShippingMail.order_id == order_id)
     ):
-        note(run_id, "shipping mail")
+        note(run_id, "mail")
     for run_id, portal in session.execute(
         select(Confirmation.flow_run_id, Confirmation.portal)
         .where(Confirmation.order_id == order_id)
         .order_by(Confirmation.id)
     ):
-        note(run_id, f"{portal} confirmation")
-    return [FlowRunRef(run_id, ", ".join(whats)) for run_id, whats in found.items()]
+        note(run_id, "confirmation", portal)
+    return [FlowRunRef(run_id, tuple(parts)) for run_id, parts in found.items()]
 
 
 # --- imports ----------------------------------------------------------------------------------
