@@ -157,6 +157,27 @@ def test_dates_are_shown_in_the_operators_style(
     assert "2026-12-04 15:20" in english
 
 
+def test_the_order_page_and_the_imports_show_dates_in_the_operators_style(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    shipped = datetime(2026, 12, 5, 8, 5, tzinfo=UTC)  # 09:05 in Berlin
+    with session_scope(settings.db_url) as session:
+        session.execute(update(Order).where(Order.order_no == order_no).values(shipped_at=shipped))
+    post_parcels(client, order_no, tracked(client, order_no, ("dhl", numbers("dhl", 1)[0])))
+    today = business_today()
+
+    german = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
+    english = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=ENGLISH))
+
+    assert "05.12.2026 09:05" in german.xpath('//dl[@class="facts"]')[0].text_content()
+    assert "2026-12-05 09:05" in english.xpath('//dl[@class="facts"]')[0].text_content()
+    ship_dates = '//table[@class="parcels"]/tbody/tr/td[3]'
+    assert german.xpath(ship_dates)[0].text_content() == today.strftime("%d.%m.%Y")
+    assert english.xpath(ship_dates)[0].text_content() == today.isoformat()
+    stamps = german.xpath('//ol[@class="timeline"]/li/time/text()')
+    assert stamps and all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", s) for s in stamps)
+
+
 def test_filter_problems_are_told_in_the_operators_language(client: WebClient) -> None:
     text = client.get("/orders?created_from=gestern", auth=OPERATOR, headers=GERMAN).text
     assert "ist kein Datum" in text
@@ -424,7 +445,25 @@ def test_the_csv_export_holds_the_filtered_list(settings: Settings, client: WebC
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[0][0] == "Bestellung" and rows[0][3] == "Käufer"
     assert sorted(r[0] for r in rows[1:]) == sorted([order_nos[3], order_nos[4]])
-    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", r[10]) for r in rows[1:])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[10]) for r in rows[1:])
+
+
+def test_the_csv_export_keeps_iso_dates_whatever_the_operators_language(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    with session_scope(settings.db_url) as session:
+        session.execute(
+            update(Order)
+            .where(Order.order_no == order_no)
+            .values(
+                created_at=datetime(2026, 12, 4, 14, 20, tzinfo=UTC),  # 15:20 in Berlin
+                shipped_at=datetime(2026, 12, 5, 8, 5, tzinfo=UTC),
+            )
+        )
+    for headers in (GERMAN, ENGLISH):
+        answer = client.get(f"/orders.csv?q={order_no}", auth=OPERATOR, headers=headers)
+        [row] = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))[1:]
+        assert row[10:12] == ["2026-12-04 15:20", "2026-12-05 09:05"]
 
 
 def test_the_csv_export_needs_the_operator_login(client: WebClient) -> None:
