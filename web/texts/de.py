@@ -258,7 +258,7 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "fehlgeschlagen: Wiederholungen aufgebraucht (Grund beim Darüberfahren)",
         "skipped": "laut Einstellung übersprungen (Grund beim Darüberfahren)",
         "held": "zurückgehalten: wartet auf die Versandmail (Grund beim Darüberfahren); "
-        "`liefern portals release` gibt sie frei",
+        "„Freigeben“ auf der Bestellseite oder `liefern portals release` gibt sie frei",
     },
     "mail": {
         "none": "noch keine Mail",

@@ -250,7 +250,7 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "failed: retries used up (reason on hover)",
         "skipped": "skipped by policy (reason on hover)",
         "held": "held: waits for the shipping mail (reason on hover); "
-        "`liefern portals release` lets it go",
+        "“Release” on the order page or `liefern portals release` lets it go",
     },
     "mail": {
         "none": "no mail yet",
