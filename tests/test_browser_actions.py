@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from email.message import Message
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.carriers.numbers import normalise_tracking_number
-from core.settings import Settings, get_settings
+from core.settings import get_settings
 from db.models import Confirmation, ConfirmationRelease, Order
 from db.session import session_scope
 from simulators import ebay
@@ -30,52 +31,52 @@ from tests.helpers import numbers
 from tests.test_browser import browser, operator_page, run_async
 from tests.test_confirmation_gate import (
     bounce,
-    configure,
     confirmation_of,
     ebay_holds,
-    shipped_orders,
 )
 from tests.test_order_actions import ebay_order, mail_of
-from tests.test_web_order_actions import actions_of
+from tests.test_web_order_actions import actions_of, two_orders
 from tests.test_web_order_actions import parcel_numbers as parcels_of
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "ebay_order"]  # shared fixtures
+__all__ = ["browser", "ebay_order", "two_orders"]  # shared fixtures
 
 WINDOW = {"width": 1280, "height": 1000}
 
 
+class Operator:
+    """The operator's browser tab on the served app (English unless told otherwise)."""
+
+    def __init__(self, browser: Any, base_url: str, locale: str = "en-GB") -> None:
+        self.page = operator_page(browser, locale=locale, viewport=WINDOW)
+        self.base_url = base_url
+
+    def open(self, path: str) -> Any:
+        self.page.goto(self.base_url + path)
+        return self.page
+
+
 @pytest.fixture
-def two_orders(
-    db_url: str,
-    settings: Settings,
-    smtp: FaultySmtpServer,
-    portals: PortalStack,
-    monkeypatch: pytest.MonkeyPatch,
-) -> list[Order]:
-    """Two eBay orders with a DHL parcel each, no mail yet."""
-    orders = shipped_orders(db_url, "ebay", 2)
-    configure(portals, settings, monkeypatch)
-    return orders
-
-
-def _serve() -> Iterator[str]:
+def operator(browser: Any) -> Iterator[Callable[..., Operator]]:
+    """Opens the operator's tab on the app, which is served from the first tab on: after the
+    test's other fixtures, so its settings point at their SMTP server and simulators."""
     from tests.test_web_app import web_settings
 
-    with serve_in_thread(create_app(web_settings(get_settings()))) as base_url:
-        yield base_url
+    served: list[str] = []
+    opened: list[Operator] = []
+    with ExitStack() as stack:
 
+        def tab(locale: str = "en-GB") -> Operator:
+            if not served:
+                app = create_app(web_settings(get_settings()))
+                served.append(stack.enter_context(serve_in_thread(app)))
+            opened.append(Operator(browser, served[0], locale))
+            return opened[-1]
 
-@pytest.fixture
-def served_one(ebay_order: Order) -> Iterator[str]:
-    # after the orders: the settings then point at the SMTP server and the simulators
-    yield from _serve()
-
-
-@pytest.fixture
-def served_two(two_orders: list[Order]) -> Iterator[str]:
-    yield from _serve()
+        yield tab
+        for each in opened:
+            each.page.context.close()
 
 
 def ebay_calls(portals: PortalStack) -> int:
@@ -102,10 +103,6 @@ def eventually(check: Callable[[], bool], seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
-def english_page(browser: Any) -> Any:
-    return operator_page(browser, locale="en-GB", viewport=WINDOW)
-
-
 def press(page: Any, button: str, *, result: str = "#action-result") -> str:
     page.get_by_role("button", name=button, exact=True).click()
     page.wait_for_url("**result=**" if result == "#action-result" else "**bulk=**")
@@ -117,15 +114,13 @@ def press(page: Any, button: str, *, result: str = "#action-result") -> str:
 
 def test_an_operator_releases_a_held_confirmation_with_a_reason(
     db_url: str,
-    browser: Any,
-    served_one: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     ebay_order: Order,
 ) -> None:
     bounce(smtp, ebay_order)
-    page = english_page(browser)
-    page.goto(f"{served_one}/orders/{ebay_order.order_no}")
+    page = operator().open(f"/orders/{ebay_order.order_no}")
     press(page, "Send the shipping mail now")
     assert confirmation_of(db_url, ebay_order).status == "held"
     calls = ebay_calls(portals)
@@ -141,20 +136,17 @@ def test_an_operator_releases_a_held_confirmation_with_a_reason(
     assert smtp.messages == []  # the buyer's mailbox still refuses: nothing was delivered
     assert ebay_calls(portals) == calls and ebay_holds(portals, ebay_order) == []
     assert page.locator("#action-release-ebay").count() == 0  # nothing held any more
-    page.context.close()
 
 
 def test_an_operator_resends_a_failed_mail_and_the_held_confirmation_goes_out(
     db_url: str,
-    browser: Any,
-    served_one: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     ebay_order: Order,
 ) -> None:
     bounce(smtp, ebay_order)
-    page = english_page(browser)
-    page.goto(f"{served_one}/orders/{ebay_order.order_no}")
+    page = operator().open(f"/orders/{ebay_order.order_no}")
     press(page, "Send the shipping mail now")
     assert mail_of(db_url, ebay_order).status == "failed"
     smtp.clear_faults()  # the address was fixed
@@ -168,19 +160,16 @@ def test_an_operator_resends_a_failed_mail_and_the_held_confirmation_goes_out(
     assert parcel is not None and parcel in body_of(message)
     assert ebay_holds(portals, ebay_order) == [parcel]
     assert confirmation_of(db_url, ebay_order).status == "confirmed"
-    page.context.close()
 
 
 def test_an_operator_corrects_a_tracking_number_after_it_went_out(
     db_url: str,
-    browser: Any,
-    served_one: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     ebay_order: Order,
 ) -> None:
-    page = english_page(browser)
-    page.goto(f"{served_one}/orders/{ebay_order.order_no}")
+    page = operator().open(f"/orders/{ebay_order.order_no}")
     press(page, "Send the shipping mail now")
     [old] = parcels_of(db_url, ebay_order)
     assert ebay_holds(portals, ebay_order) == [old]
@@ -197,19 +186,16 @@ def test_an_operator_corrects_a_tracking_number_after_it_went_out(
     assert new in body_of(correction)
     assert ebay_holds(portals, ebay_order) == [old, new]  # eBay took a further fulfillment
     assert new in page.inner_text("table.parcels")
-    page.context.close()
 
 
 def test_an_operator_removes_a_parcel_no_portal_was_told_of(
     db_url: str,
-    browser: Any,
-    served_one: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     ebay_order: Order,
 ) -> None:
-    page = english_page(browser)
-    page.goto(f"{served_one}/orders/{ebay_order.order_no}")
+    page = operator().open(f"/orders/{ebay_order.order_no}")
 
     shown = press(page, "Remove parcel")
 
@@ -217,19 +203,16 @@ def test_an_operator_removes_a_parcel_no_portal_was_told_of(
     assert parcels_of(db_url, ebay_order) == []
     assert smtp.messages == [] and ebay_calls(portals) == 0
     assert page.locator("#action-deliver").count() == 0  # no parcel: nothing to send
-    page.context.close()
 
 
 def test_an_operator_marks_an_order_arrived(
     db_url: str,
-    browser: Any,
-    served_one: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     ebay_order: Order,
 ) -> None:
-    page = operator_page(browser, locale="de-DE", viewport=WINDOW)
-    page.goto(f"{served_one}/orders/{ebay_order.order_no}")
+    page = operator("de-DE").open(f"/orders/{ebay_order.order_no}")
 
     shown = press(page, "Als angekommen markieren")
 
@@ -241,19 +224,16 @@ def test_an_operator_marks_an_order_arrived(
             "operator",
         )
     assert smtp.messages == [] and ebay_calls(portals) == 0
-    page.context.close()
 
 
 def test_a_double_click_on_send_now_sends_one_mail_and_tells_ebay_once(
     db_url: str,
-    browser: Any,
-    served_one: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     ebay_order: Order,
 ) -> None:
-    page = english_page(browser)
-    page.goto(f"{served_one}/orders/{ebay_order.order_no}")
+    page = operator().open(f"/orders/{ebay_order.order_no}")
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     button = page.get_by_role("button", name="Send the shipping mail now")
@@ -271,7 +251,6 @@ def test_a_double_click_on_send_now_sends_one_mail_and_tells_ebay_once(
     time.sleep(2)  # time for a second mail, were one on its way
     assert [to for to, _ in mails(smtp)] == [[ebay_order.buyer_email]]
     assert len(ebay_holds(portals, ebay_order)) == 1
-    page.context.close()
 
 
 # --- many orders -------------------------------------------------------------------------------
@@ -289,8 +268,7 @@ def tick(page: Any, orders: list[Order]) -> None:
 
 def test_bulk_resend_on_a_selection_sends_the_ticked_orders_failed_mails(
     db_url: str,
-    browser: Any,
-    served_two: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     two_orders: list[Order],
@@ -299,8 +277,7 @@ def test_bulk_resend_on_a_selection_sends_the_ticked_orders_failed_mails(
     deliver(db_url, two_orders)
     smtp.clear_faults()
     first, second = two_orders
-    page = english_page(browser)
-    page.goto(f"{served_two}/orders?mail=failed")
+    page = operator().open("/orders?mail=failed")
     tick(page, [first])
 
     shown = press(page, "Resend mails", result="#bulk-result")
@@ -309,13 +286,11 @@ def test_bulk_resend_on_a_selection_sends_the_ticked_orders_failed_mails(
     assert [to for to, _ in mails(smtp)] == [[first.buyer_email]]
     assert [mail_of(db_url, o).status for o in two_orders] == ["sent", "failed"]
     assert len(ebay_holds(portals, first)) == 1 and ebay_holds(portals, second) == []
-    page.context.close()
 
 
 def test_resend_all_failed_mails_sends_every_failed_one(
     db_url: str,
-    browser: Any,
-    served_two: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     two_orders: list[Order],
@@ -323,8 +298,7 @@ def test_resend_all_failed_mails_sends_every_failed_one(
     bounce(smtp, *two_orders)
     deliver(db_url, two_orders)
     smtp.clear_faults()
-    page = operator_page(browser, locale="de-DE", viewport=WINDOW)
-    page.goto(f"{served_two}/orders?carrier=dhl")
+    page = operator("de-DE").open("/orders?carrier=dhl")
 
     shown = press(page, "Alle fehlgeschlagenen Mails erneut senden", result="#bulk-result")
 
@@ -332,13 +306,11 @@ def test_resend_all_failed_mails_sends_every_failed_one(
     assert sorted(to[0] for to, _ in mails(smtp)) == sorted(o.buyer_email for o in two_orders)
     for order in two_orders:
         assert len(ebay_holds(portals, order)) == 1  # the held confirmations went out too
-    page.context.close()
 
 
 def test_bulk_retry_confirmations_tells_ebay_again_for_the_ticked_orders(
     db_url: str,
-    browser: Any,
-    served_two: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     two_orders: list[Order],
@@ -347,8 +319,7 @@ def test_bulk_retry_confirmations_tells_ebay_again_for_the_ticked_orders(
     with session_scope(db_url) as session:  # as if eBay had not answered those times
         session.execute(update(Confirmation).values(status="failed", error_text="timeout"))
     calls = ebay_calls(portals)
-    page = english_page(browser)
-    page.goto(f"{served_two}/orders?confirmation=red")
+    page = operator().open("/orders?confirmation=red")
     tick(page, two_orders)
 
     shown = press(page, "Retry confirmations", result="#bulk-result")
@@ -359,20 +330,17 @@ def test_bulk_retry_confirmations_tells_ebay_again_for_the_ticked_orders(
     for order in two_orders:
         assert len(ebay_holds(portals, order)) == 1  # and keeps one fulfillment each
     assert len(smtp.messages) == 2  # no mail went out again
-    page.context.close()
 
 
 def test_bulk_mark_arrived_marks_the_ticked_orders(
     db_url: str,
-    browser: Any,
-    served_two: str,
+    operator: Callable[..., Operator],
     smtp: FaultySmtpServer,
     portals: PortalStack,
     two_orders: list[Order],
 ) -> None:
     first, second = two_orders
-    page = english_page(browser)
-    page.goto(f"{served_two}/orders?carrier=dhl")
+    page = operator().open("/orders?carrier=dhl")
     tick(page, [first])
 
     shown = press(page, "Mark arrived", result="#bulk-result")
@@ -386,4 +354,3 @@ def test_bulk_mark_arrived_marks_the_ticked_orders(
     assert statuses == {first.order_no: "arrived", second.order_no: "open"}
     assert actions_of(db_url, first) == [("arrived", "operator")]
     assert smtp.messages == [] and ebay_calls(portals) == 0
-    page.context.close()

@@ -9,15 +9,12 @@ from datetime import UTC, datetime
 
 import lxml.html
 import pytest
-from sqlalchemy import select, update
 
 from core.clock import business_today
 from core.settings import Settings
-from db.models import Order, Parcel
-from db.session import session_scope
 from tests.test_order_actions import cli
 from tests.test_web_app import OPERATOR, WebClient, web_settings
-from tests.test_web_operator import seed_ledger
+from tests.test_web_workbench import change, searchable_ledger
 from web.app import create_app
 
 
@@ -43,25 +40,9 @@ def cli_list(*args: str) -> tuple[int, list[str]]:
 @pytest.fixture
 def ledger(settings: Settings) -> dict[str, str]:
     """The ledger of tests/test_web_operator.py (a confirmation in every state), one buyer
-    renamed, one order created yesterday; the values the filters below look for."""
-    order_nos = seed_ledger(settings)
-    with session_scope(settings.db_url) as session:
-        session.execute(
-            update(Order)
-            .where(Order.order_no == order_nos[1])
-            .values(buyer_name="Jürgen Weißmüller", buyer_email="j.weiss@example.org")
-        )
-        session.execute(
-            update(Order)
-            .where(Order.order_no == order_nos[2])
-            .values(created_at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
-        )
-        number = session.scalars(
-            select(Parcel.tracking_number)
-            .join(Order, Order.id == Parcel.order_id)
-            .where(Order.order_no == order_nos[4])
-        ).one()
-    assert number is not None
+    renamed, one order created on 20 November; the values the filters below look for."""
+    order_nos, number = searchable_ledger(settings)
+    change(settings, order_nos[2], created_at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
     return {
         "part_of_number": number[5:14],
         "short_number_part": number[5:7],
