@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from core.clock import BUSINESS_TZ
 from core.domain import MailStatus, OrderStatus, Portal
 from core.orders_file import read_orders_file
 from core.problems import UnreadableInput
-from db.queries.order_list import NO_MAIL, ListFilter, confirmation_filters, list_orders
+from db.queries.order_filter import NO_MAIL, OrderFilter, confirmation_filters
+from db.queries.order_list import list_orders
 from db.queries.orders import get_order
 from db.queries.protocol import UNTRACKED, order_protocol
 from db.session import session_scope
@@ -105,6 +107,15 @@ def _one_of(option: str, value: str | None, allowed: list[str], *, as_json: bool
     return value.lower()
 
 
+def _day(option: str, value: str | None, *, as_json: bool) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} {value!r}: not a date; write YYYY-MM-DD", as_json=as_json)
+
+
 @app.command("list")
 def list_(
     status: str = typer.Option(None, "--status", help="open, shipped, arrived, cancelled."),
@@ -114,18 +125,28 @@ def list_(
         None, "--mail", help="Shipping mail state: pending, sent, failed, suppressed, none."
     ),
     confirmation: list[str] = typer.Option(
-        None, "--confirmation", help="PORTAL=STATUS, e.g. ebay=failed (repeat: all of them)."
+        None,
+        "--confirmation",
+        help="A confirmation state: red (rejected or failed), pending, ..., held; "
+        "PORTAL=STATUS for one portal, e.g. ebay=failed (repeat: all of them).",
     ),
     search: str = typer.Option(
         None,
         "--search",
         "-s",
-        help="Part of the order no, portal order id, buyer name or email, tracking number.",
+        help="Start of the order no or portal order id; part of the buyer name or email or "
+        "of a tracking number (from 3 characters).",
     ),
+    created_from: str = typer.Option(None, "--created-from", help="Created on or after (date)."),
+    created_to: str = typer.Option(None, "--created-to", help="Created on or before (date)."),
+    shipped_from: str = typer.Option(None, "--shipped-from", help="Shipped on or after (date)."),
+    shipped_to: str = typer.Option(None, "--shipped-to", help="Shipped on or before (date)."),
     limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many (newest)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Orders, newest first, filtered; with a count of all that match."""
+    """Orders, newest first, filtered as the web app's list; with a count of all that match.
+
+    Dates are YYYY-MM-DD, German business days."""
     from core.carriers.numbers import UnknownCarrier, get_carrier
 
     try:
@@ -133,17 +154,21 @@ def list_(
         carrier_code = get_carrier(carrier).code if carrier else None
     except (ValueError, UnknownCarrier) as error:
         fail(str(error), as_json=as_json)
-    list_filter = ListFilter(
+    order_filter = OrderFilter(
         status=_one_of("--status", status, list(OrderStatus), as_json=as_json),
         portal=_one_of("--portal", portal, list(Portal), as_json=as_json),
         carrier=carrier_code,
+        created_from=_day("--created-from", created_from, as_json=as_json),
+        created_to=_day("--created-to", created_to, as_json=as_json),
+        shipped_from=_day("--shipped-from", shipped_from, as_json=as_json),
+        shipped_to=_day("--shipped-to", shipped_to, as_json=as_json),
+        search=search,
         mail=_one_of("--mail", mail, [*MailStatus, NO_MAIL], as_json=as_json),
         confirmations=pairs,
-        search=search,
     )
     url = ensure_database()
     with session_scope(url) as session:
-        orders, total = list_orders(session, list_filter=list_filter, limit=limit)
+        orders, total = list_orders(session, order_filter=order_filter, limit=limit)
     result = {"total": total, "shown": len(orders), "orders": [asdict(o) for o in orders]}
 
     def text() -> str:

@@ -316,9 +316,17 @@ def test_an_import_page_lists_its_rejected_rows(settings: Settings, client: WebC
         for tr in html.xpath('.//table[@class="rejected"]/tbody/tr')
     ]
     assert rows == [
-        ["4", "tracking_number", "3.4E+17", "scientific_notation", "Excel ate it"],
+        [
+            "4",
+            "tracking_number",
+            "3.4E+17",
+            "scientific_notation",
+            "The number looks like a spreadsheet's 1.23E+15; copy it as text.",
+        ],
         ["9", "order_ref", "<b>AU1</b>", "unknown_order", "no such order"],
     ]
+    # the reader's own words for a known code on hover
+    assert html.xpath('.//table[@class="rejected"]/tbody/tr/td[5]/@title')[0] == "Excel ate it"
     listing = page(client, "/imports").text_content()
     assert "dpd-export.csv" in listing and "upload" in listing
     assert client.get("/imports/999", auth=OPERATOR).status_code == 404

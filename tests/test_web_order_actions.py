@@ -428,3 +428,24 @@ def test_a_parcel_a_portal_was_told_of_has_no_remove_button(
 
     page = lxml.html.fromstring(client.get(f"/orders/{ebay_order.order_no}", auth=OPERATOR).text)
     assert page.xpath('//form[@id="fix-1"]') and not page.xpath('//*[@id="remove-1"]')
+
+
+def test_resend_all_failed_mails_needs_no_selection_and_leaves_sent_mails_alone(
+    db_url: str,
+    smtp: FaultySmtpServer,
+    two_orders: list[Order],
+    list_client: WebClient,
+) -> None:
+    failing, fine = two_orders
+    bounce(smtp, failing)
+    deliver(db_url, two_orders)
+    smtp.clear_faults()
+    assert len(smtp.messages) == 1
+
+    result = bulk(list_client, "resend_failed", [], headers=GERMAN)
+
+    assert result.xpath("./p")[0].text_content() == (
+        "Alle fehlgeschlagenen Mails erneut senden: 1 erledigt, 0 nicht erledigt."
+    )
+    assert [mail_of(db_url, o).status for o in two_orders] == ["sent", "sent"]
+    assert [r for _, r, _ in smtp.messages] == [[fine.buyer_email], [failing.buyer_email]]

@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 import lxml.html
@@ -142,19 +143,39 @@ def test_the_switch_keeps_the_pages_filter(client: WebClient) -> None:
     assert links == {"de": "/orders?status=open&lang=de", "en": "/orders?status=open&lang=en"}
 
 
+def change(settings: Settings, order_no: str, **values: Any) -> None:
+    """Sets the order's columns as a test needs them."""
+    with session_scope(settings.db_url) as session:
+        session.execute(update(Order).where(Order.order_no == order_no).values(**values))
+
+
 def test_dates_are_shown_in_the_operators_style(
     settings: Settings, client: WebClient, order_no: str
 ) -> None:
-    with session_scope(settings.db_url) as session:
-        session.execute(
-            update(Order)
-            .where(Order.order_no == order_no)
-            .values(created_at=datetime(2026, 12, 4, 14, 20, tzinfo=UTC))  # 15:20 in Berlin
-        )
+    change(settings, order_no, created_at=datetime(2026, 12, 4, 14, 20, tzinfo=UTC))  # 15:20 here
     german = client.get("/orders", auth=OPERATOR, headers=GERMAN).text
     english = client.get("/orders", auth=OPERATOR, headers=ENGLISH).text
     assert "04.12.2026 15:20" in german and "2026-12-04 15:20" not in german
     assert "2026-12-04 15:20" in english
+
+
+def test_the_order_page_and_the_imports_show_dates_in_the_operators_style(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    change(settings, order_no, shipped_at=datetime(2026, 12, 5, 8, 5, tzinfo=UTC))  # 09:05 here
+    post_parcels(client, order_no, tracked(client, order_no, ("dhl", numbers("dhl", 1)[0])))
+    today = business_today()
+
+    german = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=GERMAN))
+    english = html_of(client.get(f"/orders/{order_no}", auth=OPERATOR, headers=ENGLISH))
+
+    assert "05.12.2026 09:05" in german.xpath('//dl[@class="facts"]')[0].text_content()
+    assert "2026-12-05 09:05" in english.xpath('//dl[@class="facts"]')[0].text_content()
+    ship_dates = '//table[@class="parcels"]/tbody/tr/td[3]'
+    assert german.xpath(ship_dates)[0].text_content() == today.strftime("%d.%m.%Y")
+    assert english.xpath(ship_dates)[0].text_content() == today.isoformat()
+    stamps = german.xpath('//ol[@class="timeline"]/li/time/text()')
+    assert stamps and all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", s) for s in stamps)
 
 
 def test_filter_problems_are_told_in_the_operators_language(client: WebClient) -> None:
@@ -383,22 +404,27 @@ def test_the_mail_filter_finds_orders_by_their_shipping_mail(
     assert listed(client, "/orders?mail=failed") == []
 
 
-def test_search_finds_buyer_name_email_and_part_of_a_tracking_number(
-    settings: Settings, client: WebClient
-) -> None:
+def searchable_ledger(settings: Settings) -> tuple[list[str], str]:
+    """The ledger's orders, the second one's buyer renamed Jürgen Weißmüller
+    (j.weiss@example.org); and the fifth one's tracking number."""
     order_nos = seed_ledger(settings)
+    change(
+        settings, order_nos[1], buyer_name="Jürgen Weißmüller", buyer_email="j.weiss@example.org"
+    )
     with session_scope(settings.db_url) as session:
-        session.execute(
-            update(Order)
-            .where(Order.order_no == order_nos[1])
-            .values(buyer_name="Jürgen Weißmüller", buyer_email="j.weiss@example.org")
-        )
         number = session.scalars(
             select(Parcel.tracking_number)
             .join(Order, Order.id == Parcel.order_id)
             .where(Order.order_no == order_nos[4])
         ).one()
     assert number is not None
+    return order_nos, number
+
+
+def test_search_finds_buyer_name_email_and_part_of_a_tracking_number(
+    settings: Settings, client: WebClient
+) -> None:
+    order_nos, number = searchable_ledger(settings)
     assert listed(client, "/orders?q=weißmüller") == [order_nos[1]]
     assert listed(client, "/orders?q=J.WEISS@EXAMPLE") == [order_nos[1]]
     assert listed(client, f"/orders?q={number[5:14]}") == [order_nos[4]]
@@ -424,7 +450,22 @@ def test_the_csv_export_holds_the_filtered_list(settings: Settings, client: WebC
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[0][0] == "Bestellung" and rows[0][3] == "Käufer"
     assert sorted(r[0] for r in rows[1:]) == sorted([order_nos[3], order_nos[4]])
-    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", r[10]) for r in rows[1:])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[10]) for r in rows[1:])
+
+
+def test_the_csv_export_keeps_iso_dates_whatever_the_operators_language(
+    settings: Settings, client: WebClient, order_no: str
+) -> None:
+    change(
+        settings,
+        order_no,
+        created_at=datetime(2026, 12, 4, 14, 20, tzinfo=UTC),  # 15:20 in Berlin
+        shipped_at=datetime(2026, 12, 5, 8, 5, tzinfo=UTC),
+    )
+    for headers in (GERMAN, ENGLISH):
+        answer = client.get(f"/orders.csv?q={order_no}", auth=OPERATOR, headers=headers)
+        [row] = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))[1:]
+        assert row[10:12] == ["2026-12-04 15:20", "2026-12-05 09:05"]
 
 
 def test_the_csv_export_needs_the_operator_login(client: WebClient) -> None:

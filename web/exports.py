@@ -2,7 +2,8 @@
 
 German Excel opens `;`-separated UTF-8 with BOM directly. Buyer names and emails are chosen by
 strangers, so every cell that a spreadsheet would run as a formula starts with `'` (the rule of
-the shipping list, core/shipping_list.py). Headers and dates follow the operator's language.
+the shipping list, core/shipping_list.py). Headers and words follow the operator's language;
+dates stay ISO (`2026-12-04 15:20`, German time), which every spreadsheet sorts and reads.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import io
 from sqlalchemy.orm import Session
 
 from core.shipping_list import neutralise_cell
-from db.queries.web import OrderFilter, OrderLine, order_page
-from web.i18n import Ui
+from db.queries.order_filter import OrderFilter
+from db.queries.web import OrderLine, order_page
+from web.i18n import ISO, Ui, stamp
 
 EXPORT_MAX_ORDERS = 100_000
 EXPORT_BATCH = 2_000  # orders per statement round; keeps memory flat on a large export
@@ -51,8 +53,8 @@ def _cells(line: OrderLine, ui: Ui) -> list[str]:
         parcels,
         line.mail_status or "",
         confirmations,
-        ui.stamp(line.created_at),
-        ui.stamp(line.shipped_at),
+        stamp(line.created_at, ISO),
+        stamp(line.shipped_at, ISO),
     ]
 
 

@@ -21,6 +21,7 @@ from web.texts import CATALOGUES, LABELS
 
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "en"
+ISO = "iso"  # the style of exports, whatever the operator's language
 COOKIE = "liefern_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -43,7 +44,7 @@ def from_accept_language(header: str | None) -> str | None:
 
 
 def stamp(value: datetime | None, language: str) -> str:
-    """A timestamp in German business time, in the operator's style."""
+    """A timestamp in German business time, in the operator's style (ISO's for `ISO`)."""
     if value is None:
         return ""
     local = value.astimezone(BUSINESS_TZ)

@@ -15,12 +15,10 @@ from core.clock import business_today
 from core.domain import ConfirmationStatus, MailStatus, OrderStatus, Portal
 from core.settings import Settings
 from db.queries.imports import get_import, list_rejections
+from db.queries.order_filter import NO_MAIL, RED, OrderFilter
 from db.queries.orders import get_order
 from db.queries.protocol import order_protocol
 from db.queries.web import (
-    NO_MAIL,
-    RED,
-    OrderFilter,
     count_orders,
     flow_runs_of_order,
     order_page,
@@ -33,7 +31,7 @@ from web.i18n import OperatorUi, Ui
 from web.order_actions import ACTION_RESULTS, ACTIONS, BULK_ACTIONS, LIST_NONCE_ID
 from web.parcel_entry import ParcelForm, make_nonce
 from web.render import Pages
-from web.timeline import describe
+from web.timeline import describe, run_what
 from web.uploads import upload_form_context
 
 router = APIRouter()
@@ -85,9 +83,9 @@ def parse_filter(request: Request, ui: Ui) -> tuple[OrderFilter, dict[str, str],
         created_to=_date(raw["created_to"], problems, f"{t['created_from']} … {t['to']}", ui),
         shipped_from=_date(raw["shipped_from"], problems, t["shipped_from"], ui),
         shipped_to=_date(raw["shipped_to"], problems, f"{t['shipped_from']} … {t['to']}", ui),
-        q=raw["q"] or None,
+        search=raw["q"] or None,
         mail=raw["mail"] or None,
-        confirmation=raw["confirmation"] or None,
+        confirmations=((None, raw["confirmation"]),) if raw["confirmation"] else (),
     )
     return order_filter, {k: v for k, v in raw.items() if v}, problems
 
@@ -229,6 +227,7 @@ def render_order(
         nonce=make_nonce(settings.secret_key.get_secret_value(), order_id),
         carriers=[(c.code, c.name) for c in CARRIERS.values()],
         describe=describe,
+        run_what=run_what,
         added=added,
         known=known,
         flash=flash,

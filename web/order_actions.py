@@ -14,10 +14,13 @@ free text in the address.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from core.accounts import Accounts
@@ -30,13 +33,16 @@ from db.session import session_scope
 from db.types import utcnow
 from tasks.actions import ActionResult, deliver_orders, resend_mails, retry_confirmations
 from tasks.holds import release_orders
+from tasks.own_loop import run_loop
 from tasks.tracking_fix import correct_tracking, remove_tracking
 from web.buyer import is_cross_site
 from web.deps import AppPages, AppSettings, Operator
 from web.i18n import OperatorUi, Ui
 from web.parcel_entry import ParcelForm, nonce_is_valid, number_error
+from web.render import Pages
 
 router = APIRouter()
+T = TypeVar("T")
 
 ARRIVED_SOURCE = "operator"  # the buyer's button writes "buyer"
 ACTIONS = ("deliver", "resend", "retry", "release", "correct", "remove", "arrived")
@@ -155,11 +161,24 @@ async def order_action(
     ui: OperatorUi,
     operator: Operator,
 ) -> Response:
-    from web.operator import render_order  # the page these buttons are part of
-
     if is_cross_site(request, settings):
         return pages.error(status.HTTP_403_FORBIDDEN)
     data = await request.form()
+    return await off_the_loop(lambda: _act(settings, pages, ui, order_no, data, operator=operator))
+
+
+async def off_the_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """An action's work on an event loop of its own in the app's thread pool (that of the plain
+    `def` routes): its database sessions are synchronous, and the app's loop must keep serving
+    other requests while it runs (mails and portal calls take seconds)."""
+    return await run_in_threadpool(run_loop, work)
+
+
+async def _act(
+    settings: Settings, pages: Pages, ui: Ui, order_no: str, data: FormData, *, operator: str
+) -> Response:
+    from web.operator import render_order  # the page these buttons are part of
+
     action = str(data.get("action") or "")
     with session_scope(settings.db_url) as session:
         order = get_order(session, order_no=order_no)
@@ -236,7 +255,8 @@ async def order_action(
 
 # --- bulk actions on the order list ----------------------------------------------------------
 
-BULK_ACTIONS = ("resend", "retry", "arrived")
+# on the ticked rows, and "resend_failed": every order whose shipping mail failed (no selection)
+BULK_ACTIONS = ("resend", "retry", "arrived", "resend_failed")
 BULK_MAX_ORDERS = 500  # a few pages' worth; more at once: the CLI
 BULK_NAMED = 20  # orders that did not work named in the message; the rest counted
 LIST_NONCE_ID = 0  # the list's nonce is bound to no order: row ids start at 1
@@ -258,7 +278,7 @@ async def bulk_action(
         return pages.error(status.HTTP_403_FORBIDDEN)
     order_nos = list(dict.fromkeys(str(v)[:64] for v in data.getlist("order")))
     order_nos = order_nos[:BULK_MAX_ORDERS]
-    outcomes = await _bulk(settings, action, order_nos, by=operator)
+    outcomes = await off_the_loop(lambda: _bulk(settings, action, order_nos, by=operator))
     not_done = [(no, word) for no, word in outcomes.items() if word not in DONE]
     query = [
         ("bulk", action),
@@ -282,7 +302,10 @@ async def _bulk(
             if order_id is not None:
                 outcomes[order_no] = await _mark_arrived(settings, order_id, by=by)
         return outcomes
-    if action == "resend":
+    if action == "resend_failed":  # `liefern mails resend --failed`: the ledger chooses
+        result = await resend_mails(settings.db_url, by=by, failed=True, settings=settings)
+        outcomes = {o.order_no: "unknown" for o in result.orders}
+    elif action == "resend":
         result = await resend_mails(settings.db_url, order_nos=order_nos, by=by, settings=settings)
     else:
         result = await retry_confirmations(

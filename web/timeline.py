@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.queries.web import FlowRunRef
 from web.i18n import Ui
 
 
@@ -28,6 +29,9 @@ def describe(ui: Ui, entry: dict[str, Any]) -> str:
         return said + (f": {v['reason']}" if v.get("reason") else "")
     if event == "confirmation":
         return _confirmation(ui, v)
+    if event == "action":  # the detail is the action's own record, as the CLI wrote it
+        action = ui.label("action", v["action"])
+        return ui.text("ev_action", action=action, by=v["by"], detail=v["detail"])
     if event in ("release", "arrived"):
         return ui.text(f"ev_{event}", **v)
     return ui.text(f"ev_{event}")
@@ -46,3 +50,8 @@ def _confirmation(ui: Ui, v: dict[str, Any]) -> str:
         code = f"[{v['error_code']}] " if v.get("error_code") else ""
         said += f": {code}{v['error_text']}"
     return said
+
+
+def run_what(ui: Ui, run: FlowRunRef) -> str:
+    """What a flow run did to the order, e.g. "Versandmail, ebay-Bestätigung"."""
+    return ", ".join(ui.text(f"run_{kind}", value=value) for kind, value in run.parts)

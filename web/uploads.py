@@ -148,6 +148,7 @@ class Refused:
     status_code: int
     error: str
     hint: str | None = None
+    reason: str = "refused"  # the web form's text for it: `upload_<reason>` in the catalogues
 
     def json(self) -> JSONResponse:
         body = {"error": self.error} | ({"hint": self.hint} if self.hint else {})
@@ -167,25 +168,31 @@ def register(settings: Settings, form: UploadForm) -> Accepted | Refused:
     register it and start its import, or find the earlier import of the same bytes."""
     upload = form.files.get("file")
     if upload is None:
-        return Refused(400, "no file: send it as multipart/form-data in the field `file`")
+        return Refused(
+            400, "no file: send it as multipart/form-data in the field `file`", reason="no_file"
+        )
     try:
         check_csv_text(upload.data)
     except NotCsv as error:
-        return Refused(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)")
+        return Refused(415, f"{error}; send a CSV file (UTF-8 or Windows-1252)", reason="not_text")
     carrier = form.fields.get("carrier") or None
     file_format = (form.fields.get("format") or "").lower() or None
     if carrier:
         try:
             carrier = get_carrier(carrier).code
         except UnknownCarrier as error:
-            return Refused(400, str(error))
+            return Refused(400, str(error), reason="unknown_carrier")
     if file_format and file_format not in PRESETS:
-        return Refused(400, f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}")
+        return Refused(
+            400,
+            f"unknown format {file_format!r}; use one of {', '.join(PRESETS)}",
+            reason="unknown_format",
+        )
     try:
         check_tracking_file(upload.data, file_format, carrier)
     except NotTracking as error:
         # refused now, not a `failed` import a minute later: no import row, nothing archived
-        return Refused(422, str(error), NOT_TRACKING_HINT)
+        return Refused(422, str(error), NOT_TRACKING_HINT, reason="not_tracking")
     file_name = safe_file_name(upload.file_name or "upload.csv")
     digest = sha256_of(upload.data)
     try:
@@ -201,6 +208,7 @@ def register(settings: Settings, form: UploadForm) -> Accepted | Refused:
             503,
             "the same file is being registered by another request right now; "
             "send it again in a few minutes (it will not be imported twice)",
+            reason="busy",
         )
 
 
@@ -313,7 +321,7 @@ async def upload_page_form(
     declared = request.headers.get("content-length", "")
     too_large = ui.text("upload_too_large", limit=ui.number(limit))
     if declared.isdigit() and int(declared) > limit + 64 * 1024:
-        return _form_again(settings, pages, ui, too_large, 413)
+        return await _form_again(settings, pages, ui, too_large, 413)
     try:
         form = await read_form(
             request.stream(),
@@ -321,22 +329,25 @@ async def upload_page_form(
             max_file_bytes=limit,
         )
     except TooLarge:
-        return _form_again(settings, pages, ui, too_large, 413)
-    except BadForm as error:
-        return _form_again(settings, pages, ui, str(error), 400)
+        return await _form_again(settings, pages, ui, too_large, 413)
+    except BadForm:
+        return await _form_again(settings, pages, ui, ui.text("upload_bad_form"), 400)
     if not upload_nonce_is_valid(settings.secret_key.get_secret_value(), form.fields.get("nonce")):
-        return _form_again(settings, pages, ui, ui.text("form_expired"), 403)
+        return await _form_again(settings, pages, ui, ui.text("form_expired"), 403)
     outcome = await run_in_threadpool(register, settings, form)
     if isinstance(outcome, Refused):
-        message = ui.text("upload_refused", detail=outcome.error)
-        return _form_again(settings, pages, ui, message, outcome.status_code)
+        message = ui.text(f"upload_{outcome.reason}", detail=outcome.error)
+        return await _form_again(settings, pages, ui, message, outcome.status_code)
     # post/redirect/get: the import's page shows it running, then its result
     return RedirectResponse(f"/imports/{outcome.import_id}", status.HTTP_303_SEE_OTHER)
 
 
-def _form_again(
+async def _form_again(
     settings: Settings, pages: Pages, ui: Ui, message: str, status_code: int
 ) -> HTMLResponse:
+    """The imports page again with the file field's error (its list read in the thread pool)."""
     from web.operator import render_imports  # the page this form is part of
 
-    return render_imports(settings, pages, ui, status_code=status_code, upload_error=message)
+    return await run_in_threadpool(
+        lambda: render_imports(settings, pages, ui, status_code=status_code, upload_error=message)
+    )

@@ -1,34 +1,19 @@
-"""The order list of `liefern orders list`: filters over the order and its ledgers, a limit,
-and the total the filters match.
+"""The order list of `liefern orders list`: the orders a filter finds (the web list's rule,
+db/queries/order_filter.py), a limit, and the total the filter matches.
 
-Beside the web list (db/queries/web.py) rather than in it: the CLI filters by mail state and by
-confirmation state per portal, and searches in buyer names and parts of tracking numbers.
 Three statements per list, whatever its length.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, exists, func, not_, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.domain import ConfirmationStatus, Portal
 from db.models import Confirmation, Order, Parcel, ShippingMail
 from db.queries._keys import in_keys
-
-NO_MAIL = "none"  # mail state filter: no shipping mail row yet
-
-
-@dataclass(frozen=True, slots=True)
-class ListFilter:
-    status: str | None = None
-    portal: str | None = None
-    carrier: str | None = None
-    mail: str | None = None  # pending, sent, failed, suppressed, or "none"
-    confirmations: tuple[tuple[str, str], ...] = ()  # (portal, status): a row of each exists
-    search: str | None = None
+from db.queries.order_filter import OrderFilter, conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,60 +30,15 @@ class ListedOrder:
     confirmations: dict[str, str] = field(default_factory=dict)  # portal -> worst status
 
 
-def _contains(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
-
-
-def _conditions(f: ListFilter) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if f.status:
-        where.append(Order.status == f.status)
-    if f.portal:
-        where.append(Order.portal == f.portal)
-    if f.carrier:
-        where.append(exists().where(Parcel.order_id == Order.id, Parcel.carrier == f.carrier))
-    if f.mail:
-        mail = exists().where(ShippingMail.order_id == Order.id, ShippingMail.kind == "shipped")
-        if f.mail == NO_MAIL:
-            where.append(not_(mail))
-        else:
-            where.append(mail.where(ShippingMail.status == f.mail))
-    for portal, status in f.confirmations:
-        where.append(
-            exists().where(
-                Confirmation.order_id == Order.id,
-                Confirmation.portal == portal,
-                Confirmation.status == status,
-            )
-        )
-    if f.search and f.search.strip():
-        text = _contains(f.search.strip())
-        number = _contains("".join(f.search.split()))
-        where.append(
-            or_(
-                func.lower(Order.order_no).like(text, escape="\\"),
-                func.lower(Order.portal_order_id).like(text, escape="\\"),
-                func.lower(Order.buyer_name).like(text, escape="\\"),
-                func.lower(Order.buyer_email).like(text, escape="\\"),
-                exists().where(
-                    Parcel.order_id == Order.id,
-                    func.lower(Parcel.tracking_number).like(number, escape="\\"),
-                ),
-            )
-        )
-    return where
-
-
 # a portal's worst confirmation state first: what the operator has to look at
 _SEVERITY = ("rejected", "failed", "held", "pending", "submitted", "confirmed", "skipped")
 
 
 def list_orders(
-    session: Session, *, list_filter: ListFilter, limit: int
+    session: Session, *, order_filter: OrderFilter, limit: int
 ) -> tuple[list[ListedOrder], int]:
     """The newest `limit` orders the filter matches, and how many it matches in all."""
-    where = _conditions(list_filter)
+    where = conditions(order_filter)
     total = int(session.scalar(select(func.count(Order.id)).where(*where)) or 0)
     orders = list(
         session.scalars(select(Order).where(*where).order_by(Order.id.desc()).limit(limit))
@@ -151,17 +91,3 @@ def _worse(known: str | None, status: str) -> str:
         return status
     rank = {s: n for n, s in enumerate(_SEVERITY)}
     return min(known, status, key=lambda s: rank.get(s, len(_SEVERITY)))
-
-
-def confirmation_filters(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """`ebay=failed` pairs; ValueError naming the one that is not of that form."""
-    pairs = []
-    for value in values:
-        portal, sep, status = (part.strip().lower() for part in value.partition("="))
-        if not sep or portal not in set(Portal) or status not in set(ConfirmationStatus):
-            raise ValueError(
-                f"--confirmation {value!r}: write PORTAL=STATUS, e.g. ebay=failed (portals: "
-                f"{', '.join(Portal)}; states: {', '.join(ConfirmationStatus)})"
-            )
-        pairs.append((portal, status))
-    return tuple(pairs)

@@ -135,7 +135,10 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         for a in actions_of_order(session, order_id=order.id)
     ]
     for a in actions:  # what an operator did by hand (tasks/actions.py), with who
-        timeline.append({"at": a["at"], "kind": "action", "what": f"{a['by']}: {a['detail']}"})
+        said = _says("action", action=a["action"], by=a["by"], detail=a["detail"])
+        timeline.append(
+            {"at": a["at"], "kind": "action", "what": f"{a['by']}: {a['detail']}", **said}
+        )
     if order.arrived_at:
         timeline.append(
             {

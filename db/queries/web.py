@@ -7,32 +7,25 @@ loads after the session closed, and a page costs a fixed number of statements.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Table,
     and_,
     bindparam,
-    exists,
     func,
-    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.orm import Session
 
-from core.clock import BUSINESS_TZ
 from db.models import Confirmation, Order, OrderItem, Parcel, ShippingMail, TrackingImport
 from db.queries._keys import in_keys
+from db.queries.order_filter import OrderFilter, conditions
 
 ARRIVABLE_STATUSES = ("open", "shipped")
-NO_MAIL = "none"  # the mail filter's value for orders without a shipping mail
-RED = "red"  # the confirmation filter's value for the red icons: rejected or failed
-RED_STATUSES = ("rejected", "failed")
-SEARCH_MIN_CHARS = 3  # shorter searches match too much to be useful as a part-of search
 
 
 # --- the buyer's arrival page ----------------------------------------------------------------
@@ -115,20 +108,6 @@ def mark_arrived(session: Session, *, order_id: int, at: datetime, source: str) 
 
 
 @dataclass(frozen=True, slots=True)
-class OrderFilter:
-    status: str | None = None
-    portal: str | None = None
-    carrier: str | None = None
-    created_from: date | None = None
-    created_to: date | None = None
-    shipped_from: date | None = None
-    shipped_to: date | None = None
-    q: str | None = None
-    mail: str | None = None  # a shipping mail status, or NO_MAIL
-    confirmation: str | None = None  # a confirmation status, or RED (rejected or failed)
-
-
-@dataclass(frozen=True, slots=True)
 class PackageIcon:
     """One confirmation ledger row, as the order list shows it."""
 
@@ -161,87 +140,9 @@ class OrderLine:
     buyer_email: str = ""
 
 
-def _day_start(day: date) -> datetime:
-    """Dates in filters are German business dates."""
-    return datetime.combine(day, time.min, tzinfo=BUSINESS_TZ)
-
-
-def _like_escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _like_prefix(value: str) -> str:
-    return _like_escaped(value) + "%"
-
-
-def _conditions(order_filter: OrderFilter) -> list[ColumnElement[bool]]:
-    f = order_filter
-    where: list[ColumnElement[bool]] = []
-    if f.status:
-        where.append(Order.status == f.status)
-    if f.portal:
-        where.append(Order.portal == f.portal)
-    if f.carrier:
-        where.append(exists().where(Parcel.order_id == Order.id, Parcel.carrier == f.carrier))
-    if f.created_from:
-        where.append(Order.created_at >= _day_start(f.created_from))
-    if f.created_to:
-        where.append(Order.created_at < _day_start(f.created_to + timedelta(days=1)))
-    if f.shipped_from:
-        where.append(Order.shipped_at >= _day_start(f.shipped_from))
-    if f.shipped_to:
-        where.append(Order.shipped_at < _day_start(f.shipped_to + timedelta(days=1)))
-    if f.mail == NO_MAIL:
-        where.append(~exists().where(_is_shipping_mail(), ShippingMail.order_id == Order.id))
-    elif f.mail:
-        where.append(
-            exists().where(
-                _is_shipping_mail(),
-                ShippingMail.order_id == Order.id,
-                ShippingMail.status == f.mail,
-            )
-        )
-    if f.confirmation:
-        statuses = RED_STATUSES if f.confirmation == RED else (f.confirmation,)
-        where.append(
-            exists().where(Confirmation.order_id == Order.id, Confirmation.status.in_(statuses))
-        )
-    if f.q:
-        where.append(_search(f.q.strip()))
-    return where
-
-
-def _is_shipping_mail() -> ColumnElement[bool]:
-    return ShippingMail.kind == "shipped"
-
-
-def _search(q: str) -> ColumnElement[bool]:
-    """Order number and portal order id by prefix; buyer name, buyer email and tracking number
-    by any part (from SEARCH_MIN_CHARS characters on; shorter: the whole tracking number)."""
-    number = "".join(q.split()).upper()
-    prefixes = {_like_prefix(q), _like_prefix(q.upper())}  # `au1001` finds AU100123
-    found: list[ColumnElement[bool]] = [
-        *(Order.order_no.like(p, escape="\\") for p in prefixes),
-        *(Order.portal_order_id.like(p, escape="\\") for p in prefixes),
-    ]
-    if len(q) < SEARCH_MIN_CHARS:
-        found.append(exists().where(Parcel.order_id == Order.id, Parcel.tracking_number == number))
-        return or_(*found)
-    part = "%" + _like_escaped(q.lower()) + "%"
-    found += [
-        func.lower(Order.buyer_name).like(part, escape="\\"),
-        func.lower(Order.buyer_email).like(part, escape="\\"),
-        exists().where(
-            Parcel.order_id == Order.id,
-            Parcel.tracking_number.like("%" + _like_escaped(number) + "%", escape="\\"),
-        ),
-    ]
-    return or_(*found)
-
-
 def count_orders(session: Session, *, order_filter: OrderFilter) -> int:
     """How many orders the filter finds (the list shows it above its pages)."""
-    statement = select(func.count()).select_from(Order).where(*_conditions(order_filter))
+    statement = select(func.count()).select_from(Order).where(*conditions(order_filter))
     return int(session.scalar(statement) or 0)
 
 
@@ -262,7 +163,7 @@ def order_page(
     keyset = [] if below_id is None else [Order.id < below_id]
     statement = (
         select(Order)
-        .where(*_conditions(order_filter), *keyset)
+        .where(*conditions(order_filter), *keyset)
         .order_by(Order.id.desc())  # ids grow with creation; the primary key needs no sort
         .offset(offset)
         .limit(per_page + 1)
@@ -334,16 +235,27 @@ def order_page(
 @dataclass(frozen=True, slots=True)
 class FlowRunRef:
     flow_run_id: str
-    what: str  # e.g. "tracking import 3", "shipping mail", "amazon confirmation"
+    # what the run did to the order: ("import", "3"), ("mail", ""), ("confirmation", "amazon")
+    parts: tuple[tuple[str, str], ...]
+
+    @property
+    def what(self) -> str:
+        """In English, e.g. "tracking import 3, shipping mail, amazon confirmation"."""
+        words = {
+            "import": "tracking import {}",
+            "mail": "shipping mail",
+            "confirmation": "{} confirmation",
+        }
+        return ", ".join(words[kind].format(value) for kind, value in self.parts)
 
 
 def flow_runs_of_order(session: Session, *, order_id: int) -> list[FlowRunRef]:
     """Every Prefect flow run recorded on the order's ledgers and on the imports of its parcels."""
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, str]]] = {}
 
-    def note(run_id: str | None, what: str) -> None:
-        if run_id and what not in found.setdefault(run_id, []):
-            found[run_id].append(what)
+    def note(run_id: str | None, kind: str, value: str = "") -> None:
+        if run_id and (kind, value) not in found.setdefault(run_id, []):
+            found[run_id].append((kind, value))
 
     for run_id, import_id in session.execute(
         select(TrackingImport.flow_run_id, TrackingImport.id)
@@ -351,18 +263,18 @@ def flow_runs_of_order(session: Session, *, order_id: int) -> list[FlowRunRef]:
         .where(Parcel.order_id == order_id)
         .distinct()
     ):
-        note(run_id, f"tracking import {import_id}")
+        note(run_id, "import", str(import_id))
     for run_id in session.scalars(
         select(ShippingMail.flow_run_id).where(ShippingMail.order_id == order_id)
     ):
-        note(run_id, "shipping mail")
+        note(run_id, "mail")
     for run_id, portal in session.execute(
         select(Confirmation.flow_run_id, Confirmation.portal)
         .where(Confirmation.order_id == order_id)
         .order_by(Confirmation.id)
     ):
-        note(run_id, f"{portal} confirmation")
-    return [FlowRunRef(run_id, ", ".join(whats)) for run_id, whats in found.items()]
+        note(run_id, "confirmation", portal)
+    return [FlowRunRef(run_id, tuple(parts)) for run_id, parts in found.items()]
 
 
 # --- imports ----------------------------------------------------------------------------------

@@ -127,6 +127,8 @@ TEXTS: dict[str, str] = {
     "bulk_resend": "Mails erneut senden",
     "bulk_retry": "Bestätigungen wiederholen",
     "bulk_arrived": "Als angekommen markieren",
+    "bulk_all_title": "Alle Bestellungen:",
+    "bulk_resend_failed": "Alle fehlgeschlagenen Mails erneut senden",
     "bulk_result": "{action}: {done} erledigt, {not_done} nicht erledigt.",
     "select_order": "Bestellung {order_no} auswählen",
     # tracking entry
@@ -217,6 +219,28 @@ TEXTS: dict[str, str] = {
     "col_code": "Code",
     "col_why": "Warum",
     "no_rejected": "Keine Zeile wurde abgelehnt.",
+    # the imports pages, an order's flow runs and protocol
+    "run_import": "Tracking-Import {value}",
+    "run_mail": "Versandmail",
+    "run_confirmation": "{value}-Bestätigung",
+    "ev_action": "{action} von {by}: {detail}",
+    "upload_not_text": (
+        "Diese Datei ist keine Textdatei (CSV): bitte eine CSV-Datei senden (UTF-8 oder "
+        "Windows-1252)."
+    ),
+    "upload_not_tracking": (
+        "Diese Datei ist keine Sendungsnummern-Datei: in der ersten Zeile fehlen die Spalten für "
+        "Bestellnummer und Sendungsnummer, oder der Kopf passt zu mehreren Versender-Exporten; "
+        "bitte das Format (und ohne Versender-Spalte den Versender) wählen. Details: {detail}"
+    ),
+    "upload_unknown_carrier": "Unbekannter Versender: {detail}",
+    "upload_unknown_format": "Unbekanntes Format: {detail}",
+    "upload_busy": (
+        "Dieselbe Datei wird gerade von einer anderen Anfrage angenommen; bitte in ein paar "
+        "Minuten noch einmal senden (sie wird nicht doppelt importiert)."
+    ),
+    "upload_no_file": "Bitte eine Datei wählen.",
+    "upload_bad_form": "Das Formular kam unvollständig an; bitte noch einmal senden.",
 }
 
 LABELS: dict[str, dict[str, str]] = {
@@ -234,7 +258,7 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "fehlgeschlagen: Wiederholungen aufgebraucht (Grund beim Darüberfahren)",
         "skipped": "laut Einstellung übersprungen (Grund beim Darüberfahren)",
         "held": "zurückgehalten: wartet auf die Versandmail (Grund beim Darüberfahren); "
-        "`liefern portals release` gibt sie frei",
+        "„Freigeben“ auf der Bestellseite oder `liefern portals release` gibt sie frei",
     },
     "mail": {
         "none": "noch keine Mail",
@@ -262,5 +286,60 @@ LABELS: dict[str, dict[str, str]] = {
         "closed": "Tagesabschluss",
         "shipped": "versendet",
         "release": "freigegeben",
+        "action": "Aktion",
+    },
+    "import_status": {
+        "queued": "wartet",
+        "running": "läuft",
+        "done": "fertig",
+        "failed": "fehlgeschlagen",
+    },
+    "source": {
+        "cli": "Kommandozeile",
+        "import": "Datei-Import",
+        "upload": "Hochgeladen",
+        "api": "API",
+        "web": "Bestellseite",
+        "test": "Test",
+    },
+    "action": {
+        "deliver": "Versandmail jetzt gesendet",
+        "mail_resend": "Versandmail erneut gesendet",
+        "confirmation_retry": "Bestätigung wiederholt",
+        "tracking_correct": "Sendungsnummer korrigiert",
+        "tracking_remove": "Paket entfernt",
+        "arrived": "als angekommen markiert",
+    },
+    "rejected": {
+        "order_missing": "Keine Bestellnummer in dieser Zeile.",
+        "carrier_missing": (
+            "Kein Versender in dieser Zeile; bitte eintragen oder beim Hochladen wählen."
+        ),
+        "carrier_unknown": "Unbekannter Versender.",
+        "empty": "Keine Sendungsnummer in dieser Zeile.",
+        "scientific_notation": (
+            "Die Nummer sieht aus wie 1,23E+15 aus einer Tabelle; bitte als Text kopieren."
+        ),
+        "leading_zeros_lost": (
+            "Führende Nullen fehlen wohl; bitte die Nummer wie auf dem Etikett eintragen."
+        ),
+        "bad_characters": "Die Nummer enthält Zeichen, die es bei diesem Versender nicht gibt.",
+        "bad_format": (
+            "Keine gültige Sendungsnummer dieses Versenders: Länge oder Aufbau passen nicht."
+        ),
+        "bad_check_digit": (
+            "Die Prüfziffer stimmt nicht: ein Tippfehler? Bitte mit dem Etikett vergleichen."
+        ),
+        "bad_ship_date": "Kein Datum; bitte JJJJ-MM-TT oder TT.MM.JJJJ.",
+        "ship_date_in_future": "Das Versanddatum liegt in der Zukunft.",
+        "ship_date_too_old": (
+            "Das Versanddatum ist älter als erlaubt (LIEFERN_SHIP_DATE_MAX_AGE_DAYS)."
+        ),
+        "order_not_found": "Keine Bestellung mit dieser Nummer.",
+        "order_ambiguous": "Die Nummer passt zu mehreren Bestellungen.",
+        "order_cancelled": "Die Bestellung ist storniert.",
+        "tracking_on_other_order": (
+            "Diese Sendungsnummer gehört bereits zu einer anderen Bestellung."
+        ),
     },
 }

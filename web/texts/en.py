@@ -127,6 +127,8 @@ TEXTS: dict[str, str] = {
     "bulk_resend": "Resend mails",
     "bulk_retry": "Retry confirmations",
     "bulk_arrived": "Mark arrived",
+    "bulk_all_title": "All orders:",
+    "bulk_resend_failed": "Resend all failed mails",
     "bulk_result": "{action}: {done} done, {not_done} did not work.",
     "select_order": "select order {order_no}",
     # tracking entry
@@ -210,6 +212,27 @@ TEXTS: dict[str, str] = {
     "col_code": "Code",
     "col_why": "Why",
     "no_rejected": "No row was rejected.",
+    # the imports pages, an order's flow runs and protocol
+    "run_import": "tracking import {value}",
+    "run_mail": "shipping mail",
+    "run_confirmation": "{value} confirmation",
+    "ev_action": "{action} by {by}: {detail}",
+    "upload_not_text": (
+        "This file is not a text file (CSV): send a CSV file (UTF-8 or Windows-1252)."
+    ),
+    "upload_not_tracking": (
+        "This file is not a tracking file: its first line lacks the order and tracking number "
+        "columns, or the header fits several carrier exports; choose the format (and, without a "
+        "carrier column, the carrier). Details: {detail}"
+    ),
+    "upload_unknown_carrier": "Unknown carrier: {detail}",
+    "upload_unknown_format": "Unknown format: {detail}",
+    "upload_busy": (
+        "The same file is being registered by another request right now; send it again in a few "
+        "minutes (it will not be imported twice)."
+    ),
+    "upload_no_file": "Choose a file.",
+    "upload_bad_form": "The form arrived incomplete; please send it once more.",
 }
 
 LABELS: dict[str, dict[str, str]] = {
@@ -227,7 +250,7 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "failed: retries used up (reason on hover)",
         "skipped": "skipped by policy (reason on hover)",
         "held": "held: waits for the shipping mail (reason on hover); "
-        "`liefern portals release` lets it go",
+        "“Release” on the order page or `liefern portals release` lets it go",
     },
     "mail": {
         "none": "no mail yet",
@@ -255,5 +278,48 @@ LABELS: dict[str, dict[str, str]] = {
         "closed": "daily closing",
         "shipped": "shipped",
         "release": "released",
+        "action": "action",
+    },
+    "import_status": {
+        "queued": "queued",
+        "running": "running",
+        "done": "done",
+        "failed": "failed",
+    },
+    "source": {
+        "cli": "command line",
+        "import": "file import",
+        "upload": "upload",
+        "api": "API",
+        "web": "order page",
+        "test": "test",
+    },
+    "action": {
+        "deliver": "shipping mail sent now",
+        "mail_resend": "shipping mail resent",
+        "confirmation_retry": "confirmation retried",
+        "tracking_correct": "tracking number corrected",
+        "tracking_remove": "parcel removed",
+        "arrived": "marked arrived",
+    },
+    "rejected": {
+        "order_missing": "No order number in this row.",
+        "carrier_missing": "No carrier in this row; fill it in or choose one when uploading.",
+        "carrier_unknown": "Unknown carrier.",
+        "empty": "No tracking number in this row.",
+        "scientific_notation": "The number looks like a spreadsheet's 1.23E+15; copy it as text.",
+        "leading_zeros_lost": "Leading zeros seem lost; enter the number as printed on the label.",
+        "bad_characters": "The number contains characters this carrier's numbers never have.",
+        "bad_format": "Not a tracking number of this carrier: length or structure do not fit.",
+        "bad_check_digit": "The check digit does not match: a typo? Compare with the label.",
+        "bad_ship_date": "Not a date; use YYYY-MM-DD or DD.MM.YYYY.",
+        "ship_date_in_future": "The ship date is in the future.",
+        "ship_date_too_old": (
+            "The ship date is older than allowed (LIEFERN_SHIP_DATE_MAX_AGE_DAYS)."
+        ),
+        "order_not_found": "No order with this number.",
+        "order_ambiguous": "The number fits several orders.",
+        "order_cancelled": "The order is cancelled.",
+        "tracking_on_other_order": "This tracking number already belongs to another order.",
     },
 }
