@@ -31,7 +31,7 @@ from prefect.runtime import flow_run
 from core.accounts import Accounts
 from core.crashpoints import crash_point
 from core.settings import get_settings
-from db.queries.retention import Due, anonymise, due_orders, fields_to_blank, lock_orders
+from db.queries.retention import Due, anonymise_batch, due_orders, lock_buyers, plan_batch
 from db.queries.retention import still_needed as still_needed_reasons
 from db.session import session_scope
 from db.types import utcnow
@@ -68,25 +68,23 @@ def run_retention(
         due = due_orders(session, retention=retention, now=now, transit_days=transit_days)
     anonymised: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    for start in range(0, len(due), max(1, batch_size)):
-        batch = {d.order_id: d for d in due[start : start + max(1, batch_size)]}
+    step = max(1, batch_size)
+    for start in range(0, len(due), step):
+        batch = {d.order_id: d for d in due[start : start + step]}
         with session_scope(db_url) as session:
-            orders = lock_orders(session, order_ids=list(batch))
+            buyers = lock_buyers(session, order_ids=list(batch))
             reasons = still_needed_reasons(session, order_ids=list(batch), confirms=confirms)
-            for order in orders:
-                entry = batch[order.id]
-                if order.id in reasons:
-                    skipped.append(_row(entry, reason=reasons[order.id]))
-                    continue
-                fields = fields_to_blank(session, order=order)
-                if not dry_run:
-                    anonymise(
-                        session, order=order, due=entry, fields=fields, run_id=run_id, now=now
-                    )
-                    crash_point("retention.anonymised")
-                anonymised.append(_row(entry, fields=fields))
-            if dry_run:
-                session.rollback()
+            for buyer in buyers:
+                if buyer.order_id in reasons:
+                    skipped.append(_row(batch[buyer.order_id], reason=reasons[buyer.order_id]))
+            ready = [b for b in buyers if b.order_id not in reasons]
+            plan = plan_batch(session, buyers=ready)
+            dues = [batch[b.order_id] for b in ready]
+            if dues and not dry_run:
+                anonymise_batch(
+                    session, plan=plan, dues=dues, run_id=run_id, now=now, reached=crash_point
+                )
+            anonymised += [_row(d, fields=plan.fields[d.order_id]) for d in dues]
         if not dry_run:
             crash_point("retention.committed")
     verb = "would anonymise" if dry_run else "anonymised"

@@ -378,7 +378,12 @@ run_retention(settings.db_url, accounts=Accounts.load(settings.accounts_path),
 
 @pytest.mark.parametrize(
     ("point", "committed"),
-    [("retention.anonymised:1", 0), ("retention.anonymised:5", 3), ("retention.committed:2", 6)],
+    [
+        ("retention.ledgers:1", 0),
+        ("retention.orders:2", 3),
+        ("retention.anonymised:5", 3),
+        ("retention.committed:2", 6),
+    ],
 )
 def test_a_run_killed_mid_way_leaves_no_half_anonymised_order_and_the_next_run_goes_on(
     settings: Settings, point: str, committed: int

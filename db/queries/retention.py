@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Subquery, and_, func, or_, select, update
+from sqlalchemy import Subquery, and_, func, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.clock import BUSINESS_TZ
@@ -142,66 +142,116 @@ def still_needed(
     return reasons
 
 
-def lock_orders(session: Session, *, order_ids: Sequence[int]) -> list[Order]:
-    """The orders of one batch, not yet anonymised, locked until the batch commits
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """An order of one batch, locked, with the buyer data to blank."""
+
+    order_id: int
+    name: str
+    email: str
+    own_fields: tuple[str, ...]  # the order's columns holding a value
+
+
+@dataclass(slots=True)
+class Plan:
+    """What anonymising a batch changes: per order the fields (`table.column`), and the new
+    values of the ledger rows by (model, column)."""
+
+    fields: dict[int, list[str]]
+    ledger: dict[tuple[Any, str], list[dict[str, Any]]]
+
+
+def lock_buyers(session: Session, *, order_ids: Sequence[int]) -> list[Buyer]:
+    """The orders of one batch not yet anonymised, locked until the batch commits
     (PostgreSQL; SQLite serialises writers anyway)."""
-    statement = (
-        select(Order)
+    rows = session.execute(
+        select(Order.id, *(getattr(Order, c) for c in ORDER_FIELDS))
         .where(Order.id.in_(order_ids), Order.anonymised_at.is_(None))
         .order_by(Order.id)
         .with_for_update()
-    )
-    return list(session.scalars(statement))
-
-
-def fields_to_blank(session: Session, *, order: Order) -> list[str]:
-    """The columns holding this buyer's data (a value to blank), as `table.column`."""
-    fields = [f"orders.{name}" for name in ORDER_FIELDS if getattr(order, name)]
-    for table, column, model, order_id in _TEXT_COLUMNS:
-        value = getattr(model, column)
-        values = session.scalars(select(value).where(order_id == order.id))
-        if any(_blanked(column, v, order) != v for v in values):
-            fields.append(f"{table}.{column}")
-    return fields
-
-
-def _blanked(column: str, value: str | None, order: Order) -> str | None:
-    if column == "recipient":
-        return ""
-    return scrub(value, name=order.buyer_name, email=order.buyer_email)
-
-
-def anonymise(
-    session: Session, *, order: Order, due: Due, fields: list[str], run_id: str, now: datetime
-) -> None:
-    """Blank `fields` of `order` and write its deletion-log row, in the caller's transaction."""
-    for table, column, model, order_id in _TEXT_COLUMNS:
-        if f"{table}.{column}" not in fields:
-            continue
-        rows = session.execute(
-            select(model.id, getattr(model, column)).where(order_id == order.id)
-        ).all()
-        for row_id, value in rows:
-            blank = _blanked(column, value, order)
-            if blank != value:
-                session.execute(update(model).where(model.id == row_id).values({column: blank}))
-    for column in ORDER_FIELDS:
-        setattr(order, column, "")
-    order.anonymised_at = now
-    session.add(
-        BuyerDataDeletion(
-            order_id=order.id,
-            portal=order.portal,
-            account=order.portal_account,
-            fields=",".join(fields)[:500],
-            retention_days=due.retention_days,
-            delivered_at=due.delivery.at,
-            delivered_from=due.delivery.source,
-            run_id=run_id,
-            deleted_at=now,
+    ).all()
+    return [
+        Buyer(
+            order_id=row[0],
+            name=row[1],
+            email=row[2],
+            own_fields=tuple(
+                f"orders.{c}" for c, v in zip(ORDER_FIELDS, row[1:], strict=True) if v
+            ),
         )
+        for row in rows
+    ]
+
+
+def plan_batch(session: Session, *, buyers: Sequence[Buyer]) -> Plan:
+    """Which fields of these orders hold buyer data, and the ledger rows' blanked values:
+    one query per ledger column for the whole batch."""
+    by_id = {b.order_id: b for b in buyers}
+    plan = Plan(fields={b.order_id: list(b.own_fields) for b in buyers}, ledger={})
+    if not by_id:
+        return plan
+    for table, column, model, order_id in _TEXT_COLUMNS:
+        rows = session.execute(
+            select(model.id, order_id, getattr(model, column)).where(
+                order_id.in_(list(by_id)), getattr(model, column).is_not(None)
+            )
+        ).all()
+        changes: list[dict[str, Any]] = []
+        for row_id, owner, value in rows:
+            buyer = by_id[owner]
+            blank = (
+                "" if column == "recipient" else scrub(value, name=buyer.name, email=buyer.email)
+            )
+            if blank == value:
+                continue
+            changes.append({"id": row_id, column: blank})
+            field = f"{table}.{column}"
+            if field not in plan.fields[owner]:
+                plan.fields[owner].append(field)
+        if changes:
+            plan.ledger[(model, column)] = changes
+    return plan
+
+
+def anonymise_batch(
+    session: Session,
+    *,
+    plan: Plan,
+    dues: Sequence[Due],
+    run_id: str,
+    now: datetime,
+    reached: Callable[[str], None],
+) -> None:
+    """Blank the planned fields and write one deletion-log row per order, in the caller's
+    transaction (statements for the whole batch); `reached` marks each step (crash points)."""
+    for (model, _column), changes in plan.ledger.items():
+        session.execute(update(model), changes)
+    reached("retention.ledgers")
+    blank = dict.fromkeys(ORDER_FIELDS, "")
+    session.execute(
+        update(Order),
+        [{"id": d.order_id, **blank, "anonymised_at": now, "updated_at": now} for d in dues],
     )
-    session.flush()
+    reached("retention.orders")
+    session.execute(
+        insert(BuyerDataDeletion),
+        [
+            {
+                "order_id": d.order_id,
+                "portal": d.portal,
+                "account": d.account,
+                "fields": ",".join(plan.fields[d.order_id])[:500],
+                "retention_days": d.retention_days,
+                "delivered_at": d.delivery.at,
+                "delivered_from": d.delivery.source,
+                "run_id": run_id,
+                "deleted_at": now,
+            }
+            for d in dues
+        ],
+    )
+    for _ in dues:
+        reached("retention.anonymised")
 
 
 # Free-text ledger columns that may quote the buyer: the mail's recipient (blanked), SMTP
@@ -214,10 +264,3 @@ _TEXT_COLUMNS: tuple[tuple[str, str, Any, InstrumentedAttribute[int]], ...] = (
     ("confirmation_releases", "reason", ConfirmationRelease, ConfirmationRelease.order_id),
     ("order_actions", "detail", OrderAction, OrderAction.order_id),
 )
-
-
-def deletions(session: Session, *, order_id: int | None = None) -> list[BuyerDataDeletion]:
-    statement = select(BuyerDataDeletion).order_by(BuyerDataDeletion.id)
-    if order_id is not None:
-        statement = statement.where(BuyerDataDeletion.order_id == order_id)
-    return list(session.scalars(statement))
