@@ -23,6 +23,7 @@ from db.models import (
     Parcel,
     ShippingMail,
 )
+from db.queries._keys import in_keys
 
 # a confirmation in one of these still works with the order: the run leaves it for later
 OPEN_CONFIRMATIONS = (
@@ -115,7 +116,8 @@ def still_needed(
         return reasons
     mails = session.execute(
         select(ShippingMail.order_id, ShippingMail.kind).where(
-            ShippingMail.order_id.in_(order_ids), ShippingMail.status == MailStatus.PENDING
+            in_keys(session, ShippingMail.order_id, order_ids),
+            ShippingMail.status == MailStatus.PENDING,
         )
     ).all()
     for order_id, kind in mails:
@@ -123,7 +125,7 @@ def still_needed(
         reasons.setdefault(order_id, f"{what} not sent yet (pending)")
     told = session.execute(
         select(Confirmation.order_id, Confirmation.portal, Confirmation.status).where(
-            Confirmation.order_id.in_(order_ids)
+            in_keys(session, Confirmation.order_id, order_ids)
         )
     ).all()
     with_confirmation = {order_id for order_id, _, _ in told}
@@ -132,7 +134,7 @@ def still_needed(
             reasons.setdefault(order_id, f"{portal} confirmation {status}")
     orders = session.execute(
         select(Order.id, Order.portal, Order.portal_account, Order.status).where(
-            Order.id.in_(order_ids)
+            in_keys(session, Order.id, order_ids)
         )
     ).all()
     for order_id, portal, account, status in orders:
@@ -166,7 +168,7 @@ def lock_buyers(session: Session, *, order_ids: Sequence[int]) -> list[Buyer]:
     (PostgreSQL; SQLite serialises writers anyway)."""
     rows = session.execute(
         select(Order.id, *(getattr(Order, c) for c in ORDER_FIELDS))
-        .where(Order.id.in_(order_ids), Order.anonymised_at.is_(None))
+        .where(in_keys(session, Order.id, order_ids), Order.anonymised_at.is_(None))
         .order_by(Order.id)
         .with_for_update()
     ).all()
@@ -193,7 +195,7 @@ def plan_batch(session: Session, *, buyers: Sequence[Buyer]) -> Plan:
     for table, column, model, order_id in _TEXT_COLUMNS:
         rows = session.execute(
             select(model.id, order_id, getattr(model, column)).where(
-                order_id.in_(list(by_id)), getattr(model, column).is_not(None)
+                in_keys(session, order_id, list(by_id)), getattr(model, column).is_not(None)
             )
         ).all()
         changes: list[dict[str, Any]] = []
