@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
-from core.accounts import Accounts
+from core.accounts import PORTAL_DEFAULTS, Accounts
 from core.crashpoints import crash_point
 from core.settings import get_settings
 from db.queries.retention import Due, anonymise_batch, due_orders, lock_buyers, plan_batch
@@ -117,8 +117,6 @@ def _row(due: Due, **extra: Any) -> dict[str, Any]:
 
 def _rules(accounts: Accounts) -> dict[str, int | None]:
     """The period of each portal's defaults and each configured account (None: kept)."""
-    from core.accounts import PORTAL_DEFAULTS
-
     rules = {p: accounts.options(p, "").retention_days for p in PORTAL_DEFAULTS}
     for options in accounts.configured():
         rules[f"{options.portal}/{options.account}"] = options.retention_days
