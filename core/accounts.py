@@ -40,10 +40,11 @@ KAUFLAND_SUPPRESS_REASON = (
     'mail = "send" in accounts.toml sends ours too'
 )
 
-# Amazon's Data Protection Policy (Amazon Services API, section "Data Retention", linked from
-# https://developer-docs.amazon.com/sp-api/docs/security-compliance-overview): personally
-# identifiable information is kept only as long as needed to fulfil the order, no longer than
-# 30 days after delivery. A longer period for an Amazon account is refused.
+# Amazon's Data Protection Policy (Amazon Services API, section "Data Retention and Recovery",
+# referred to by https://developer-docs.amazon.com/sp-api/docs/security-compliance-overview):
+# PII is kept only as long as needed to fulfil orders, "no longer than 30 days" (the current
+# text counts from order delivery; an older one, quoted on epiusers.help/t/71496, from order
+# shipment). A longer period for an Amazon account is refused.
 AMAZON_RETENTION_DAYS = 30
 
 # When a portal is told relative to the shipping mail (core/confirmation_gate.py):
