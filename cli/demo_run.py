@@ -12,17 +12,22 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
 from core.run_verdict import RunFailed
 from core.settings import Settings, get_settings, reset_settings
+from db.models import Confirmation, Order, Parcel
 from db.queries.confirmations import confirmation_counts
 from db.queries.orders import count_orders
 from db.session import session_scope
+from db.types import utcnow
 from simulators.samples import generate_orders, orders_csv, tracking_csv
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store
@@ -52,11 +57,14 @@ def run_demo(
     with steps.step("starting Prefect"):
         from flows.confirm import poll_portals
         from flows.deliver import deliver
+        from flows.retention import anonymise_buyers
         from flows.tracking_import import tracking_import
 
     log = settings.home.resolve() / "logs" / "demo.log"
     with prefect_log_to(log):
         result = _chain(settings, url, steps, tracking_file, tracking_import, deliver, poll_portals)
+        with steps.step("anonymising buyer data past their retention"):
+            result["retention"] = _retention(url, anonymise_buyers, result["lines"])
         _stop_temporary_prefect_server()
     lines += result.pop("lines")
     lines.append(f"Prefect's log of this demo: {log}")
@@ -116,6 +124,58 @@ def _chain(
         "outbox": str(outbox.resolve()),
         "lines": lines,
     }
+
+
+# the demo's old order: delivered this long ago, past Amazon's 30 days (core/accounts.py)
+DEMO_AGE_DAYS = 40
+
+
+def _retention(url: str, anonymise_buyers: Any, lines: list[str]) -> dict[str, Any]:
+    """Date one confirmed Amazon order back as if it arrived DEMO_AGE_DAYS ago, then run the
+    retention: its buyer data are anonymised, the fresh orders keep theirs."""
+    old = _date_back_one_amazon_order(url, days=DEMO_AGE_DAYS)
+    result: dict[str, Any] = asyncio.run(anonymise_buyers())
+    counts = result["counts"]
+    if old:
+        lines.append(
+            f"retention: order {old} (amazon) dated back to arrived {DEMO_AGE_DAYS} days ago; "
+            f"liefern orders show {old}"
+        )
+    lines.append(
+        f"retention: {counts['anonymised']} of {counts['due']} orders past their retention "
+        f"anonymised, {counts['skipped']} skipped (data still needed)"
+    )
+    return {**result, "dated_back": old}
+
+
+def _date_back_one_amazon_order(url: str, *, days: int) -> str | None:
+    """The order number of the Amazon order moved into the past (None: the demo has none)."""
+    with session_scope(url) as session:
+        order = session.scalars(
+            select(Order)
+            .join(Confirmation, Confirmation.order_id == Order.id)
+            .where(
+                Order.portal == "amazon",
+                Order.status == "shipped",
+                Order.anonymised_at.is_(None),
+                Confirmation.status == "confirmed",
+            )
+            .order_by(Order.id)
+            .limit(1)
+        ).first()
+        if order is None:
+            return None
+        back = timedelta(days=days + 3)
+        now = utcnow()
+        order.created_at -= back
+        if order.shipped_at:
+            order.shipped_at -= back
+        order.status, order.arrived_source = "arrived", "demo"
+        order.arrived_at = now - timedelta(days=days)
+        for parcel in session.scalars(select(Parcel).where(Parcel.order_id == order.id)):
+            parcel.ship_date -= back
+            parcel.created_at -= back
+        return order.order_no
 
 
 def _stop_temporary_prefect_server() -> None:

@@ -12,6 +12,7 @@ from cli import (
     demo_cmd,
     orders_cmd,
     portals_cmd,
+    retention_cmd,
     serve_cmd,
     tracking_cmd,
     tracking_fix_cmd,
@@ -35,6 +36,7 @@ for _group in (
     tracking_cmd.app,
     deliver_cmd.mails_app,
     portals_cmd.app,
+    retention_cmd.app,
 ):
     _group.rich_markup_mode = None
 app.add_typer(db_cmd.app, name="db")
@@ -42,6 +44,7 @@ app.add_typer(orders_cmd.app, name="orders")
 app.add_typer(tracking_cmd.app, name="tracking")
 app.add_typer(deliver_cmd.mails_app, name="mails")
 app.add_typer(portals_cmd.app, name="portals")
+app.add_typer(retention_cmd.app, name="retention")
 app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
 app.command("serve")(serve_cmd.serve)

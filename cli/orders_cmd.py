@@ -78,7 +78,7 @@ def format_protocol(p: dict[str, Any]) -> str:
     lines = [
         f"Order {o['order_no']} · {o['portal']}/{o['portal_account']} {o['portal_order_id']} "
         f"· {o['status']}",
-        f"  buyer: {o['buyer_name']} <{o['buyer_email']}> · {o['country']} · {o['language']}",
+        f"  buyer: {_buyer(o)} · {o['country']} · {o['language']}",
         "  items:",
         *(
             f"    {i['quantity']} × {i['sku']} {i['title']} (item {i['item_id']})"
@@ -97,6 +97,12 @@ def format_protocol(p: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _buyer(o: dict[str, Any]) -> str:
+    if o.get("anonymised_at"):
+        return f"anonymised on {o['anonymised_at'].astimezone(BUSINESS_TZ):%Y-%m-%d}"
+    return f"{o['buyer_name']} <{o['buyer_email']}>"
 
 
 def _one_of(option: str, value: str | None, allowed: list[str], *, as_json: bool) -> str | None:

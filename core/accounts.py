@@ -13,6 +13,9 @@ from Prefect Secret blocks or environment variables (see connectors/credentials.
     marketplace = "DE"
     mode = "feed"               # or "confirm_shipment"
     confirm_after = "mail_settled"  # or "mail_sent", "always" (core/confirmation_gate.py)
+
+    [portals.ebay]
+    retention_days = 90         # buyer data anonymised 90 days after delivery (flows/retention.py)
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ KAUFLAND_SUPPRESS_REASON = (
     "Kaufland mails the buyer itself when the unit is marked sent; "
     'mail = "send" in accounts.toml sends ours too'
 )
+
+# Amazon's Data Protection Policy (Amazon Services API, section "Data Retention and Recovery",
+# referred to by https://developer-docs.amazon.com/sp-api/docs/security-compliance-overview):
+# PII is kept only as long as needed to fulfil orders, "no longer than 30 days" (the current
+# text counts from order delivery; an older one, quoted on epiusers.help/t/71496, from order
+# shipment). A longer period for an Amazon account is refused.
+AMAZON_RETENTION_DAYS = 30
 
 # When a portal is told relative to the shipping mail (core/confirmation_gate.py):
 # "mail_sent" only after our mail went out, "mail_settled" after it went out or was suppressed
@@ -66,6 +76,8 @@ class AccountOptions:
     mode: str = ""  # amazon: feed | confirm_shipment
     base_url: str | None = None  # the portal's API (simulators in the demo and tests)
     extra: dict[str, str] = field(default_factory=dict)  # merchant_id, marketplace, ...
+    # days after delivery until the buyer's data are anonymised; None: kept (flows/retention.py)
+    retention_days: int | None = None
 
     @property
     def sends_mail(self) -> bool:
@@ -74,7 +86,12 @@ class AccountOptions:
 
 PORTAL_DEFAULTS: dict[str, AccountOptions] = {
     Portal.AMAZON: AccountOptions(
-        "amazon", "", mail="suppress", suppress_reason=AMAZON_SUPPRESS_REASON, mode="feed"
+        "amazon",
+        "",
+        mail="suppress",
+        suppress_reason=AMAZON_SUPPRESS_REASON,
+        mode="feed",
+        retention_days=AMAZON_RETENTION_DAYS,
     ),
     Portal.EBAY: AccountOptions("ebay", ""),
     # DreamRobot's "gesendet setzen": Kaufland is only told when the seller wants it
@@ -95,6 +112,7 @@ _KNOWN_KEYS = {
     "language",
     "mode",
     "base_url",
+    "retention_days",
 }
 _CHOICES = {"mail": ("send", "suppress"), "confirm_after": CONFIRM_AFTER_CHOICES}
 
@@ -116,6 +134,8 @@ class Accounts:
         for kind, tables in (("portals", portals), ("accounts", accounts)):
             for name, table in tables.items():
                 _check_choices(f"{path.name} [{kind}.{name}]", table)
+                portal = name if kind == "portals" else str(table.get("portal", ""))
+                _check_retention(f"{path.name} [{kind}.{name}]", table, portal)
         return cls(portals, accounts)
 
     def options(self, portal: str, account: str) -> AccountOptions:
@@ -142,3 +162,19 @@ def _check_choices(where: str, table: dict[str, Any]) -> None:
                 f"{where}: {key} = {table[key]!r} is not one of "
                 + ", ".join(f'"{c}"' for c in choices)
             )
+
+
+def _check_retention(where: str, table: dict[str, Any], portal: str) -> None:
+    """`retention_days` is a whole number of days, 0 or more; for Amazon at most 30."""
+    if "retention_days" not in table:
+        return
+    days = table["retention_days"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise AccountsError(
+            f"{where}: retention_days = {days!r} is not a number of days (0 or more)"
+        )
+    if portal == Portal.AMAZON and days > AMAZON_RETENTION_DAYS:
+        raise AccountsError(
+            f"{where}: retention_days = {days} is longer than Amazon's Data Protection Policy "
+            f"allows ({AMAZON_RETENTION_DAYS} days after delivery)"
+        )

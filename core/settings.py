@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # the run guard's heartbeat (tasks/guard.py); a holder silent for 4 of them is dead
     lock_heartbeat_seconds: float = 15.0
     max_upload_bytes: int = 50 * 1024 * 1024
+    # the retention run (flows/retention.py): an order the buyer never confirmed counts as
+    # delivered this many days after its last parcel's ship date (an assumption, not a fact:
+    # German parcels mostly arrive in 1-3 days, the rest covers islands, abroad and detours)
+    retention_transit_days: int = 14
+    retention_batch_size: int = 500  # orders anonymised per transaction
 
     @field_validator("ship_date_max_age_days")
     @classmethod

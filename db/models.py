@@ -56,6 +56,8 @@ class Order(Base):
     shipped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     arrived_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     arrived_source: Mapped[str | None] = mapped_column(String(32))
+    # the buyer's personal data were blanked after the retention period (flows/retention.py)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", order_by="OrderItem.id", cascade="all, delete-orphan"
@@ -288,3 +290,23 @@ class OrderAction(Base):
     by: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(String(1000))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class BuyerDataDeletion(Base):
+    """The deletion log of the retention run (flows/retention.py): one row per anonymised
+    order, saying which fields were blanked, when, by which run and under which rule. It holds
+    no personal data itself: field names, never their values."""
+
+    __tablename__ = "buyer_data_deletions"
+    __table_args__ = (UniqueConstraint("order_id", name="uq_buyer_data_deletions_order"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    portal: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[str] = mapped_column(String(500))  # e.g. "orders.buyer_name,orders.city"
+    retention_days: Mapped[int] = mapped_column(Integer)
+    delivered_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the day the period began
+    delivered_from: Mapped[str] = mapped_column(String(16))  # arrived | ship_date
+    run_id: Mapped[str] = mapped_column(String(36))
+    deleted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

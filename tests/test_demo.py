@@ -33,6 +33,14 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     message = email.message_from_bytes(outbox[0].read_bytes(), policy=default)
     assert "/arrived/" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
+    retention = demo["retention"]  # one Amazon order dated back 40 days: past its 30
+    assert retention["counts"] == {"due": 1, "anonymised": 1, "skipped": 0}
+    old = runner.invoke(app, ["orders", "show", retention["dated_back"]])
+    assert "buyer: anonymised on " in old.stdout, old.output
+    said = "\n".join(demo["lines"])
+    assert f"retention: order {retention['dated_back']} (amazon) dated back" in said
+    assert "retention: 1 of 1 orders past their retention anonymised, 0 skipped" in said
+
     order_no = demo["lines"][-1].split()[-1]
     shown = runner.invoke(app, ["orders", "show", order_no, "--json"])
     kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.retention import ANONYMISED
 from db.models import Order, ShippingMail
 from db.queries.actions import actions_of_order
 from db.queries.confirmations import confirmations_of_order
@@ -68,7 +69,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "kind": mail.kind,  # shipped, or corrected (a tracking number corrected)
                 "status": mail.status,
                 "message_id": mail.message_id,
-                "recipient": mail.recipient,
+                "recipient": mail.recipient or ANONYMISED,  # blank: anonymised (retention)
                 "carrier": mail.carrier,
                 "reason": mail.reason,
                 "attempts": mail.attempts,
@@ -77,7 +78,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         )
         what = f"{'correction' if mail.kind == 'corrected' else 'shipping'} mail {mail.status}"
         what += (
-            f" to {mail.recipient} (Message-ID {mail.message_id})"
+            f" to {mail.recipient or ANONYMISED} (Message-ID {mail.message_id})"
             if mail.status == ("sent")
             else f": {mail.reason}"
             if mail.reason
@@ -148,6 +149,15 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 **_says("arrived", source=order.arrived_source),
             }
         )
+    if order.anonymised_at:
+        timeline.append(
+            {
+                "at": order.anonymised_at,
+                "kind": "anonymised",
+                "what": "buyer data anonymised (retention period over)",
+                **_says("anonymised"),
+            }
+        )
     timeline.sort(key=lambda e: e["at"])
     return {
         "order": {
@@ -162,6 +172,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             "status": order.status,
             "shipped_at": order.shipped_at,
             "arrived_at": order.arrived_at,
+            "anonymised_at": order.anonymised_at,
         },
         "items": [
             {"item_id": i.item_id, "sku": i.sku, "title": i.title, "quantity": i.quantity}

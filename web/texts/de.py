@@ -44,6 +44,7 @@ TEXTS: dict[str, str] = {
     "order_title": "Bestellung {order_no}",
     "portal_order_id": "Portal-Bestellnr.",
     "buyer": "Käufer",
+    "anonymised_on": "anonymisiert am {when} (Aufbewahrungsfrist abgelaufen)",
     "shipped": "Versendet",
     "arrived": "Angekommen",
     "items": "Artikel",
@@ -180,6 +181,7 @@ TEXTS: dict[str, str] = {
     "ev_ref": " (Ref. {reference})",
     "ev_release": "Rückmeldung an {portal} freigegeben von {by}: {reason}",
     "ev_arrived": "Käufer hat den Empfang bestätigt ({source})",
+    "ev_anonymised": "Käuferdaten anonymisiert (Aufbewahrungsfrist abgelaufen)",
     # Upload-Formular auf /imports
     "upload_title": "Tracking-Datei hochladen",
     "upload_file": "CSV-Datei",

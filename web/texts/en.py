@@ -44,6 +44,7 @@ TEXTS: dict[str, str] = {
     "order_title": "Order {order_no}",
     "portal_order_id": "Portal order id",
     "buyer": "Buyer",
+    "anonymised_on": "anonymised on {when} (retention period over)",
     "shipped": "Shipped",
     "arrived": "Arrived",
     "items": "Items",
@@ -173,6 +174,7 @@ TEXTS: dict[str, str] = {
     "ev_ref": " (ref {reference})",
     "ev_release": "{portal} confirmation released by {by}: {reason}",
     "ev_arrived": "buyer confirmed arrival ({source})",
+    "ev_anonymised": "buyer data anonymised (retention period over)",
     # upload form on /imports
     "upload_title": "Upload a tracking file",
     "upload_file": "CSV file",
