@@ -36,6 +36,14 @@ KAUFLAND_SUPPRESS_REASON = (
     "Kaufland mails the buyer itself when the unit is marked sent; "
     'mail = "send" in accounts.toml sends ours too'
 )
+# OTTO Market: "Shipments" page of https://api.otto.market/docs (functional interfaces) and the
+# partner page https://otto.market/en/howitworks/shipping-returns.html: a reported shipment
+# marks the position items SENT, which triggers OTTO's purchase receipt and its own mails to
+# the buyer (connectors/otto/README.md). A mail of ours would be the buyer's second.
+OTTO_SUPPRESS_REASON = (
+    "OTTO mails the buyer itself when the shipment is reported; "
+    'mail = "send" in accounts.toml sends ours too'
+)
 
 # When a portal is told relative to the shipping mail (core/confirmation_gate.py):
 # "mail_sent" only after our mail went out, "mail_settled" after it went out or was suppressed
@@ -84,6 +92,7 @@ PORTAL_DEFAULTS: dict[str, AccountOptions] = {
     Portal.HOOD: AccountOptions("hood", ""),
     # the Rakuten.de marketplace closed in October 2020: off unless switched on
     Portal.RAKUTEN: AccountOptions("rakuten", "", confirm=False),
+    Portal.OTTO: AccountOptions("otto", "", mail="suppress", suppress_reason=OTTO_SUPPRESS_REASON),
     Portal.SHOP: AccountOptions("shop", "", confirm=False),
 }
 _KNOWN_KEYS = {
