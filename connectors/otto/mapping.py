@@ -180,7 +180,7 @@ def rejection_reason(
         return (
             "no-tracking-number",
             "OTTO needs a tracking number for every parcel; record the parcel's number and run "
-            "`liefern portals retry ORDER`",
+            "`liefern portals retry ORDER --rejected`",
         )
     if not shipment.return_number.strip():
         return (
@@ -188,7 +188,8 @@ def rejection_reason(
             f"OTTO needs the return label's tracking number (Retourensendungsnummer) of parcel "
             f"{shipment.number}: add it with `liefern tracking add {shipment.order_no} "
             f"{shipment.carrier} {shipment.number} --return NUMBER` (or a tracking file with a "
-            f"Retourensendungsnummer column), then `liefern portals retry {shipment.order_no}`",
+            f"Retourensendungsnummer column), then "
+            f"`liefern portals retry {shipment.order_no} --rejected`",
         )
     if carrier not in RETURN_CARRIERS:
         return (
