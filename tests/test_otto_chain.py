@@ -29,6 +29,7 @@ from tasks.confirmations import open_confirmations, submit_pending
 from tasks.mails import send_shipping_mails
 from tasks.orders import store_orders
 from tests.helpers import import_tracking_file, numbers
+from tests.test_order_actions import cli
 
 runner = CliRunner()
 
@@ -184,3 +185,35 @@ def test_a_bad_return_number_is_refused_in_its_column_like_a_tracking_number(
         (3, "return tracking number"),
     ]
     assert problems[1][2] == "return_without_tracking"
+
+
+def test_deliver_order_confirms_otto_and_a_correction_says_it_is_not_possible_there(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    [sample] = seed_otto(db_url, 1)
+    order_no = sample.order["order_no"]
+    old, returned, new = (normalise_tracking_number("gls", n) for n in numbers("gls", 3, seed=8))
+    added = runner.invoke(app, ["tracking", "add", order_no, "gls", old, "--return", returned])
+    assert added.exit_code == 0, added.output
+    configure(portals, settings, monkeypatch)
+    code, answer = cli("deliver", "--order", order_no)
+    assert code == 0, answer
+    assert confirmations(db_url)[order_no][0] == "confirmed"
+    assert otto.simulator(portals.apps["otto"]).shipment_of("GLS", old) is not None
+
+    code, answer = cli("tracking", "correct", order_no, old, new)
+
+    assert code == 1
+    by_hand = [o["detail"] for o in answer["orders"] if o["status"] == "by_hand"]
+    assert by_hand and "not possible on this portal" in by_hand[0]
+    assert "OTTO Partner Connect" in by_hand[0]
+    with session_scope(db_url) as session:
+        parcel = session.scalars(select(Parcel)).one()
+        assert (parcel.tracking_number, parcel.return_tracking_number) == (new, returned)
+    shown = cli("orders", "show", order_no)[1]
+    assert any("not possible on this portal" in e["what"] for e in shown["timeline"])
+    assert smtp.messages == []  # OTTO mails the buyer itself (default policy)
