@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import lxml.html
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -30,6 +31,8 @@ from tasks.mails import send_shipping_mails
 from tasks.orders import store_orders
 from tests.helpers import import_tracking_file, numbers
 from tests.test_order_actions import cli
+from tests.test_web_app import OPERATOR, WebClient, web_settings
+from web.app import create_app
 
 runner = CliRunner()
 
@@ -217,3 +220,32 @@ def test_deliver_order_confirms_otto_and_a_correction_says_it_is_not_possible_th
     shown = cli("orders", "show", order_no)[1]
     assert any("not possible on this portal" in e["what"] for e in shown["timeline"])
     assert smtp.messages == []  # OTTO mails the buyer itself (default policy)
+
+
+def test_the_web_list_and_order_page_show_otto_packages_and_the_return_number(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    [sample] = seed_otto(db_url, 1)
+    order_no = sample.order["order_no"]
+    number, returned = (normalise_tracking_number("hermes", n) for n in numbers("hermes", 2))
+    assert runner.invoke(app, ["tracking", "add", order_no, "hermes", number]).exit_code == 0
+    configure(portals, settings, monkeypatch)
+    cli("deliver", "--order", order_no)
+    client = WebClient(create_app(web_settings(settings)))
+
+    listing = lxml.html.fromstring(client.get("/orders?portal=otto", auth=OPERATOR).text)
+    (icon,) = listing.xpath(f'.//tr[@data-order="{order_no}"]//span[@data-portal="otto"]')
+    assert icon.get("data-status") == "rejected"
+    assert "Retourensendungsnummer" in icon.get("title")
+
+    runner.invoke(app, ["tracking", "add", order_no, "hermes", number, "--return", returned])
+    cli("portals", "retry", order_no, "--rejected")
+    detail = lxml.html.fromstring(client.get(f"/orders/{order_no}", auth=OPERATOR).text)
+    (icon,) = detail.xpath('.//table[@class="confirmations"]//span[@data-portal="otto"]')
+    assert icon.get("data-status") == "confirmed"
+    (shown,) = detail.xpath('.//table[@class="parcels"]//small[@class="return-number"]')
+    assert shown.text_content() == f"Return label: {returned}"
