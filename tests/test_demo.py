@@ -24,7 +24,7 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     totals = demo["deliver"]["totals"]
     assert totals["sent"] > 0 and totals["suppressed"] > 0 and "failed" not in totals
     confirmations = demo["confirmations"]
-    assert set(confirmations) == {"amazon", "ebay", "kaufland", "hood", "rakuten"}
+    assert set(confirmations) == {"amazon", "ebay", "kaufland", "hood", "rakuten", "otto"}
     for portal, counts in confirmations.items():
         assert counts.get("confirmed", 0) > 0, portal
         assert set(counts) <= {"confirmed", "skipped"}, (portal, counts)
@@ -32,6 +32,8 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     assert len(outbox) == totals["sent"]
     message = email.message_from_bytes(outbox[0].read_bytes(), policy=default)
     assert "/arrived/" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    assert any(line.startswith("otto: ") for line in demo["lines"])
 
     order_no = demo["lines"][-1].split()[-1]
     shown = runner.invoke(app, ["orders", "show", order_no, "--json"])
