@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import lxml.html
 import pytest
@@ -16,11 +17,13 @@ from typer.testing import CliRunner
 from cli.main import app
 from core.accounts import Accounts
 from core.carriers.numbers import normalise_tracking_number
+from core.clock import business_today
 from core.orders_file import read_orders_file
 from core.settings import Settings, reset_settings
 from db.models import Confirmation, Order, Parcel, ShippingMail
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
+from flows.close_day import run_closing
 from simulators import otto
 from simulators.samples import SampleOrder, orders_csv, otto_orders
 from simulators.smtp import FaultySmtpServer
@@ -249,3 +252,32 @@ def test_the_web_list_and_order_page_show_otto_packages_and_the_return_number(
     assert icon.get("data-status") == "confirmed"
     (shown,) = detail.xpath('.//table[@class="parcels"]//small[@class="return-number"]')
     assert shown.text_content() == f"Return label: {returned}"
+
+
+def test_the_daily_closing_reconciles_otto_orders_without_mismatches(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    samples = seed_otto(db_url, 2)
+    pairs = [normalise_tracking_number("hermes", n) for n in numbers("hermes", 4, seed=9)]
+    data = "order_no;carrier;tracking_number;Retourensendungsnummer\n" + "".join(
+        f"{s.order['order_no']};hermes;{pairs[2 * i]};{pairs[2 * i + 1]}\n"
+        for i, s in enumerate(samples)
+    )
+    assert import_tracking_file(db_url, data.encode())[0] == 2
+    configure(portals, settings, monkeypatch)
+    deliver(db_url, settings, "hermes")
+
+    result = asyncio.run(
+        run_closing(
+            db_url, carrier="hermes", day=business_today(), home=tmp_path, shop_name="Test-Shop"
+        )
+    )
+
+    assert result["mismatches"] == []
+    otto_day = result["reconciliation"]["portals"]["otto"]
+    assert (otto_day["closed"], otto_day["confirmed"], otto_day["mail_suppressed"]) == (2, 2, 2)
