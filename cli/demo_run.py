@@ -1,4 +1,5 @@
-"""The demo: sample orders for every portal (OTTO's with return labels), their tracking numbers, and the chain on them.
+"""The demo: sample orders for every portal (OTTO's with return labels), their tracking
+numbers, and the chain on them.
 
 Everything runs on embedded defaults under LIEFERN_HOME: SQLite, a local SMTP capture server
 that writes .eml files, and the portal simulators on loopback, configured through an accounts

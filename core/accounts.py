@@ -36,10 +36,10 @@ KAUFLAND_SUPPRESS_REASON = (
     "Kaufland mails the buyer itself when the unit is marked sent; "
     'mail = "send" in accounts.toml sends ours too'
 )
-# OTTO Market: "Shipments" page of https://api.otto.market/docs (functional interfaces) and the
-# partner page https://otto.market/en/howitworks/shipping-returns.html: a reported shipment
-# marks the position items SENT, which triggers OTTO's purchase receipt and its own mails to
-# the buyer (connectors/otto/README.md). A mail of ours would be the buyer's second.
+# OTTO Market sends the buyer the shipping confirmation itself and its partners must not send
+# one of their own (OTTO's terms of use, annex 9 section 10, as summarised for partners in
+# https://dudes-partner.com/kundenkommunikation-auf-dem-otto-marktplatz; details and further
+# sources in connectors/otto/README.md). A mail of ours would be the buyer's second.
 OTTO_SUPPRESS_REASON = (
     "OTTO mails the buyer itself when the shipment is reported; "
     'mail = "send" in accounts.toml sends ours too'
