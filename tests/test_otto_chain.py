@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import lxml.html
@@ -19,20 +20,22 @@ from core.accounts import Accounts
 from core.carriers.numbers import normalise_tracking_number
 from core.clock import business_today
 from core.orders_file import read_orders_file
-from core.settings import Settings, reset_settings
-from db.models import Confirmation, Order, Parcel, ShippingMail
+from core.settings import Settings
+from db.models import Order, Parcel, ShippingMail
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from flows.close_day import run_closing
 from simulators import otto
 from simulators.samples import SampleOrder, orders_csv, otto_orders
 from simulators.smtp import FaultySmtpServer
-from simulators.stack import PortalStack, portal_orders_from_store
+from simulators.stack import PortalStack
 from tasks.actions import retry_confirmations
 from tasks.confirmations import open_confirmations, submit_pending
 from tasks.mails import send_shipping_mails
 from tasks.orders import store_orders
 from tests.helpers import import_tracking_file, numbers
+from tests.test_confirmation_gate import configure
+from tests.test_confirmations import statuses
 from tests.test_order_actions import cli
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from web.app import create_app
@@ -47,12 +50,33 @@ def seed_otto(db_url: str, count: int = 2) -> list[SampleOrder]:
     return samples
 
 
-def configure(stack: PortalStack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    stack.seed(portal_orders_from_store(settings.db_url))
-    settings.accounts_path.write_text(stack.accounts_toml())
-    for name, value in stack.environment().items():
-        monkeypatch.setenv(name, value)
-    reset_settings()
+@dataclass
+class Chain:
+    """The real parts of a deliver run: store, mail server, portal simulators, accounts."""
+
+    db_url: str
+    settings: Settings
+    smtp: FaultySmtpServer
+    portals: PortalStack
+    monkeypatch: pytest.MonkeyPatch
+
+    def configure(self) -> None:
+        configure(self.portals, self.settings, self.monkeypatch)
+
+    @property
+    def otto(self) -> otto.OttoSimulator:
+        return otto.simulator(self.portals.apps["otto"])
+
+
+@pytest.fixture
+def chain(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Chain:
+    return Chain(db_url, settings, smtp, portals, monkeypatch)
 
 
 def deliver(db_url: str, settings: Settings, carrier: str = "dhl") -> dict[str, int]:
@@ -66,16 +90,6 @@ def deliver(db_url: str, settings: Settings, carrier: str = "dhl") -> dict[str, 
     report = asyncio.run(submit_pending(db_url, portal="otto", run_id=None))
     assert report.errors == []
     return dict(mails.counts)
-
-
-def confirmations(db_url: str) -> dict[str, tuple[str, str | None, str | None]]:
-    with session_scope(db_url) as session:
-        rows = session.execute(
-            select(Order.order_no, Confirmation).join(
-                Confirmation, Confirmation.order_id == Order.id
-            )
-        ).all()
-    return {no: (c.status, c.error_code, c.error_text) for no, c in rows}
 
 
 def test_orders_import_takes_otto_orders_with_sales_order_and_position_item_ids(
@@ -93,12 +107,9 @@ def test_orders_import_takes_otto_orders_with_sales_order_and_position_item_ids(
 
 
 def test_a_return_column_is_imported_and_otto_is_told_while_our_mail_is_suppressed(
-    db_url: str,
-    settings: Settings,
-    smtp: FaultySmtpServer,
-    portals: PortalStack,
-    monkeypatch: pytest.MonkeyPatch,
+    chain: Chain,
 ) -> None:
+    db_url = chain.db_url
     samples = seed_otto(db_url)
     out, back = numbers("dhl", 2, seed=1), numbers("dhl", 2, seed=2)
     data = "Auftragsnummer;Versender;Sendungsnummer;Retourensendungsnummer\n" + "".join(
@@ -113,19 +124,19 @@ def test_a_return_column_is_imported_and_otto_is_told_while_our_mail_is_suppress
         for o, b in zip(out, back, strict=True)
     }
     assert stored == norm
-    configure(portals, settings, monkeypatch)
+    chain.configure()
 
-    assert deliver(db_url, settings) == {"suppressed": 2}
+    assert deliver(db_url, chain.settings) == {"suppressed": 2}
 
-    assert smtp.messages == []
+    assert chain.smtp.messages == []
     with session_scope(db_url) as session:
         reasons = {m.reason for m in session.scalars(select(ShippingMail))}
     assert reasons == {
         "OTTO mails the buyer itself when the shipment is reported; "
         'mail = "send" in accounts.toml sends ours too'
     }
-    assert {s for s, _, _ in confirmations(db_url).values()} == {"confirmed"}
-    sim = otto.simulator(portals.apps["otto"])
+    assert {s for s, _, _ in statuses(db_url).values()} == {"confirmed"}
+    sim = chain.otto
     for sample, (number, returned) in zip(samples, norm.items(), strict=True):
         shipment = sim.shipment_of("DHL", number)
         assert shipment is not None
@@ -134,26 +145,21 @@ def test_a_return_column_is_imported_and_otto_is_told_while_our_mail_is_suppress
         assert {i["returnTrackingKey"]["trackingNumber"] for i in items} == {returned}
 
 
-def test_without_return_number_otto_is_not_called_and_the_row_says_what_to_do(
-    db_url: str,
-    settings: Settings,
-    smtp: FaultySmtpServer,
-    portals: PortalStack,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_without_return_number_otto_is_not_called_and_the_row_says_what_to_do(chain: Chain) -> None:
+    db_url = chain.db_url
     [sample] = seed_otto(db_url, 1)
     order_no = sample.order["order_no"]
     number = normalise_tracking_number("dhl", numbers("dhl", 1, seed=3)[0])
     data = f"order_no;carrier;tracking_number\n{order_no};dhl;{number}\n".encode()
     assert import_tracking_file(db_url, data) == (1, 0, [])
-    configure(portals, settings, monkeypatch)
+    chain.configure()
 
-    deliver(db_url, settings)
+    deliver(db_url, chain.settings)
 
-    status, code, text = confirmations(db_url)[order_no]
+    status, code, text = statuses(db_url)[order_no]
     assert (status, code) == ("rejected", "no-return-tracking-number")
     assert f"liefern tracking add {order_no} dhl {number} --return" in (text or "")
-    sim = otto.simulator(portals.apps["otto"])
+    sim = chain.otto
     assert sim.shipments == {} and sim.tokens_issued == 0
 
     returned = normalise_tracking_number("dhl", numbers("dhl", 1, seed=4)[0])
@@ -167,7 +173,7 @@ def test_without_return_number_otto_is_not_called_and_the_row_says_what_to_do(
     )
     asyncio.run(submit_pending(db_url, portal="otto", run_id=None))
 
-    assert confirmations(db_url)[order_no][0] == "confirmed"
+    assert statuses(db_url)[order_no][0] == "confirmed"
     shipment = sim.shipment_of("DHL", number)
     assert shipment is not None
     assert shipment.body["positionItems"][0]["returnTrackingKey"]["trackingNumber"] == returned
@@ -194,22 +200,19 @@ def test_a_bad_return_number_is_refused_in_its_column_like_a_tracking_number(
 
 
 def test_deliver_order_confirms_otto_and_a_correction_says_it_is_not_possible_there(
-    db_url: str,
-    settings: Settings,
-    smtp: FaultySmtpServer,
-    portals: PortalStack,
-    monkeypatch: pytest.MonkeyPatch,
+    chain: Chain,
 ) -> None:
+    db_url = chain.db_url
     [sample] = seed_otto(db_url, 1)
     order_no = sample.order["order_no"]
     old, returned, new = (normalise_tracking_number("gls", n) for n in numbers("gls", 3, seed=8))
     added = runner.invoke(app, ["tracking", "add", order_no, "gls", old, "--return", returned])
     assert added.exit_code == 0, added.output
-    configure(portals, settings, monkeypatch)
+    chain.configure()
     code, answer = cli("deliver", "--order", order_no)
     assert code == 0, answer
-    assert confirmations(db_url)[order_no][0] == "confirmed"
-    assert otto.simulator(portals.apps["otto"]).shipment_of("GLS", old) is not None
+    assert statuses(db_url)[order_no][0] == "confirmed"
+    assert chain.otto.shipment_of("GLS", old) is not None
 
     code, answer = cli("tracking", "correct", order_no, old, new)
 
@@ -222,23 +225,18 @@ def test_deliver_order_confirms_otto_and_a_correction_says_it_is_not_possible_th
         assert (parcel.tracking_number, parcel.return_tracking_number) == (new, returned)
     shown = cli("orders", "show", order_no)[1]
     assert any("not possible on this portal" in e["what"] for e in shown["timeline"])
-    assert smtp.messages == []  # OTTO mails the buyer itself (default policy)
+    assert chain.smtp.messages == []  # OTTO mails the buyer itself (default policy)
 
 
-def test_the_web_list_and_order_page_show_otto_packages_and_the_return_number(
-    db_url: str,
-    settings: Settings,
-    smtp: FaultySmtpServer,
-    portals: PortalStack,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_web_list_and_order_page_show_otto_packages_and_the_return_number(chain: Chain) -> None:
+    db_url = chain.db_url
     [sample] = seed_otto(db_url, 1)
     order_no = sample.order["order_no"]
     number, returned = (normalise_tracking_number("hermes", n) for n in numbers("hermes", 2))
     assert runner.invoke(app, ["tracking", "add", order_no, "hermes", number]).exit_code == 0
-    configure(portals, settings, monkeypatch)
+    chain.configure()
     cli("deliver", "--order", order_no)
-    client = WebClient(create_app(web_settings(settings)))
+    client = WebClient(create_app(web_settings(chain.settings)))
 
     listing = lxml.html.fromstring(client.get("/orders?portal=otto", auth=OPERATOR).text)
     (icon,) = listing.xpath(f'.//tr[@data-order="{order_no}"]//span[@data-portal="otto"]')
@@ -255,13 +253,9 @@ def test_the_web_list_and_order_page_show_otto_packages_and_the_return_number(
 
 
 def test_the_daily_closing_reconciles_otto_orders_without_mismatches(
-    db_url: str,
-    settings: Settings,
-    smtp: FaultySmtpServer,
-    portals: PortalStack,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    chain: Chain, tmp_path: Path
 ) -> None:
+    db_url = chain.db_url
     samples = seed_otto(db_url, 2)
     pairs = [normalise_tracking_number("hermes", n) for n in numbers("hermes", 4, seed=9)]
     data = "order_no;carrier;tracking_number;Retourensendungsnummer\n" + "".join(
@@ -269,8 +263,8 @@ def test_the_daily_closing_reconciles_otto_orders_without_mismatches(
         for i, s in enumerate(samples)
     )
     assert import_tracking_file(db_url, data.encode())[0] == 2
-    configure(portals, settings, monkeypatch)
-    deliver(db_url, settings, "hermes")
+    chain.configure()
+    deliver(db_url, chain.settings, "hermes")
 
     result = asyncio.run(
         run_closing(
