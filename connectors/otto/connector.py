@@ -147,6 +147,8 @@ class OttoConnector:
 
     async def submit(self, shipments: Sequence[ParcelShipment]) -> list[ConfirmationResult]:
         results, pending = refuse_first(shipments, self.check)
+        if pending:
+            await self.client.auth.token()  # AuthError here: nothing was sent
 
         def job(index: int, shipment: ParcelShipment) -> Callable[[], Awaitable[None]]:
             async def confirm() -> None:
