@@ -1,4 +1,5 @@
-"""The demo: sample orders for every portal, their tracking numbers, and the chain on them.
+"""The demo: sample orders for every portal (OTTO's with return labels), their tracking
+numbers, and the chain on them.
 
 Everything runs on embedded defaults under LIEFERN_HOME: SQLite, a local SMTP capture server
 that writes .eml files, and the portal simulators on loopback, configured through an accounts
@@ -28,7 +29,7 @@ from db.queries.confirmations import confirmation_counts
 from db.queries.orders import count_orders
 from db.session import session_scope
 from db.types import utcnow
-from simulators.samples import generate_orders, orders_csv, tracking_csv
+from simulators.samples import generate_orders, orders_csv, otto_orders, tracking_csv
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.orders import store_orders
@@ -44,7 +45,10 @@ def run_demo(
     with steps.step(f"importing {orders} sample orders"):
         with session_scope(url) as session:
             start = 100001 + count_orders(session)
-        samples = list(generate_orders(orders, seed=start, start=start))
+        # OTTO's orders come from a stream of their own: the other portals' samples stay
+        otto = max(1, orders // 8) if orders > 1 else 0
+        samples = list(generate_orders(orders - otto, seed=start, start=start))
+        samples += otto_orders(otto, seed=start, start=start + orders - otto)
         orders_file = workdir / "orders.csv"
         orders_file.write_bytes(orders_csv(samples))
         with session_scope(url) as session:

@@ -40,6 +40,12 @@ def add(
         False, "--untracked", help="The parcel was sent without tracking number (letter)."
     ),
     ship_date: str = typer.Option(None, "--ship-date", help="YYYY-MM-DD, default today."),
+    return_number: str = typer.Option(
+        None,
+        "--return",
+        help="The tracking number of the return label in the parcel (OTTO needs it); "
+        "given for a known parcel, it is added to it.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Add one parcel to an order."""
@@ -53,9 +59,12 @@ def add(
             "give the tracking number, or --untracked for a parcel sent without one",
             as_json=as_json,
         )
+    if untracked and return_number:
+        fail("--return needs the parcel's own tracking number, not --untracked", as_json=as_json)
     try:
         code = get_carrier(carrier).code
         normalised = None if untracked else normalise_tracking_number(code, number or "")
+        back = normalise_tracking_number(code, return_number) if return_number else None
         day = date.fromisoformat(ship_date) if ship_date else business_today()
     except (UnknownCarrier, TrackingNumberError, ValueError) as error:
         fail(str(getattr(error, "message", error)), as_json=as_json)
@@ -67,13 +76,24 @@ def add(
     with session_scope(url) as session:
         outcome = attach_parcels(
             session,
-            rows=[ParcelRow(1, order_no, code, normalised, day, dated=ship_date is not None)],
+            rows=[
+                ParcelRow(
+                    1,
+                    order_no,
+                    code,
+                    normalised,
+                    day,
+                    dated=ship_date is not None,
+                    return_number=back,
+                )
+            ],
             source="cli",
         )
     result: dict[str, Any] = {
         "order_no": order_no,
         "carrier": code,
         "tracking_number": normalised,
+        "return_tracking_number": back,
         "imported": outcome.imported,
         "already_known": outcome.already_known,
         "rejected": [p.as_dict() for p in outcome.problems],
@@ -84,7 +104,8 @@ def add(
             return f"not added: {outcome.problems[0].message}"
         state = "already known" if outcome.already_known else "added"
         what = f"{code} {normalised}" if normalised else f"{code} parcel without tracking number"
-        return f"{what} {state} on order {order_no}"
+        returns = f" (return label {back} recorded)" if back else ""
+        return f"{what} {state} on order {order_no}{returns}"
 
     emit(result, as_json=as_json, text=text)
     if outcome.problems:

@@ -54,6 +54,8 @@ class ParcelShipment:
     # False only when the ledger shows no earlier attempt: no call of ours can have reached
     # the portal, so a connector may skip reading back what the portal already has
     sent_before: bool = True
+    # the return label's number packed into the parcel (OTTO requires it); None: none recorded
+    return_tracking_number: str | None = None
 
     @property
     def parcel_count(self) -> int:
@@ -63,6 +65,11 @@ class ParcelShipment:
     def number(self) -> str:
         """The tracking number without surrounding blanks; "" when there is none."""
         return (self.tracking_number or "").strip()
+
+    @property
+    def return_number(self) -> str:
+        """The return label's tracking number without surrounding blanks; "" when none."""
+        return (self.return_tracking_number or "").strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ Credential fields per portal (options in accounts.toml in brackets):
 - kaufland: client_key, secret_key [base_url]
 - hood: account_name, api_password [base_url]
 - rakuten: key [base_url; confirm = true to enable]
+- otto: client_id, client_secret [ship_from_city, ship_from_zip, ship_from_country, base_url,
+  token_url, scope]
 
 Every portal also takes `timeout_seconds` (default 30): how long one call may take before it
 counts as timed out and is retried (or, for a change, read back first).
@@ -24,6 +26,7 @@ from connectors.base import PortalConnector
 from connectors.ebay.connector import EbayConnector
 from connectors.hood.connector import HoodConnector
 from connectors.kaufland.connector import KauflandConnector
+from connectors.otto.connector import OttoConnector
 from connectors.rakuten.connector import RakutenConnector
 from core.accounts import AccountOptions
 
@@ -41,6 +44,7 @@ CONNECTORS: dict[str, type[OpensFromAccount]] = {
     "kaufland": KauflandConnector,
     "hood": HoodConnector,
     "rakuten": RakutenConnector,
+    "otto": OttoConnector,
 }
 
 

@@ -39,6 +39,14 @@ KAUFLAND_SUPPRESS_REASON = (
     "Kaufland mails the buyer itself when the unit is marked sent; "
     'mail = "send" in accounts.toml sends ours too'
 )
+# OTTO Market sends the buyer the shipping confirmation itself and its partners must not send
+# one of their own (OTTO's terms of use, annex 9 section 10, as summarised for partners in
+# https://dudes-partner.com/kundenkommunikation-auf-dem-otto-marktplatz; details and further
+# sources in connectors/otto/README.md). A mail of ours would be the buyer's second.
+OTTO_SUPPRESS_REASON = (
+    "OTTO mails the buyer itself when the shipment is reported; "
+    'mail = "send" in accounts.toml sends ours too'
+)
 
 # Amazon's Data Protection Policy (Amazon Services API, section "Data Retention and Recovery",
 # referred to by https://developer-docs.amazon.com/sp-api/docs/security-compliance-overview):
@@ -101,6 +109,7 @@ PORTAL_DEFAULTS: dict[str, AccountOptions] = {
     Portal.HOOD: AccountOptions("hood", ""),
     # the Rakuten.de marketplace closed in October 2020: off unless switched on
     Portal.RAKUTEN: AccountOptions("rakuten", "", confirm=False),
+    Portal.OTTO: AccountOptions("otto", "", mail="suppress", suppress_reason=OTTO_SUPPRESS_REASON),
     Portal.SHOP: AccountOptions("shop", "", confirm=False),
 }
 _KNOWN_KEYS = {

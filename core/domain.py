@@ -11,6 +11,7 @@ class Portal(StrEnum):
     KAUFLAND = "kaufland"
     HOOD = "hood"
     RAKUTEN = "rakuten"
+    OTTO = "otto"
     SHOP = "shop"  # the seller's own shop: nobody to confirm to
 
 

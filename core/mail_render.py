@@ -23,6 +23,7 @@ PORTAL_LABELS = {
     "kaufland": "Kaufland",
     "hood": "Hood.de",
     "rakuten": "Rakuten",
+    "otto": "OTTO",
     "shop": "",
 }
 

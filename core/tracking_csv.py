@@ -27,7 +27,7 @@ from core.textfile import (
     header_key,
 )
 
-CANONICAL = ("order_ref", "carrier", "tracking_number", "ship_date")
+CANONICAL = ("order_ref", "carrier", "tracking_number", "ship_date", "return_tracking_number")
 
 # Header names seen in exports, most specific first; compared after header_key().
 ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -78,6 +78,18 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
         "shippingprovider",
         "versandart",
         "logistiker",
+    ),
+    # the return label packed into the parcel (OTTO Market requires its number); optional
+    "return_tracking_number": (
+        "return_tracking_number",
+        "retourensendungsnummer",
+        "retourensendungsnr",
+        "retourennummer",
+        "retourentrackingnummer",
+        "returntrackingnumber",
+        "returnnumber",
+        "ruecksendungsnummer",
+        "rücksendungsnummer",
     ),
     "ship_date": (
         "ship_date",

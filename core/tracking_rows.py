@@ -25,6 +25,10 @@ NO_NUMBER = (
     "in the row's carrier column"
 )
 
+RETURN_WITHOUT_TRACKING = (
+    "a return tracking number needs the parcel's own tracking number in this row"
+)
+
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y%m%d", "%d/%m/%Y", "%Y/%m/%d")
 
 
@@ -41,6 +45,8 @@ class ParcelRow(NamedTuple):
     # False: the row gave no ship date (today was taken); an untracked parcel is then matched
     # to a known one by carrier alone
     dated: bool = True
+    # the return label's number packed into the parcel (OTTO needs it); None: not given
+    return_number: str | None = None
 
 
 def parse_ship_date(value: str) -> date:
@@ -113,6 +119,9 @@ class RowValidator:
         numbers = frame["tracking_number"].tolist()
         carriers = frame["carrier"].tolist() if "carrier" in frame else [""] * n
         dates = frame["ship_date"].tolist() if "ship_date" in frame else [""] * n
+        returns_raw = (
+            frame["return_tracking_number"].tolist() if "return_tracking_number" in frame else None
+        )
         rows = frame["row"].tolist()
         h_ref, h_num = self.headers["order_ref"], self.headers["tracking_number"]
         h_car = self.headers.get("carrier", "--carrier")
@@ -120,8 +129,10 @@ class RowValidator:
         carrier_values = self._carrier_values(carriers)
         resolved = {value: self._resolve(value) for value in set(carrier_values) if value}
         normalised = self._normalise(carrier_values, numbers)
-        for row, ref_raw, num_raw, car_raw, date_raw, carrier_value, number in zip(
-            rows, refs, numbers, carriers, dates, carrier_values, normalised, strict=True
+        returns = self._returns(carrier_values, returns_raw)
+        h_ret = self.headers.get("return_tracking_number", "return_tracking_number")
+        for index, (row, ref_raw, num_raw, car_raw, date_raw, carrier_value, number) in enumerate(
+            zip(rows, refs, numbers, carriers, dates, carrier_values, normalised, strict=True)
         ):
             ref = ref_raw.strip()
             if not ref:
@@ -175,8 +186,33 @@ class RowValidator:
                     continue
                 ship_date = parsed
             fallback = self.ref_suffix(ref) if self.ref_suffix else None
-            good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback, dated))
+            back = returns[index]
+            if isinstance(back, TrackingNumberError):
+                value = returns_raw[index] if returns_raw else ""
+                text = f"return tracking number: {back.message}"
+                bad.append(RowProblem(row, h_ret, value, back.code, text))
+                continue
+            if back is not None and number is None:
+                code = "return_without_tracking"
+                bad.append(RowProblem(row, h_ret, back, code, RETURN_WITHOUT_TRACKING))
+                continue
+            good.append(ParcelRow(row, ref, carrier, number, ship_date, fallback, dated, back))
         return good, bad
+
+    def _returns(
+        self, carrier_values: list[str], raw: list[str] | None
+    ) -> list[str | TrackingNumberError | None]:
+        """Every row's return tracking number, checked like a tracking number of the row's
+        carrier; None where the row (or the file) has none, or its carrier is unknown (the
+        row is refused for that)."""
+        out: list[str | TrackingNumberError | None] = [None] * len(carrier_values)
+        if raw is None:
+            return out
+        given = [i for i, value in enumerate(raw) if value.strip()]
+        checked = self._normalise([carrier_values[i] for i in given], [raw[i] for i in given])
+        for i, result in zip(given, checked, strict=True):
+            out[i] = result
+        return out
 
     def _resolve(self, value: str) -> str | UnknownCarrier:
         try:

@@ -123,6 +123,8 @@ class Parcel(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     carrier: Mapped[str] = mapped_column(String(32))
     tracking_number: Mapped[str | None] = mapped_column(String(64))  # None: untracked
+    # the return label's number packed into the parcel (OTTO Market requires it)
+    return_tracking_number: Mapped[str | None] = mapped_column(String(64))
     ship_date: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(16))  # cli, import, upload, api
     import_id: Mapped[int | None] = mapped_column(ForeignKey("tracking_imports.id"))

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -212,6 +213,46 @@ def generate_orders(count: int, *, seed: int = 7, start: int = 100001) -> Iterat
         )
 
 
+# OTTO Market prints return labels of DHL, GLS and Hermes only (connectors/otto/README.md), and
+# ships within Germany; its ids are UUIDs, one position item per purchased piece
+OTTO_ACCOUNT = "otto-de"
+OTTO_CARRIERS = (("dhl", 50), ("hermes", 30), ("gls", 20))
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def otto_orders(count: int, *, seed: int = 13, start: int = 900001) -> list[SampleOrder]:
+    """OTTO orders of their own random stream, so the other portals' samples stay as they are."""
+    rng = random.Random(seed)
+    samples = []
+    for n in range(start, start + count):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        postal_code, city = rng.choice(PLACES["DE"])
+        products = rng.sample(PRODUCTS, k=rng.choice((1, 1, 2)))
+        pieces = [p for p in products for _ in range(rng.choice((1, 1, 2)))]
+        local = f"{first}.{last}".lower().replace(" ", "").translate(_ASCII_MAIL)
+        order = {
+            "order_no": f"AU{n}",
+            "portal": "otto",
+            "portal_account": OTTO_ACCOUNT,
+            "portal_order_id": _uuid(rng),
+            "buyer_name": f"{first} {last}",
+            "buyer_email": f"{local}.{n}@example.de",
+            "country": "DE",
+            "language": "de",
+            "postal_code": postal_code,
+            "city": city,
+        }
+        items: list[dict[str, str | int]] = [
+            {"item_id": _uuid(rng), "sku": sku, "title": title, "quantity": 1}
+            for sku, title in pieces
+        ]
+        samples.append(SampleOrder(order=order, items=items))
+    return samples
+
+
 CSV_COLUMNS = (
     "order_no",
     "portal",
@@ -295,13 +336,23 @@ def tracking_csv(
     two_parcel_share: float = 0.15,
     carriers: tuple[tuple[str, int], ...] = SAMPLE_CARRIER_WEIGHTS,
 ) -> bytes:
-    """The project's own format: order_no;carrier;tracking_number;ship_date."""
+    """The project's own format: order_no;carrier;tracking_number;ship_date, and with OTTO
+    orders among them a return_tracking_number column (OTTO's parcels carry a return label of
+    their carrier)."""
     rng = random.Random(seed)
-    lines = ["order_no;carrier;tracking_number;ship_date"]
+    with_returns = any(sample.order["portal"] == "otto" for sample in orders)
+    header = "order_no;carrier;tracking_number;ship_date"
+    lines = [header + ";return_tracking_number" if with_returns else header]
     for sample in orders:
         carrier = _pick(rng, carriers)
+        otto = sample.order["portal"] == "otto"
+        if otto:
+            carrier = _pick(rng, OTTO_CARRIERS)
         count = 2 if rng.random() < two_parcel_share else 1
         for _ in range(count):
             number = sample_tracking_number(carrier, rng)
-            lines.append(f"{sample.order['order_no']};{carrier};{number};{ship_date}")
+            line = f"{sample.order['order_no']};{carrier};{number};{ship_date}"
+            if with_returns:
+                line += ";" + (sample_tracking_number(carrier, rng) if otto else "")
+            lines.append(line)
     return ("\n".join(lines) + "\n").encode()

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators import amazon, ebay, hood, kaufland, rakuten
+from simulators import amazon, ebay, hood, kaufland, otto, rakuten
 from simulators.server import serve_in_thread
 
 KAUFLAND_CLIENT_KEY = "sim-kaufland-client"
@@ -20,6 +20,8 @@ KAUFLAND_SECRET = "sim-kaufland-secret"  # noqa: S105 - the simulator's own test
 HOOD_PASSWORD = "sim-hood-password"  # noqa: S105 - the simulator's own test value
 RAKUTEN_KEY = "sim-rakuten-key"
 AMAZON_MERCHANT = "A2SIMULATORSELLER"
+OTTO_CLIENT_ID = "sim-otto-client"
+OTTO_CLIENT_SECRET = "sim-otto-secret"  # noqa: S105 - the simulator's own test value
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class PortalStack:
             ),
             "hood": hood.create_app({}),
             "rakuten": rakuten.create_app(RAKUTEN_KEY),
+            "otto": otto.create_app(
+                OTTO_CLIENT_ID, OTTO_CLIENT_SECRET, rate_per_second=5.0 if self.throttle else None
+            ),
         }
         for portal, app in self.apps.items():
             self.urls[portal] = self._stack.enter_context(serve_in_thread(app))
@@ -69,6 +74,7 @@ class PortalStack:
         kaufland_sim = kaufland.simulator(self.apps["kaufland"])
         hood_sim = hood.simulator_of(self.apps["hood"])
         rakuten_sim = rakuten.simulator_of(self.apps["rakuten"])
+        otto_sim = otto.simulator(self.apps["otto"])
         for order in orders:
             self.accounts.setdefault(order.account, order.portal)
             if order.portal == "amazon":
@@ -83,6 +89,8 @@ class PortalStack:
                 hood_sim.seed(order.portal_order_id, self.hood_user(order.account))
             elif order.portal == "rakuten":
                 rakuten_sim.seed(order.portal_order_id)
+            elif order.portal == "otto":
+                otto_sim.add_order(order.portal_order_id, list(order.items))
 
     @staticmethod
     def hood_user(account: str) -> str:
@@ -109,6 +117,9 @@ class PortalStack:
                 lines.append(f'base_url = "{self.urls[portal]}"')
             elif portal == "kaufland":
                 lines.append(f'base_url = "{self.urls[portal]}/v2"')
+            elif portal == "otto":
+                lines.append(f'base_url = "{self.urls[portal]}"')
+                lines += ['ship_from_city = "Hamburg"', 'ship_from_zip = "22179"']
             lines.append("")
         return "\n".join(lines)
 
@@ -143,6 +154,8 @@ class PortalStack:
             return {"account_name": self.hood_user(account), "api_password": HOOD_PASSWORD}
         if portal == "rakuten":
             return {"key": RAKUTEN_KEY}
+        if portal == "otto":
+            return {"client_id": OTTO_CLIENT_ID, "client_secret": OTTO_CLIENT_SECRET}
         return {}
 
 

@@ -190,6 +190,7 @@ def to_shipment(
         order_parcels=tuple(OrderParcel(p.carrier, p.tracking_number) for p in order.parcels),
         parcel_index=next((n for n, p in enumerate(order.parcels) if p.id == parcel.id), 0),
         sent_before=row.attempts > 0,
+        return_tracking_number=parcel.return_tracking_number,
     )
 
 

@@ -48,6 +48,7 @@ PRELOAD = [
     "connectors.ebay.connector",
     "connectors.hood.connector",
     "connectors.kaufland.connector",
+    "connectors.otto.connector",
     "connectors.rakuten.connector",
     "tasks.worker_preload",  # last: warms what the modules above load lazily
 ]

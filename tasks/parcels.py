@@ -24,6 +24,7 @@ from db.queries.parcels import (
     find_parcel_owners,
     find_untracked_parcels,
     insert_parcels,
+    set_return_numbers,
 )
 
 
@@ -62,6 +63,7 @@ def attach_parcels(
     untracked = _untracked_known(session, rows, orders)
     untracked_carriers = {(order_id, carrier) for order_id, carrier, _ in untracked}
     new: list[NewParcel] = []
+    returns: list[tuple[str, str, str]] = []  # (carrier, number, return number) to record
     for row in rows:
         candidates = orders.get(row.order_ref)
         if candidates and len(candidates) == 1 and candidates[0].status != "cancelled":
@@ -84,6 +86,8 @@ def attach_parcels(
             continue
         key = (row.carrier, row.tracking_number)
         owner = owners.get(key)
+        if row.return_number and owner in (None, order.order_id):
+            returns.append((row.carrier, row.tracking_number, row.return_number))
         if owner == order.order_id:
             outcome.already_known += 1
         elif owner is not None:
@@ -100,6 +104,7 @@ def attach_parcels(
             owners[key] = order.order_id
             new.append(NewParcel(order.order_id, row.carrier, row.tracking_number, row.ship_date))
     outcome.imported = insert_parcels(session, parcels=new, source=source, import_id=import_id)
+    set_return_numbers(session, numbers=returns)
     return outcome
 
 

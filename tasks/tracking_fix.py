@@ -67,6 +67,14 @@ PORTAL_CORRECTIONS = {
     ),
     "hood": PortalCorrection(False, "change it by hand in Hood's seller centre (Auftragsliste)"),
     "rakuten": PortalCorrection(False, "change it by hand in Rakuten's seller centre"),
+    # OTTO's Shipments API v1 corrects a shipment only by adding position items to it
+    # (connectors/otto/README.md); a second shipment with the new number would be refused
+    # with 409, as its position items are SENT already
+    "otto": PortalCorrection(
+        False,
+        "OTTO's Shipments API cannot change a reported shipment's tracking number: change it "
+        "by hand in OTTO Partner Connect (or ask OTTO's partner support)",
+    ),
 }
 TOLD = ("submitted", "confirmed", "rejected", "failed")  # the portal may have the old number
 NOT_TAKEN = ("rejected", "failed")  # the portal refused or never answered: simply told again

@@ -14,7 +14,7 @@ import pytest
 from connectors.registry import CONNECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["amazon", "ebay", "kaufland", "hood", "rakuten", "dhl_parcel"]
+PACKAGES = ["amazon", "ebay", "kaufland", "hood", "rakuten", "otto", "dhl_parcel"]
 MODULES = ("auth", "client", "mapping", "connector")
 
 
@@ -45,7 +45,7 @@ def test_mappings_import_neither_http_nor_the_database() -> None:
 
 
 def test_the_registry_knows_every_confirming_portal() -> None:
-    assert set(CONNECTORS) == {"amazon", "ebay", "kaufland", "hood", "rakuten"}
+    assert set(CONNECTORS) == {"amazon", "ebay", "kaufland", "hood", "rakuten", "otto"}
 
 
 @pytest.mark.parametrize("portal", sorted(CONNECTORS))

@@ -24,7 +24,7 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     totals = demo["deliver"]["totals"]
     assert totals["sent"] > 0 and totals["suppressed"] > 0 and "failed" not in totals
     confirmations = demo["confirmations"]
-    assert set(confirmations) == {"amazon", "ebay", "kaufland", "hood", "rakuten"}
+    assert set(confirmations) == {"amazon", "ebay", "kaufland", "hood", "rakuten", "otto"}
     for portal, counts in confirmations.items():
         assert counts.get("confirmed", 0) > 0, portal
         assert set(counts) <= {"confirmed", "skipped"}, (portal, counts)
@@ -40,6 +40,7 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     said = "\n".join(demo["lines"])
     assert f"retention: order {retention['dated_back']} (amazon) dated back" in said
     assert "retention: 1 of 1 orders past their retention anonymised, 0 skipped" in said
+    assert any(line.startswith("otto: ") for line in demo["lines"])
 
     order_no = demo["lines"][-1].split()[-1]
     shown = runner.invoke(app, ["orders", "show", order_no, "--json"])

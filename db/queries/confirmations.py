@@ -69,6 +69,7 @@ class LedgerParcel(NamedTuple):
     carrier: str
     tracking_number: str | None  # None: shipped without tracking
     ship_date: date
+    return_tracking_number: str | None = None
 
 
 LedgerEntry = tuple[LedgerRow, LedgerOrder, LedgerParcel]
@@ -92,6 +93,7 @@ def confirmations_in_status(
             Parcel.carrier,
             Parcel.tracking_number,
             Parcel.ship_date,
+            Parcel.return_tracking_number,
         )
         .join(Parcel, Parcel.id == Confirmation.parcel_id)
         .where(and_(Confirmation.portal == portal, Confirmation.status == status))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Parcel
@@ -107,6 +107,20 @@ def insert_parcels(
             ],
         )
     return len(parcels)
+
+
+def set_return_numbers(session: Session, *, numbers: Sequence[tuple[str, str, str]]) -> None:
+    """Record return tracking numbers: (carrier, tracking number, return number) each. Only
+    rows that name one get here, so an import without that column costs nothing more."""
+    if not numbers:
+        return
+    statement = (
+        update(Parcel)
+        .where(Parcel.carrier == bindparam("c"), Parcel.tracking_number == bindparam("n"))
+        .values(return_tracking_number=bindparam("r"))
+    )
+    rows = [{"c": carrier, "n": number, "r": back} for carrier, number, back in numbers]
+    session.connection().execute(statement, rows)
 
 
 def _sqlite_timestamp(value: datetime) -> str:

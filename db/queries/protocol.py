@@ -182,6 +182,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             {
                 "carrier": p.carrier,
                 "tracking_number": p.tracking_number,
+                "return_tracking_number": p.return_tracking_number,
                 "ship_date": p.ship_date,
                 "source": p.source,
                 "closed_at": p.closed_at,

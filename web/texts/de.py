@@ -58,6 +58,7 @@ TEXTS: dict[str, str] = {
     "source": "Quelle",
     "daily_closing": "Tagesabschluss",
     "untracked": "ohne Sendungsnummer",
+    "return_label": "Retoure:",
     "no_parcel": "Noch kein Paket.",
     "shipping_mail": "Versandmail",
     "to_recipient": "An",

@@ -58,6 +58,7 @@ TEXTS: dict[str, str] = {
     "source": "Source",
     "daily_closing": "Daily closing",
     "untracked": "without tracking number",
+    "return_label": "Return label:",
     "no_parcel": "No parcel yet.",
     "shipping_mail": "Shipping mail",
     "to_recipient": "To",
