@@ -13,6 +13,7 @@ from cli import (
     orders_cmd,
     portals_cmd,
     serve_cmd,
+    track_cmd,
     tracking_cmd,
     tracking_fix_cmd,
 )
@@ -44,6 +45,7 @@ app.add_typer(deliver_cmd.mails_app, name="mails")
 app.add_typer(portals_cmd.app, name="portals")
 app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
+app.command("track")(track_cmd.track)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
 # registered on their groups: `mails resend`, `portals retry`, `tracking correct|remove`

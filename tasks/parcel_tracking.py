@@ -64,6 +64,7 @@ class SourceRun:
     delivered: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     stopped: str = ""  # why the source stopped early: budget, throttled, error text
+    failed: bool = False  # stopped by an error (credentials, the carrier's trouble)
     outcomes: list[OrderOutcome] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -160,11 +161,11 @@ async def track_source(
             run.stopped = f"throttled by the carrier (HTTP 429) until {until:%H:%M} UTC"
             break
         except AuthError as error:
-            run.stopped = str(error)
+            run.stopped, run.failed = str(error), True
             _not_asked(run, due[start:], str(error))
             break
         except ConnectorError as error:
-            run.stopped = str(error)
+            run.stopped, run.failed = str(error), True
             _not_asked(run, batch, str(error))
             break
         run.parcels_asked += len(batch)

@@ -241,3 +241,29 @@ def test_tracking_accounts_come_from_the_accounts_file(tmp_path: Path):
         "http://x",
     )
     assert options.extra == {"daily_quota": "1000"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_liefern_track_runs_the_flow_and_reports_arrived_orders(settings, dhl):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    url, sim = dhl
+    (number,), (other,) = shipped(settings.db_url, [1, 1])
+    sim.deliver(number)
+    sim.on_the_way(other)
+    settings.accounts_path.write_text(
+        f'[tracking.main]\nsource = "dhl_tracking"\ndaily_quota = 5\nsimulator = true\n'
+        f'base_url = "{url}{dhl_tracking.TRACKING_PATH}"\n'
+    )
+    result = CliRunner().invoke(app, ["track", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["calls"] == 1 and summary["delivered"] == 1
+    assert summary["arrived"] == [order_of(settings.db_url, number).order_no]
+    assert "pw-1" not in result.output and "s-1" not in result.output
+    text = CliRunner().invoke(app, ["track"])
+    assert text.exit_code == 0 and "dhl_tracking main: 0 calls" in text.stdout
