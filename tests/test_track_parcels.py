@@ -267,3 +267,27 @@ def test_liefern_track_runs_the_flow_and_reports_arrived_orders(settings, dhl):
     assert "pw-1" not in result.output and "s-1" not in result.output
     text = CliRunner().invoke(app, ["track"])
     assert text.exit_code == 0 and "dhl_tracking main: 0 calls" in text.stdout
+
+
+def test_the_order_page_and_orders_show_tell_the_delivery_status(settings, dhl):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tests.test_web_app import OPERATOR, WebClient, web_settings
+    from web.app import create_app
+
+    url, sim = dhl
+    (number,) = shipped(settings.db_url, [1])[0]
+    sim.deliver(number)
+    run(url, settings.db_url)
+    order_no = order_of(settings.db_url, number).order_no
+    shown = CliRunner().invoke(app, ["orders", "show", order_no])
+    assert shown.exit_code == 0, shown.output
+    assert "delivery status: delivered (dhl_tracking)" in shown.stdout
+    assert "Die Sendung wurde erfolgreich zugestellt." in shown.stdout
+    assert "carrier reported every parcel delivered (carrier:dhl_tracking)" in shown.stdout
+    web = WebClient(create_app(web_settings(settings)))
+    for language, said in (("de", "zugestellt"), ("en", "delivered")):
+        page = web.get(f"/orders/{order_no}", auth=OPERATOR, headers={"Accept-Language": language})
+        assert page.status_code == 200
+        assert said in page.text and "Die Sendung wurde im Start-Paketzentrum" in page.text

@@ -28,7 +28,7 @@ def describe(ui: Ui, entry: dict[str, Any]) -> str:
         return said + (f": {v['reason']}" if v.get("reason") else "")
     if event == "confirmation":
         return _confirmation(ui, v)
-    if event in ("release", "arrived"):
+    if event in ("release", "arrived", "arrived_carrier"):
         return ui.text(f"ev_{event}", **v)
     return ui.text(f"ev_{event}")
 
