@@ -14,6 +14,7 @@ from cli import (
     portals_cmd,
     retention_cmd,
     serve_cmd,
+    track_cmd,
     tracking_cmd,
     tracking_fix_cmd,
 )
@@ -47,6 +48,7 @@ app.add_typer(portals_cmd.app, name="portals")
 app.add_typer(retention_cmd.app, name="retention")
 app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
+app.command("track")(track_cmd.track)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
 # registered on their groups: `mails resend`, `portals retry`, `tracking correct|remove`

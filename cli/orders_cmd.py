@@ -85,11 +85,7 @@ def format_protocol(p: dict[str, Any]) -> str:
             for i in p["items"]
         ),
         "  parcels:" if p["parcels"] else "  parcels: none yet",
-        *(
-            f"    {x['carrier']} {x['tracking_number'] or UNTRACKED} shipped {x['ship_date']} "
-            f"({x['source']})"
-            for x in p["parcels"]
-        ),
+        *(line for x in p["parcels"] for line in _parcel_lines(x)),
         "  protocol:",
         *(
             f"    {e['at'].astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M:%S}  {e['what']}"
@@ -103,6 +99,24 @@ def _buyer(o: dict[str, Any]) -> str:
     if o.get("anonymised_at"):
         return f"anonymised on {o['anonymised_at'].astimezone(BUSINESS_TZ):%Y-%m-%d}"
     return f"{o['buyer_name']} <{o['buyer_email']}>"
+
+
+def _parcel_lines(x: dict[str, Any]) -> list[str]:
+    lines = [
+        f"    {x['carrier']} {x['tracking_number'] or UNTRACKED} shipped {x['ship_date']} "
+        f"({x['source']})"
+    ]
+    if x["delivery_status"]:
+        status = f"      delivery status: {x['delivery_status']} ({x['status_source']})"
+        if x["expected_delivery"]:
+            status += f", expected {x['expected_delivery']}"
+        lines.append(status)
+    lines += [
+        f"      {e['at'].astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M}  {e['status']:<16} "
+        f"{e['text'] or e['code']}" + (f" · {e['location']}" if e["location"] else "")
+        for e in x["events"]
+    ]
+    return lines
 
 
 def _one_of(option: str, value: str | None, allowed: list[str], *, as_json: bool) -> str | None:

@@ -117,7 +117,10 @@ class ImportRejection(Base):
 
 class Parcel(Base):
     __tablename__ = "parcels"
-    __table_args__ = (UniqueConstraint("carrier", "tracking_number", name="uq_parcels_number"),)
+    __table_args__ = (
+        UniqueConstraint("carrier", "tracking_number", name="uq_parcels_number"),
+        Index("ix_parcels_tracking_due", "delivery_status", "ship_date"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -130,8 +133,59 @@ class Parcel(Base):
     import_id: Mapped[int | None] = mapped_column(ForeignKey("tracking_imports.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # What the carrier last said (flows/track_parcels.py, POST /webhooks/tracking/{source}):
+    # delivery_status is a core.tracking.DeliveryStatus value, None while nobody asked yet;
+    # status_source names who said it (dhl_tracking, amazon, webhook:<source>); the times are
+    # the carrier's own event times, tracked_at when we last asked. expected_delivery only when
+    # the source gives one. A parcel whose status is final (delivered, returned, lost,
+    # undeliverable) is not asked again.
+    delivery_status: Mapped[str | None] = mapped_column(String(24))
+    status_source: Mapped[str | None] = mapped_column(String(32))
+    status_text: Mapped[str | None] = mapped_column(String(500))
+    first_scan_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expected_delivery: Mapped[date | None] = mapped_column(Date)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    tracked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     order: Mapped[Order] = relationship(back_populates="parcels")
+
+
+class ParcelEvent(Base):
+    """One carrier event of a parcel (a scan, a delivery attempt, the delivery), as the source
+    said it: `code`/`text` raw, `status` mapped onto core.tracking.DeliveryStatus. Unique per
+    (parcel, time, code), so asking again or a repeated push never doubles an event; a pushed
+    event's own id (`event_id`) is unique per source."""
+
+    __tablename__ = "parcel_events"
+    __table_args__ = (
+        UniqueConstraint("parcel_id", "at", "code", name="uq_parcel_events_parcel_at_code"),
+        UniqueConstraint("source", "event_id", name="uq_parcel_events_source_event"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(String(500))
+    location: Mapped[str | None] = mapped_column(String(200))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TrackingCalls(Base):
+    """Calls made to a tracking API per key (the account name, never the key itself) and UTC
+    day: counted before each call, so a crash never loses one and the quota holds across runs;
+    `throttled_until` keeps a 429's wait for the next run."""
+
+    __tablename__ = "tracking_calls"
+
+    api_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    throttled_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ShippingMail(Base):

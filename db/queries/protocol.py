@@ -12,6 +12,7 @@ from db.models import Order, ShippingMail
 from db.queries.actions import actions_of_order
 from db.queries.confirmations import confirmations_of_order
 from db.queries.holds import releases_of_order
+from db.queries.tracking import parcel_events
 
 UNTRACKED = "without tracking number"  # a parcel's number where it has none
 
@@ -141,12 +142,16 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             {"at": a["at"], "kind": "action", "what": f"{a['by']}: {a['detail']}", **said}
         )
     if order.arrived_at:
+        by_carrier = (order.arrived_source or "").startswith("carrier:")
+        who = "carrier reported every parcel delivered" if by_carrier else "buyer confirmed arrival"
         timeline.append(
             {
                 "at": order.arrived_at,
                 "kind": "arrived",
-                "what": f"buyer confirmed arrival ({order.arrived_source})",
-                **_says("arrived", source=order.arrived_source),
+                "what": f"{who} ({order.arrived_source})",
+                **_says(
+                    "arrived_carrier" if by_carrier else "arrived", source=order.arrived_source
+                ),
             }
         )
     if order.anonymised_at:
@@ -158,6 +163,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 **_says("anonymised"),
             }
         )
+    events = parcel_events(session, parcel_ids=[p.id for p in order.parcels])
     timeline.sort(key=lambda e: e["at"])
     return {
         "order": {
@@ -186,6 +192,26 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "ship_date": p.ship_date,
                 "source": p.source,
                 "closed_at": p.closed_at,
+                # the delivery status (flows/track_parcels.py, webhooks), None: not asked yet
+                "delivery_status": p.delivery_status,
+                "status_source": p.status_source,
+                "status_text": p.status_text,
+                "first_scan_at": p.first_scan_at,
+                "last_event_at": p.last_event_at,
+                "expected_delivery": p.expected_delivery,
+                "delivered_at": p.delivered_at,
+                "events": [
+                    {
+                        "at": e.at,
+                        "status": e.status,
+                        "source": e.source,
+                        "code": e.code,
+                        "text": e.text,
+                        "location": e.location,
+                    }
+                    for e in events
+                    if e.parcel_id == p.id
+                ],
             }
             for p in order.parcels
         ],

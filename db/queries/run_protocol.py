@@ -21,6 +21,8 @@ CHUNK = 5000  # ids per IN list: far below the bind-parameter limits of SQLite a
 PROBLEMS = {
     "mail": {"failed", "unknown", "waiting", "pending"},
     "confirmation": {"rejected", "failed", "held", "pending", "waiting"},
+    # track-parcels: a parcel in trouble, or a source that could not be asked
+    "tracking": {"exception", "undeliverable", "lost", "returned", "not_asked"},
 }
 
 
@@ -28,7 +30,7 @@ PROBLEMS = {
 class OrderOutcome:
     order_no: str
     portal: str
-    step: str  # "mail" or "confirmation"
+    step: str  # "mail", "confirmation" or "tracking"
     outcome: str  # the row's status; "waiting" for a pending row that says why
     reason: str
 

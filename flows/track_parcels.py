@@ -1,0 +1,77 @@
+"""Flow `track-parcels`: ask the carriers where the parcels are (Zustellstatus).
+
+Per tracking account in accounts.toml (`[tracking.<account>]`, e.g. DHL Parcel DE Tracking):
+the oldest undelivered parcels first, in calls of 15, never more calls than the key's daily
+quota (tasks/parcel_tracking.py). Amazon orders also get Amazon's own package status
+(`getOrder` of the Orders API 2026-01-01) when no carrier source answered for them.
+
+A delivered parcel is stored with its events; an order whose parcels are all delivered turns
+`arrived` with the source in its protocol, unless the buyer confirmed first. The run publishes
+the `track-parcels-orders` table and log lines naming the orders (flows/protocol.py); it ends
+"Completed with problems" when a source could not be asked (refused credentials, errors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from connectors.errors import ConnectorError
+from core.run_verdict import Verdict
+from core.settings import get_settings
+from db.types import utcnow
+from flows.labels import label_run
+from flows.outcome import end_state
+from flows.protocol import publish_protocol
+from tasks.parcel_tracking import SourceRun, open_source, track_source, tracking_accounts
+
+
+@flow(name="track-parcels", flow_run_name="track-parcels")
+async def track_parcels(max_calls: int | None = None) -> dict[str, Any]:
+    """Ask every tracking source about the due parcels, within each key's daily quota."""
+    settings = get_settings()
+    logger = get_run_logger()
+    await label_run()
+    now = utcnow()
+    runs: list[SourceRun] = []
+    errors: list[str] = []
+    for options in tracking_accounts(settings.accounts_path):
+        try:
+            client = open_source(options)
+        except (ValueError, ConnectorError) as error:  # missing credentials, a bad option
+            errors.append(f"{options.account}: {error}")
+            continue
+        try:
+            run = await track_source(settings.db_url, client, now=now, max_calls=max_calls)
+        finally:
+            await client.aclose()
+        runs.append(run)
+        if run.failed:
+            errors.append(f"{run.source} {run.account}: {run.stopped}")
+        logger.info(
+            "%s %s: %d calls, %d parcels asked, %d delivered%s",
+            run.source,
+            run.account,
+            run.calls,
+            run.parcels_asked,
+            run.delivered,
+            f" (stopped: {run.stopped})" if run.stopped else "",
+        )
+    outcomes = [o for r in runs for o in r.outcomes]
+    summary: dict[str, Any] = {
+        "sources": [r.as_dict() for r in runs],
+        "calls": sum(r.calls for r in runs),
+        "parcels_asked": sum(r.parcels_asked for r in runs),
+        "delivered": sum(r.delivered for r in runs),
+        "arrived": sorted(o.order_no for o in outcomes if o.outcome == "arrived"),
+        "problems": [
+            {"order_no": o.order_no, "status": o.outcome, "reason": o.reason}
+            for o in outcomes
+            if o.problem
+        ],
+        "errors": errors,
+    }
+    summary["protocol"] = await publish_protocol(outcomes, key="track-parcels-orders")
+    problems = [f"{len(summary['problems'])} parcels need a look"] if summary["problems"] else []
+    return end_state(Verdict(errors=errors, problems=problems), summary)  # type: ignore[return-value]
