@@ -17,6 +17,10 @@ like Amazon where liefern depends on it:
   order fulfilled again with a different tracking number (the same one twice is fine), and a
   warning for tracking numbers that do not look like the carrier's.
 - Token buckets per operation with the models' default rates answer 429 `QuotaExceeded`.
+- Order feeds are recorded per seller (the document's MerchantIdentifier): `order_feeds(...)`.
+  A seller's second feed within 20 minutes is taken like any other and logged as a warning
+  (`feed_warnings`): Amazon asks for "one feed of the same type no more than once every 20
+  minutes" (Feeds API Best Practices) but refuses none.
 
 Fault knobs for stress tests live on `app.state.sim` (`AmazonSimulator`): `fail_next(...)`
 makes the next N requests of an operation answer 429 (with or without Retry-After) or 5xx,
@@ -35,6 +39,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import re
 import secrets
 import threading
@@ -88,6 +93,11 @@ _ORDER_ID_TYPE = re.compile(r"\w{3}-\w{7}-\w{7}")
 _ORDER_ID_DIGITS = re.compile(r"\d{3}-\d{7}-\d{7}")
 _ITEM_CODE = re.compile(r"\d{14}")
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_MERCHANT = re.compile(rb"<MerchantIdentifier>\s*([^<]*?)\s*</MerchantIdentifier>")
+# Feeds API Best Practices: "Upload one feed of the same type no more than once every 20 minutes"
+FEED_INTERVAL_SECONDS = 20 * 60
+
+log = logging.getLogger(__name__)
 
 
 # --- small parts -------------------------------------------------------------------------------
@@ -123,6 +133,7 @@ class FeedRecord:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     result_document_id: str | None = None
+    seller: str = ""  # the input document's MerchantIdentifier
 
 
 @dataclass
@@ -194,6 +205,7 @@ class AmazonSimulator:
         self.token_requests = 0
         self.documents: dict[str, FeedDocumentRecord] = {}
         self.feeds: dict[str, FeedRecord] = {}
+        self.feed_warnings: list[str] = []  # a seller's order feeds closer than 20 minutes
         self.fulfillments: dict[str, list[Fulfillment]] = {}
         self.confirmations: list[dict[str, Any]] = []  # accepted confirmShipment bodies
         self.requests: list[RequestRecord] = []
@@ -297,8 +309,30 @@ class AmazonSimulator:
 
     # -- feed processing -----------------------------------------------------------------------
 
+    def order_feeds(self, seller: str) -> list[FeedRecord]:
+        """The order feeds a seller (MerchantIdentifier) submitted, oldest first."""
+        with self.lock:
+            feeds = [f for f in self.feeds.values() if f.seller == seller]
+        return sorted(feeds, key=lambda f: f.created)
+
+    def _seller_of(self, document_id: str) -> str:
+        document = self.documents.get(document_id)
+        found = _MERCHANT.search((document.content or b"")[:4096]) if document else None
+        return found.group(1).decode("utf-8", "replace") if found else ""
+
     def new_feed(self, feed_type: str, marketplace_ids: list[str], document_id: str) -> FeedRecord:
+        seller = self._seller_of(document_id)
+        earlier = [f.created for f in self.feeds.values() if seller and f.seller == seller]
+        if earlier and time.monotonic() - max(earlier) < FEED_INTERVAL_SECONDS:
+            warning = (
+                f"seller {seller}: another {feed_type} feed "
+                f"{time.monotonic() - max(earlier):.0f} s after the last one; Amazon asks for "
+                "one feed of the same type no more than once every 20 minutes"
+            )
+            self.feed_warnings.append(warning)
+            log.warning("%s", warning)
         feed = FeedRecord(
+            seller=seller,
             feed_id=str(next(self._feed_numbers)),
             feed_type=feed_type,
             marketplace_ids=marketplace_ids,
