@@ -144,6 +144,7 @@ class Fulfillment:
     carrier_code: str
     items: dict[str, int] | None
     source: str  # "feed <id>" or "confirmShipment"
+    package: str | None = None  # confirmShipment's packageReferenceId
 
 
 @dataclass
@@ -394,13 +395,22 @@ class AmazonSimulator:
         carrier_code: str,
         items: dict[str, int] | None,
         source: str,
+        package: str | None = None,
     ) -> _Outcome:
-        """Record a shipment confirmation as Amazon would, or say why not."""
+        """Record a shipment confirmation as Amazon would, or say why not.
+
+        A confirmShipment with the `packageReferenceId` of a package confirmed before edits
+        that package (its tracking number, carrier, items): "If you need to make an edit to the
+        shipment, submit another confirmShipment operation with the same packageReferenceID"
+        (SP-API docs, "Confirm the shipment status"). Feeds name no package: a feed message
+        with another tracking number is a further package, refused once the items are out."""
         if self.known_orders is not None and not self.known_orders(order_id):
             return _Outcome("Error", ORDER_NOT_FOUND, "", order_id)  # text added by the caller
         done = self.fulfillments.setdefault(order_id, [])
-        others = [f for f in done if f.tracking_number != tracking]
-        same = [f for f in done if f.tracking_number == tracking]
+        edited = next((f for f in done if package and f.package == package), None)
+        rest = [f for f in done if f is not edited]
+        others = [f for f in rest if f.tracking_number != tracking]
+        same = [f for f in rest if f.tracking_number == tracking]
         exceeded = _Outcome(
             "Error",
             QUANTITY_EXCEEDED,
@@ -418,8 +428,14 @@ class AmazonSimulator:
                 shipped = sum((f.items or {}).get(item_id, 0) for f in others)
                 if item_id in ordered and shipped + quantity > ordered[item_id]:
                     return exceeded
-        if not any(f.items == items for f in same):
-            done.append(Fulfillment(tracking, carrier_code, items, source))
+        if edited is not None:
+            edited.tracking_number, edited.carrier_code, edited.items = (
+                tracking,
+                carrier_code,
+                items,
+            )
+        elif not any(f.items == items for f in same):
+            done.append(Fulfillment(tracking, carrier_code, items, source, package))
         return _Outcome(order_id=order_id)
 
 
@@ -1131,6 +1147,7 @@ class _Api:
                 str(package["carrierCode"]),
                 items,
                 "confirmShipment",
+                str(package["packageReferenceId"]),
             )
             if outcome.result_code is None:
                 self.sim.confirmations.append({"orderId": order_id, **body})
