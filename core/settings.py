@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)
     confirm_in_processes: bool = True
     feed_stuck_minutes: int = 120
+    # one Amazon order feed per seller account at most this often: Amazon's Feeds API Best
+    # Practices, "Upload one feed of the same type no more than once every 20 minutes"
+    # (developer-docs.amazon.com/sp-api/docs/feeds-api-best-practices)
+    amazon_feed_interval_minutes: int = 20
     # the run guard's heartbeat (tasks/guard.py); a holder silent for 4 of them is dead
     lock_heartbeat_seconds: float = 15.0
     max_upload_bytes: int = 50 * 1024 * 1024

@@ -9,6 +9,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from core import clock
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Timestamps are stored in UTC and always come back timezone-aware.
@@ -39,4 +41,4 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()

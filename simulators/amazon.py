@@ -17,6 +17,10 @@ like Amazon where liefern depends on it:
   order fulfilled again with a different tracking number (the same one twice is fine), and a
   warning for tracking numbers that do not look like the carrier's.
 - Token buckets per operation with the models' default rates answer 429 `QuotaExceeded`.
+- Order feeds are recorded per seller (the document's MerchantIdentifier): `order_feeds(...)`.
+  A seller's second feed within 20 minutes is taken like any other and logged as a warning
+  (`feed_warnings`): Amazon asks for "one feed of the same type no more than once every 20
+  minutes" (Feeds API Best Practices) but refuses none.
 
 Fault knobs for stress tests live on `app.state.sim` (`AmazonSimulator`): `fail_next(...)`
 makes the next N requests of an operation answer 429 (with or without Retry-After) or 5xx,
@@ -35,6 +39,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import re
 import secrets
 import threading
@@ -88,6 +93,11 @@ _ORDER_ID_TYPE = re.compile(r"\w{3}-\w{7}-\w{7}")
 _ORDER_ID_DIGITS = re.compile(r"\d{3}-\d{7}-\d{7}")
 _ITEM_CODE = re.compile(r"\d{14}")
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_MERCHANT = re.compile(rb"<MerchantIdentifier>\s*([^<]*?)\s*</MerchantIdentifier>")
+# Feeds API Best Practices: "Upload one feed of the same type no more than once every 20 minutes"
+FEED_INTERVAL_SECONDS = 20 * 60
+
+log = logging.getLogger(__name__)
 
 
 # --- small parts -------------------------------------------------------------------------------
@@ -123,6 +133,7 @@ class FeedRecord:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     result_document_id: str | None = None
+    seller: str = ""  # the input document's MerchantIdentifier
 
 
 @dataclass
@@ -133,6 +144,7 @@ class Fulfillment:
     carrier_code: str
     items: dict[str, int] | None
     source: str  # "feed <id>" or "confirmShipment"
+    package: str | None = None  # confirmShipment's packageReferenceId
 
 
 @dataclass
@@ -194,6 +206,7 @@ class AmazonSimulator:
         self.token_requests = 0
         self.documents: dict[str, FeedDocumentRecord] = {}
         self.feeds: dict[str, FeedRecord] = {}
+        self.feed_warnings: list[str] = []  # a seller's order feeds closer than 20 minutes
         self.fulfillments: dict[str, list[Fulfillment]] = {}
         self.confirmations: list[dict[str, Any]] = []  # accepted confirmShipment bodies
         self.requests: list[RequestRecord] = []
@@ -297,8 +310,30 @@ class AmazonSimulator:
 
     # -- feed processing -----------------------------------------------------------------------
 
+    def order_feeds(self, seller: str) -> list[FeedRecord]:
+        """The order feeds a seller (MerchantIdentifier) submitted, oldest first."""
+        with self.lock:
+            feeds = [f for f in self.feeds.values() if f.seller == seller]
+        return sorted(feeds, key=lambda f: f.created)
+
+    def _seller_of(self, document_id: str) -> str:
+        document = self.documents.get(document_id)
+        found = _MERCHANT.search((document.content or b"")[:4096]) if document else None
+        return found.group(1).decode("utf-8", "replace") if found else ""
+
     def new_feed(self, feed_type: str, marketplace_ids: list[str], document_id: str) -> FeedRecord:
+        seller = self._seller_of(document_id)
+        earlier = [f.created for f in self.feeds.values() if seller and f.seller == seller]
+        if earlier and time.monotonic() - max(earlier) < FEED_INTERVAL_SECONDS:
+            warning = (
+                f"seller {seller}: another {feed_type} feed "
+                f"{time.monotonic() - max(earlier):.0f} s after the last one; Amazon asks for "
+                "one feed of the same type no more than once every 20 minutes"
+            )
+            self.feed_warnings.append(warning)
+            log.warning("%s", warning)
         feed = FeedRecord(
+            seller=seller,
             feed_id=str(next(self._feed_numbers)),
             feed_type=feed_type,
             marketplace_ids=marketplace_ids,
@@ -360,13 +395,22 @@ class AmazonSimulator:
         carrier_code: str,
         items: dict[str, int] | None,
         source: str,
+        package: str | None = None,
     ) -> _Outcome:
-        """Record a shipment confirmation as Amazon would, or say why not."""
+        """Record a shipment confirmation as Amazon would, or say why not.
+
+        A confirmShipment with the `packageReferenceId` of a package confirmed before edits
+        that package (its tracking number, carrier, items): "If you need to make an edit to the
+        shipment, submit another confirmShipment operation with the same packageReferenceID"
+        (SP-API docs, "Confirm the shipment status"). Feeds name no package: a feed message
+        with another tracking number is a further package, refused once the items are out."""
         if self.known_orders is not None and not self.known_orders(order_id):
             return _Outcome("Error", ORDER_NOT_FOUND, "", order_id)  # text added by the caller
         done = self.fulfillments.setdefault(order_id, [])
-        others = [f for f in done if f.tracking_number != tracking]
-        same = [f for f in done if f.tracking_number == tracking]
+        edited = next((f for f in done if package and f.package == package), None)
+        rest = [f for f in done if f is not edited]
+        others = [f for f in rest if f.tracking_number != tracking]
+        same = [f for f in rest if f.tracking_number == tracking]
         exceeded = _Outcome(
             "Error",
             QUANTITY_EXCEEDED,
@@ -384,8 +428,14 @@ class AmazonSimulator:
                 shipped = sum((f.items or {}).get(item_id, 0) for f in others)
                 if item_id in ordered and shipped + quantity > ordered[item_id]:
                     return exceeded
-        if not any(f.items == items for f in same):
-            done.append(Fulfillment(tracking, carrier_code, items, source))
+        if edited is not None:
+            edited.tracking_number, edited.carrier_code, edited.items = (
+                tracking,
+                carrier_code,
+                items,
+            )
+        elif not any(f.items == items for f in same):
+            done.append(Fulfillment(tracking, carrier_code, items, source, package))
         return _Outcome(order_id=order_id)
 
 
@@ -1097,6 +1147,7 @@ class _Api:
                 str(package["carrierCode"]),
                 items,
                 "confirmShipment",
+                str(package["packageReferenceId"]),
             )
             if outcome.result_code is None:
                 self.sim.confirmations.append({"orderId": order_id, **body})

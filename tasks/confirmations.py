@@ -41,6 +41,7 @@ from db.queries.confirmations import (
     add_confirmations,
     confirmations_in_status,
     existing_confirmation_keys,
+    last_attempted_at,
     mark_attempted,
     parcels_of_orders,
     record_results,
@@ -256,6 +257,9 @@ async def submit_pending(
             report.errors.append(f"{portal} account {account}: {error}")
             continue
         try:
+            if due := next_feed_due(db_url, connector, settings):
+                _wait_for_feed(db_url, report, group, due, settings)
+                continue
             await _submit_account(db_url, connector, group, report, run_id, settings)
         except AuthError as error:
             report.errors.append(
@@ -274,7 +278,8 @@ async def _submit_account(
     run_id: str | None,
     settings: Settings,
 ) -> None:
-    batch = settings.confirm_batch_size
+    # Amazon: everything in one feed (the connector splits it only above 10 MiB)
+    batch = len(group) if _feeds(connector) else settings.confirm_batch_size
     for start in range(0, len(group), batch):
         chunk = group[start : start + batch]
         shipments = [to_shipment(c, o, p) for c, o, p in chunk]
@@ -294,6 +299,60 @@ async def _submit_account(
             crash_point(f"confirm.submitted.{connector.portal}")  # told, nothing recorded yet
             _record(db_url, report, results, chunk, settings, attempted=True)
             crash_point(f"confirm.recorded.{connector.portal}")
+
+
+# -- Amazon: one order feed per seller account every 20 minutes ---------------------------------
+# Amazon's "Feeds API Best Practices"
+# (https://developer-docs.amazon.com/sp-api/docs/feeds-api-best-practices): "Upload one feed
+# of the same type no more than once every 20 minutes", and "combine the data into less
+# frequent larger feeds". Rows of an account whose last feed is younger stay pending with the
+# time of the next one; the next deliver run or poll-portals (every 5 minutes) sends them all
+# in one feed. The last feed's time is the ledger's `attempted_at`, committed before
+# createFeed: a feed that went out but whose id never reached the ledger still counts.
+
+FEED_WAIT = "feed_interval"
+
+
+def _feeds(connector: PortalConnector) -> bool:
+    return connector.portal == "amazon" and getattr(connector, "mode", "") == "feed"
+
+
+def next_feed_due(db_url: str, connector: PortalConnector, settings: Settings) -> datetime | None:
+    """When this Amazon account may get its next order feed, if that is not now."""
+    minutes = settings.amazon_feed_interval_minutes
+    if not _feeds(connector) or minutes <= 0:
+        return None
+    with session_scope(db_url) as session:
+        last = last_attempted_at(
+            session, portal=connector.portal, account=getattr(connector, "account", "")
+        )
+    due = last + timedelta(minutes=minutes) if last else None
+    return due if due and due > utcnow() else None
+
+
+def feed_wait_reason(due: datetime, minutes: int) -> str:
+    at = due.astimezone(BUSINESS_TZ)
+    if at.second or at.microsecond:  # never a minute too early
+        at = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return f"next Amazon feed at {at:%H:%M} — one feed per seller every {minutes} minutes"
+
+
+def _wait_for_feed(
+    db_url: str,
+    report: PortalReport,
+    group: Sequence[LedgerEntry],
+    due: datetime,
+    settings: Settings,
+) -> None:
+    """Pending with the reason, not a problem: the rows go out with the next feed."""
+    reason = feed_wait_reason(due, settings.amazon_feed_interval_minutes)
+    columns = [
+        {"id": c.id, "status": "pending", "error_code": FEED_WAIT, "error_text": reason}
+        for c, _, _ in group
+    ]
+    with session_scope(db_url) as session:
+        record_results(session, results=columns)
+    report.counts["waiting"] += len(columns)
 
 
 def _record(

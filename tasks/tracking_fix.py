@@ -4,8 +4,9 @@ The parcel's row takes the new number (its confirmations hang off it by id); the
 who changed it and when go into the order's action log. Then whoever holds the old number is
 told, where that is possible:
 
-- the portals (PORTAL_CORRECTIONS): a portal whose API takes a further shipment message (eBay)
-  gets the parcel's confirmation reopened and submitted again with the new number, and so does
+- the portals (PORTAL_CORRECTIONS): a portal whose API takes a further shipment message (eBay;
+  Amazon for a package told by confirmShipment, see AMAZON_EDIT) gets the parcel's
+  confirmation reopened and submitted again with the new number, and so does
   any portal that rejected the old one or never answered; the others get a protocol line
   saying what to change by hand in the portal's seller centre;
 - the buyer, when the shipping mail with the old number went out: a short correction mail
@@ -52,9 +53,10 @@ class PortalCorrection:
 PORTAL_CORRECTIONS = {
     "amazon": PortalCorrection(
         False,
-        "Amazon answers a further feed message with another tracking number for a shipped "
-        "package with error 18021: change it by hand in Seller Central (Manage Orders › "
-        "Edit shipment)",
+        "Amazon documents no way to change a package confirmed by order feed (a further feed "
+        "message with another tracking number is a second package, refused with error 18021 "
+        "once the items are out): edit it by hand in Seller Central (Manage Orders › the order "
+        "› Edit shipment)",
     ),
     "ebay": PortalCorrection(
         True,
@@ -76,6 +78,16 @@ PORTAL_CORRECTIONS = {
         "by hand in OTTO Partner Connect (or ask OTTO's partner support)",
     ),
 }
+# Amazon's SP-API docs, "Confirm the shipment status" (developer-docs.amazon.com/sp-api/docs/
+# confirm-the-shipment-status): "If you need to make an edit to the shipment, submit another
+# confirmShipment operation with the same packageReferenceID". Our packageReferenceId is the
+# ledger row's id (connectors/amazon/mapping.py), so a package told by confirmShipment is
+# edited by telling the same row again, while the account still confirms that way.
+AMAZON_EDIT = PortalCorrection(
+    True,
+    "Amazon gets confirmShipment again with the package's packageReferenceId, which edits "
+    "its tracking number",
+)
 TOLD = ("submitted", "confirmed", "rejected", "failed")  # the portal may have the old number
 NOT_TAKEN = ("rejected", "failed")  # the portal refused or never answered: simply told again
 
@@ -114,7 +126,9 @@ async def correct_tracking(
                 return result
             before = old  # its correction mail did not go yet: now
         else:
-            replaced = _replace(session, order, parcel, new=new, carrier=carrier, by=by)
+            replaced = _replace(
+                session, order, parcel, new=new, carrier=carrier, by=by, settings=settings
+            )
             if isinstance(replaced, OrderOutcome):
                 result.orders.append(replaced)
                 return result
@@ -134,7 +148,14 @@ async def correct_tracking(
 
 
 def _replace(
-    session: Session, order: Order, parcel: Parcel, *, new: str, carrier: str | None, by: str
+    session: Session,
+    order: Order,
+    parcel: Parcel,
+    *,
+    new: str,
+    carrier: str | None,
+    by: str,
+    settings: Settings,
 ) -> OrderOutcome | tuple[str, str, list[str]]:
     """The parcel's new number in place and logged, its portals reopened or named; (before,
     after, the portals to change by hand), or why not."""
@@ -164,7 +185,9 @@ def _replace(
         detail=f"parcel {before} corrected to {after}",
         at=utcnow(),
     )
-    manual = _tell_portals(session, order, parcel.id, by=by, what=f"{before} → {after}")
+    manual = _tell_portals(
+        session, order, parcel.id, by=by, what=f"{before} → {after}", settings=settings
+    )
     return before, after, manual
 
 
@@ -242,8 +265,19 @@ def _no_parcel(order: Order, number: str) -> OrderOutcome:
     )
 
 
+def _amazon_package(row: Confirmation, order: Order, settings: Settings) -> bool:
+    """Told by confirmShipment (its reference is the order id, a feed's is the feed id), and
+    the account confirms that way still: the correction goes out by confirmShipment too."""
+    options = Accounts.load(settings.accounts_path).options("amazon", row.account)
+    return (
+        row.status == "confirmed"
+        and row.reference == order.portal_order_id
+        and options.mode == "confirm_shipment"
+    )
+
+
 def _tell_portals(
-    session: Session, order: Order, parcel_id: int, *, by: str, what: str
+    session: Session, order: Order, parcel_id: int, *, by: str, what: str, settings: Settings
 ) -> list[str]:
     """Reopen the parcel's confirmations on portals that take a correction; the others' lines."""
     manual = []
@@ -254,6 +288,8 @@ def _tell_portals(
     )
     for row in rows:
         way = PORTAL_CORRECTIONS.get(row.portal, PortalCorrection(False, "change it by hand"))
+        if row.portal == "amazon" and _amazon_package(row, order, settings):
+            way = AMAZON_EDIT
         if row.status in NOT_TAKEN:
             way = PortalCorrection(True, f"{row.portal} did not take the old number: told anew")
         if way.resubmit:

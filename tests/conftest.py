@@ -113,6 +113,8 @@ def settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("LIEFERN_DATABASE_URL", db_url)
     monkeypatch.setenv("LIEFERN_DEMO", "true")
     monkeypatch.setenv("LIEFERN_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    # tests send several Amazon feeds in a row; tests/test_amazon_feed_interval.py sets it
+    monkeypatch.setenv("LIEFERN_AMAZON_FEED_INTERVAL_MINUTES", "0")
     reset_settings()
     from core.settings import get_settings
 

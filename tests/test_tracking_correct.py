@@ -10,11 +10,11 @@ import email
 from email.policy import default
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.carriers.numbers import normalise_tracking_number
 from core.settings import Settings
-from db.models import Order, Parcel, ShippingMail
+from db.models import Confirmation, Order, Parcel, ShippingMail
 from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack
@@ -164,3 +164,97 @@ def test_remove_refuses_a_parcel_the_portal_has(
     assert code == 1
     assert "ebay has the number" in answer["orders"][0]["detail"]
     assert parcel_numbers(db_url, ebay_order) == [old]
+
+
+def amazon_packages(stack: PortalStack, order: Order) -> list[tuple[str, str | None]]:
+    """(tracking number, packageReferenceId) of each package Amazon holds for the order."""
+    from simulators.amazon import AmazonSimulator
+
+    sim: AmazonSimulator = stack.apps["amazon"].state.sim
+    return [(f.tracking_number, f.package) for f in sim.fulfillments.get(order.portal_order_id, [])]
+
+
+def test_correct_on_amazon_confirmed_by_confirm_shipment_edits_that_package(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    [order] = shipped_orders(db_url, "amazon", 1)
+    configure(portals, settings, monkeypatch, amazon='mode = "confirm_shipment"')
+    cli("deliver", "--order", order.order_no)
+    row = confirmation_of(db_url, order)
+    assert row.status == "confirmed"
+    [old] = parcel_numbers(db_url, order)
+    assert old is not None and amazon_packages(portals, order) == [(old, str(row.id))]
+
+    code, answer = cli("tracking", "correct", order.order_no, old, NEW, "--by", "eva")
+
+    assert code == 0, answer
+    assert amazon_packages(portals, order) == [(NEW, str(row.id))]  # edited, not a second one
+    after = confirmation_of(db_url, order)
+    assert (after.id, after.status, after.attempts) == (row.id, "confirmed", row.attempts + 1)
+    assert any("packageReferenceId" in w for w in timeline(order))
+    code, again = cli("tracking", "correct", order.order_no, old, NEW)
+    assert code == 0 and [o["status"] for o in again["orders"]] == ["already_corrected"]
+    assert amazon_packages(portals, order) == [(NEW, str(row.id))]
+
+
+def test_correct_on_amazon_confirmed_by_feed_names_seller_central_and_exits_1(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.test_confirmations import poll_until_done
+
+    [order] = shipped_orders(db_url, "amazon", 1)
+    configure(portals, settings, monkeypatch)
+    cli("deliver", "--order", order.order_no)
+    poll_until_done(db_url)
+    assert confirmation_of(db_url, order).status == "confirmed"
+    [old] = parcel_numbers(db_url, order)
+    assert old is not None
+
+    code, answer = cli("tracking", "correct", order.order_no, old, NEW)
+
+    assert code == 1
+    [by_hand] = [o["detail"] for o in answer["orders"] if o["status"] == "by_hand"]
+    assert "not possible on this portal" in by_hand and "Seller Central" in by_hand
+    assert "Edit shipment" in by_hand
+    assert [n for n, _ in amazon_packages(portals, order)] == [old]  # Amazon was not told
+    assert confirmation_of(db_url, order).status == "confirmed"
+
+
+def test_amazon_refuses_a_further_package_by_feed_with_18021(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Why a feed cannot carry the correction: the feed message is a second package."""
+    from tests.test_confirmations import poll_until_done
+
+    [order] = shipped_orders(db_url, "amazon", 1)
+    configure(portals, settings, monkeypatch)
+    cli("deliver", "--order", order.order_no)
+    poll_until_done(db_url)
+    [old] = parcel_numbers(db_url, order)
+    with session_scope(db_url) as session:
+        session.execute(
+            update(Parcel).where(Parcel.order_id == order.id).values(tracking_number=NEW)
+        )
+        session.execute(
+            update(Confirmation)
+            .where(Confirmation.order_id == order.id)
+            .values(status="pending", finished_at=None)
+        )
+    cli("portals", "poll")  # resubmits the pending row in a feed
+    poll_until_done(db_url)
+
+    row = confirmation_of(db_url, order)
+    assert (row.status, row.error_code) == ("rejected", "18021")
+    assert [n for n, _ in amazon_packages(portals, order)] == [old]

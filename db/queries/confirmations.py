@@ -287,3 +287,12 @@ def orders_missing_confirmations(session: Session, *, mailed_before: datetime) -
         .order_by(Parcel.order_id)
     )
     return list(session.scalars(statement))
+
+
+def last_attempted_at(session: Session, *, portal: str, account: str) -> datetime | None:
+    """When a portal account was last sent something: `attempted_at` is committed before the
+    portal is called, so a call whose answer never reached the ledger counts too."""
+    statement = select(func.max(Confirmation.attempted_at)).where(
+        Confirmation.portal == portal, Confirmation.account == account
+    )
+    return session.scalar(statement)  # max() keeps the column's type: aware UTC
