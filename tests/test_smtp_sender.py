@@ -24,13 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from connectors.smtp import (
-    OutgoingMail,
-    SendResult,
-    SmtpSender,
-    build_message,
-    make_message_id,
-)
+from connectors.smtp.message import build_message, make_message_id
+from connectors.smtp.sender import OutgoingMail, SendResult, SmtpSender
 from core.settings import SmtpTarget, parse_smtp_url
 from simulators.server import free_port
 from simulators.smtp import CaptureServer, FaultySmtpServer
