@@ -60,3 +60,10 @@ def test_every_connector_opens_from_an_account_the_same_way(portal: str) -> None
     signature = inspect.signature(CONNECTORS[portal].from_account)
     assert list(signature.parameters) == ["options", "simulator", "transport"]
     assert signature.parameters["simulator"].default is False
+
+
+def test_the_dhl_closing_client_opens_from_an_account_the_same_way() -> None:
+    from connectors.dhl_parcel.connector import DhlParcelClient
+
+    signature = inspect.signature(DhlParcelClient.from_account)
+    assert list(signature.parameters) == ["options", "simulator", "transport"]
