@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 
 from connectors.errors import TransientError, error_for_status, retry_after
-from connectors.http import PortalClient
 from connectors.ratelimit import TokenBucket
 
 EventHooks = Mapping[str, list[Any]]  # httpx-style request/response hooks (tests, benchmarks)
@@ -25,7 +24,7 @@ def _where(url: str | httpx.URL) -> str:
 
 
 async def send(
-    http: PortalClient, method: str, url: str, *, service: str, **kwargs: Any
+    http: httpx.AsyncClient, method: str, url: str, *, service: str, **kwargs: Any
 ) -> httpx.Response:
     """The answer, whatever its status; a timeout or a network error is a TransientError.
 
@@ -41,7 +40,7 @@ async def send(
 
 
 async def paced(
-    http: PortalClient,
+    http: httpx.AsyncClient,
     bucket: TokenBucket,
     method: str,
     url: str,
@@ -103,7 +102,7 @@ class PacedJsonClient:
 
     service = ""
 
-    def __init__(self, http: PortalClient, bucket: TokenBucket) -> None:
+    def __init__(self, http: httpx.AsyncClient, bucket: TokenBucket) -> None:
         self._http = http
         self.bucket = bucket
 
