@@ -50,14 +50,14 @@ async def paced(
     **kwargs: Any,
 ) -> httpx.Response:
     """Wait for the account's bucket, send, and return a success answer; anything else raises
-    `error(answer)`. A 429 that says how long to wait slows the bucket down by that much."""
+    `error(answer)`. A 429 slows the bucket down by the wait it asks for, or by one call's
+    share of the rate when it names none: every other call of the account waits too."""
     await bucket.acquire()
     response = await send(http, method, url, service=service, **kwargs)
     if response.is_success:
         return response
-    wait = retry_after(response.headers) if response.status_code == 429 else None
-    if wait:
-        bucket.penalise(wait)
+    if response.status_code == 429:
+        bucket.penalise(retry_after(response.headers) or 1 / bucket.rate)
     raise error(response)
 
 

@@ -38,7 +38,7 @@ from connectors.dhl_parcel.mapping import (
     parse_manifest_response,
     server_url,
 )
-from connectors.errors import ConnectorError, Rejected, TransientError
+from connectors.errors import Rejected, TransientError
 from connectors.retry import retried
 from core.accounts import AccountOptions
 
@@ -103,7 +103,7 @@ class DhlParcelClient:
         await self.api.aclose()
 
     async def _retried(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        def note(error: ConnectorError, attempt: int, delay: float) -> None:
+        def note(error: Exception, attempt: int, delay: float) -> None:
             log.warning("DHL call failed (%s), try %d, again in %.1fs", error, attempt, delay)
 
         return await retried(call, self.calls, note)

@@ -188,7 +188,7 @@ class RakutenConnector:
 
         log_retry = log_retries(logger, f"Rakuten order {shipment.portal_order_id}")
 
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+        def on_retry(error: Exception, attempt_no: int, delay: float) -> None:
             nonlocal answer_lost
             answer_lost = answer_lost or isinstance(error, TransientError)
             log_retry(error, attempt_no, delay)
