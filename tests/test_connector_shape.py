@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry import CONNECTORS
+from connectors.registry import CONNECTORS, one_tracking_number, skip_reason
+from core.accounts import AccountOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["amazon", "ebay", "kaufland", "hood", "rakuten", "dhl_parcel"]
@@ -67,3 +68,28 @@ def test_the_dhl_closing_client_opens_from_an_account_the_same_way() -> None:
 
     signature = inspect.signature(DhlParcelClient.from_account)
     assert list(signature.parameters) == ["options", "simulator", "transport"]
+
+
+def test_the_confirmation_tasks_hold_no_portal_facts() -> None:
+    """Per-portal rules live in the connectors; tasks/confirmations.py names no portal."""
+    source = (ROOT / "tasks" / "confirmations.py").read_text(encoding="utf-8")
+    named = [p for p in CONNECTORS if f'"{p}"' in source or f"'{p}'" in source]
+    assert named == []
+
+
+@pytest.mark.parametrize(
+    ("portal", "words"),
+    [
+        ("kaufland", "mark-as-sent is off for Kaufland account main (accounts.toml: confirm"),
+        ("rakuten", "Rakuten.de closed in October 2020"),
+        ("ebay", "confirmation is switched off for ebay account main (accounts.toml: confirm"),
+    ],
+)
+def test_a_switched_off_account_is_skipped_in_its_portals_words(portal: str, words: str) -> None:
+    assert skip_reason(AccountOptions(portal, "main", confirm=False)).startswith(words)
+
+
+def test_only_rakuten_takes_one_tracking_number_per_order() -> None:
+    takes_one = {p for p in CONNECTORS if one_tracking_number(p) is not None}
+    assert takes_one == {"rakuten"}
+    assert "first parcel" in (one_tracking_number("rakuten") or "")
