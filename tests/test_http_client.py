@@ -154,14 +154,15 @@ def test_refused_connection_is_a_connect_error() -> None:
     asyncio.run(main())
 
 
-@pytest.mark.parametrize(("behaviour", "words"), [(_hang, "in time"), (_hang_up, "unreachable")])
-def test_connector_turns_both_into_transient_errors(behaviour: Behaviour, words: str) -> None:
+def _kaufland_order_fails(words: str, timeout: float) -> Callable[[str], Awaitable[object]]:
+    """A Kaufland client's order read at `base`, expected to end in a TransientError."""
+
     async def call(base: str) -> object:
         client = KauflandClient(
             auth=KauflandAuth("key", SecretStr("secret")),
             api_base=base + "/v2",
             bucket=TokenBucket(100, 10),
-            timeout_seconds=0.3,
+            timeout_seconds=timeout,
         )
         try:
             with pytest.raises(TransientError, match=words):
@@ -170,7 +171,12 @@ def test_connector_turns_both_into_transient_errors(behaviour: Behaviour, words:
             await client.aclose()
         return None
 
-    _run(behaviour, call)
+    return call
+
+
+@pytest.mark.parametrize(("behaviour", "words"), [(_hang, "in time"), (_hang_up, "unreachable")])
+def test_connector_turns_both_into_transient_errors(behaviour: Behaviour, words: str) -> None:
+    _run(behaviour, _kaufland_order_fails(words, timeout=0.3))
 
 
 class _TokenAuth(httpx.Auth):
@@ -276,21 +282,7 @@ def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
 
-    async def call(base: str) -> object:
-        client = KauflandClient(
-            auth=KauflandAuth("key", SecretStr("secret")),
-            api_base=base + "/v2",
-            bucket=TokenBucket(100, 10),
-            timeout_seconds=5,
-        )
-        try:
-            with pytest.raises(TransientError, match="unreachable"):
-                await client.order("MB7UWLD")
-        finally:
-            await client.aclose()
-        return None
-
-    _, seen = _run(_json_ok, call, tls=certificate[1])
+    _, seen = _run(_json_ok, _kaufland_order_fails("unreachable", timeout=5), tls=certificate[1])
     assert seen == []  # the signed request never left the client
 
 
