@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 
 from connectors.errors import TransientError, error_for_status, retry_after
-from connectors.http import PortalClient
 from connectors.ratelimit import TokenBucket
 
 EventHooks = Mapping[str, list[Any]]  # httpx-style request/response hooks (tests, benchmarks)
@@ -25,7 +24,7 @@ def _where(url: str | httpx.URL) -> str:
 
 
 async def send(
-    http: PortalClient, method: str, url: str, *, service: str, **kwargs: Any
+    http: httpx.AsyncClient, method: str, url: str, *, service: str, **kwargs: Any
 ) -> httpx.Response:
     """The answer, whatever its status; a timeout or a network error is a TransientError.
 
@@ -41,7 +40,7 @@ async def send(
 
 
 async def paced(
-    http: PortalClient,
+    http: httpx.AsyncClient,
     bucket: TokenBucket,
     method: str,
     url: str,
@@ -51,14 +50,14 @@ async def paced(
     **kwargs: Any,
 ) -> httpx.Response:
     """Wait for the account's bucket, send, and return a success answer; anything else raises
-    `error(answer)`. A 429 that says how long to wait slows the bucket down by that much."""
+    `error(answer)`. A 429 slows the bucket down by the wait it asks for, or by one call's
+    share of the rate when it names none: every other call of the account waits too."""
     await bucket.acquire()
     response = await send(http, method, url, service=service, **kwargs)
     if response.is_success:
         return response
-    wait = retry_after(response.headers) if response.status_code == 429 else None
-    if wait:
-        bucket.penalise(wait)
+    if response.status_code == 429:
+        bucket.penalise(retry_after(response.headers) or 1 / bucket.rate)
     raise error(response)
 
 
@@ -103,7 +102,7 @@ class PacedJsonClient:
 
     service = ""
 
-    def __init__(self, http: PortalClient, bucket: TokenBucket) -> None:
+    def __init__(self, http: httpx.AsyncClient, bucket: TokenBucket) -> None:
         self._http = http
         self.bucket = bucket
 

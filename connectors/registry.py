@@ -14,6 +14,10 @@ Credential fields per portal (options in accounts.toml in brackets):
 
 Every portal also takes `timeout_seconds` (default 30): how long one call may take before it
 counts as timed out and is retried (or, for a change, read back first).
+
+What the ledger needs to know of a portal before any call (why a switched-off account's rows
+are skipped, whether it takes one tracking number per order) is said by its connector class:
+`switched_off` and `one_tracking_number`, read through `skip_reason` and `one_tracking_number`.
 """
 
 from __future__ import annotations
@@ -57,3 +61,22 @@ def open_connector(options: AccountOptions, *, simulator: bool = False) -> Porta
     if connector is None:
         raise ValueError(f"no connector for portal {options.portal!r}")
     return connector.from_account(options, simulator=simulator)
+
+
+# the words for a portal whose connector says nothing more specific
+SWITCHED_OFF = (
+    "confirmation is switched off for {portal} account {account} (accounts.toml: confirm = false)"
+)
+
+
+def skip_reason(options: AccountOptions) -> str:
+    """Why the rows of an account with `confirm = false` are skipped, in its portal's words."""
+    text = getattr(CONNECTORS.get(options.portal), "switched_off", SWITCHED_OFF)
+    return str(text).format(portal=options.portal, account=options.account)
+
+
+def one_tracking_number(portal: str) -> str | None:
+    """For a portal that takes one tracking number per order (the order is confirmed with its
+    first parcel): why its further parcels are skipped; None for every other portal."""
+    reason = getattr(CONNECTORS.get(portal), "one_tracking_number", None)
+    return str(reason) if reason else None

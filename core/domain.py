@@ -39,13 +39,6 @@ class ConfirmationStatus(StrEnum):
     HELD = "held"  # not told yet: waits for the shipping mail (core/confirmation_gate.py)
 
 
-class ImportStatus(StrEnum):
-    QUEUED = "queued"  # uploaded, the import run not started yet
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
 GERMAN_SPEAKING_COUNTRIES = frozenset({"DE", "AT", "CH", "LI"})
 
 

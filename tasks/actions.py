@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from connectors.smtp import address_of
-from connectors.smtp.message import make_message_id
+from connectors.smtp.message import address_of, make_message_id
 from core.accounts import Accounts
 from core.settings import Settings, get_settings
 from db.models import Order, ShippingMail

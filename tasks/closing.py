@@ -32,16 +32,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.dhl_parcel.auth import auth_from_env
+from connectors.dhl_parcel.auth import auth_for
 from connectors.dhl_parcel.connector import DhlParcelClient
-from connectors.dhl_parcel.mapping import DEFAULT_PROFILE, PRODUCTION, SANDBOX, ManifestItem
+from connectors.dhl_parcel.mapping import DEFAULT_PROFILE, ManifestItem, server_url
 from connectors.errors import ConnectorError
+from core.accounts import AccountOptions
 from core.carriers.numbers import TrackingNumberError, normalise_tracking_number
 from core.carriers.table import CARRIERS
 from core.mail_waits import is_waiting
@@ -60,7 +59,6 @@ from db.types import utcnow
 from tasks.retry_rule import retry_if_it_helps
 
 DHL = DhlParcelClient.carrier  # the one carrier with a closing connector
-DHL_SERVERS = {"production": PRODUCTION, "sandbox": SANDBOX}
 BATCH = 5_000  # parcels per database read and per DHL step (DHL itself takes 30 per call)
 
 CLOSINGS_DIR = "closings"
@@ -77,15 +75,12 @@ CONFIRMATION_DONE = frozenset({"confirmed", "skipped"})
 
 @dataclass(frozen=True)
 class DhlOptions:
-    """How to reach DHL for the closing; `auth` carries the secrets (and hides them)."""
+    """How to close with DHL; no secrets: the client reads them when it opens (from_account)."""
 
-    base_url: str
-    auth: httpx.Auth
+    account: AccountOptions
     close_all: bool = False  # POST /manifests?all=true instead of the day's numbers
     profile: str = DEFAULT_PROFILE
     billing_number: str | None = None
-    attempts: int = 4
-    base_delay: float = 0.5
 
 
 def carrier_options(accounts_path: Path, carrier: str) -> dict[str, Any]:
@@ -97,35 +92,26 @@ def carrier_options(accounts_path: Path, carrier: str) -> dict[str, Any]:
     return dict(table) if isinstance(table, dict) else {}
 
 
-def dhl_base_url(value: str | None) -> str:
-    """`production` (default), `sandbox`, or a URL ending in DHL's path (simulators)."""
-    text = (value or "").strip()
-    if not text:
-        return PRODUCTION
-    if text.lower() in DHL_SERVERS:
-        return DHL_SERVERS[text.lower()]
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"DHL base URL {text!r} is neither production, sandbox nor an http(s) URL "
-            "(LIEFERN_DHL_BASE_URL or base_url under [carriers.dhl] in the accounts file)"
-        )
-    return text.rstrip("/")
+def dhl_options(accounts_path: Path) -> DhlOptions:
+    """`[carriers.dhl]` of the accounts file, the server overridden by LIEFERN_DHL_BASE_URL.
 
-
-def dhl_options(accounts_path: Path, env: Mapping[str, str] | None = None) -> DhlOptions:
-    """Credentials from LIEFERN_DHL_* variables, the rest from `[carriers.dhl]`.
-
-    Raises AuthError when credentials are missing, ValueError for an unusable option."""
-    env = os.environ if env is None else env
+    Raises AuthError (MissingCredentials) when credentials are missing, ValueError for an
+    unusable option: both before anything is closed."""
     options = carrier_options(accounts_path, DHL)
     close_all = options.get("close_all", False)
     if not isinstance(close_all, bool):
         raise ValueError("close_all under [carriers.dhl] must be true or false")
     billing = options.get("billing_number")
+    timeout = options.get("timeout_seconds")
+    account = AccountOptions(
+        DHL,
+        "",
+        base_url=server_url(os.environ.get("LIEFERN_DHL_BASE_URL") or options.get("base_url")),
+        extra={"timeout_seconds": str(timeout)} if timeout is not None else {},
+    )
+    auth_for(account.account)  # missing credentials stop the run here, with their names
     return DhlOptions(
-        base_url=dhl_base_url(env.get("LIEFERN_DHL_BASE_URL") or options.get("base_url")),
-        auth=auth_from_env(env),
+        account=account,
         close_all=close_all,
         profile=str(options.get("profile") or DEFAULT_PROFILE),
         billing_number=str(billing) if billing else None,
@@ -206,12 +192,7 @@ def dhl_problem(item: ManifestItem) -> str:
 
 
 def _client(options: DhlOptions) -> DhlParcelClient:
-    return DhlParcelClient(
-        options.base_url,
-        auth=options.auth,
-        attempts=options.attempts,
-        base_delay=options.base_delay,
-    )
+    return DhlParcelClient.from_account(options.account)
 
 
 def _apply(

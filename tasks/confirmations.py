@@ -55,19 +55,9 @@ from tasks.holds import release_settled
 from tasks.own_loop import on_own_loop, run_loop
 from tasks.retry_rule import retry_if_it_helps
 
-RAKUTEN_CLOSED = "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
-
 # A run that finds another confirming the same portal waits this long, then leaves its rows
 # to the next run or poll.
 CONFIRM_LOCK_WAIT = 120.0
-
-# Portals that take one tracking number per order: the order is confirmed with its first
-# parcel; further parcels stay in the protocol and the buyer's mail. (Amazon takes one message
-# per package with its items; its connector allocates the items to the parcels.)
-ONE_TRACKING_NUMBER = {
-    "rakuten": "Rakuten takes one tracking number per order; the order was confirmed with its "
-    "first parcel",
-}
 
 
 @dataclass
@@ -95,26 +85,15 @@ def _portal_failed(message: str, retryable: bool) -> PortalFailed:
     return PortalFailed([message], retryable=retryable)
 
 
-def skip_reason(options: AccountOptions) -> str:
-    if options.portal == "rakuten":
-        return RAKUTEN_CLOSED
-    if options.portal == "kaufland":
-        return (
-            f"mark-as-sent is off for Kaufland account {options.account} "
-            "(accounts.toml: confirm = false)"
-        )
-    return (
-        f"confirmation is switched off for {options.portal} account {options.account} "
-        "(accounts.toml: confirm = false)"
-    )
-
-
 def open_confirmations(
     db_url: str, *, order_ids: Sequence[int], accounts: Accounts, run_id: str | None
 ) -> int:
     """One ledger row per (order, portal, parcel); `skipped` where the account says so, `held`
     while the order's shipping mail holds it (core/confirmation_gate.py). Held rows of these
-    orders whose mail has been sent since are released (tasks/holds.py)."""
+    orders whose mail has been sent since are released (tasks/holds.py). A portal that takes
+    one tracking number per order is told of the first parcel only (its connector says so)."""
+    from connectors.registry import one_tracking_number, skip_reason
+
     rows: list[dict[str, Any]] = []
     now = utcnow()
     with session_scope(db_url) as session:
@@ -137,7 +116,7 @@ def open_confirmations(
                     continue
                 reason = skip_reason(options) if not options.confirm else None
                 if reason is None and position > 0:
-                    reason = ONE_TRACKING_NUMBER.get(order.portal)
+                    reason = one_tracking_number(order.portal)
                 skipped = reason is not None
                 status, code = ("skipped", None) if skipped else ("pending", None)
                 if not skipped and hold is not None:
@@ -229,7 +208,7 @@ async def submit_pending(
     db_url: str, *, portal: str, run_id: str | None, settings: Settings | None = None
 ) -> PortalReport:
     """Submit every pending row of one portal, account by account, batch by batch."""
-    from connectors.registry import open_connector
+    from connectors.registry import open_connector, skip_reason
 
     settings = settings or get_settings()
     accounts = Accounts.load(settings.accounts_path)

@@ -29,8 +29,8 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.smtp import OutgoingMail, SendResult, SmtpSender, address_of, build_message
-from connectors.smtp.message import check_address, make_message_id
+from connectors.smtp.message import address_of, build_message, check_address, make_message_id
+from connectors.smtp.sender import OutgoingMail, SendResult, SmtpSender
 from core.accounts import AccountOptions, Accounts
 from core.carriers.numbers import tracking_url
 from core.carriers.table import CARRIERS
@@ -71,11 +71,6 @@ class MailBatchReport:
     sent_orders: list[str] = field(default_factory=list)
     preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would go out
     order_ids: list[int] = field(default_factory=list)
-
-
-def mail_language(order: AnyOrder, accounts: Accounts) -> str:
-    override = accounts.options(order.portal, order.portal_account).language
-    return (override or order.language or "en").lower()
 
 
 class Fields(dict[str, Any]):
@@ -185,15 +180,9 @@ class MailComposer:
 
 def prepare_batch(
     db_url: str, *, order_ids: Sequence[int], composer: MailComposer, flow_run_id: str | None
-) -> None:
-    """Mark the orders shipped and give each one ledger row: pending, or suppressed by policy."""
-    _prepare_batch(db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id)
-
-
-def _prepare_batch(
-    db_url: str, *, order_ids: Sequence[int], composer: MailComposer, flow_run_id: str | None
 ) -> list[MailOrder]:
-    """prepare_batch, handing back the orders it loaded (items and parcels included)."""
+    """Mark the orders shipped and give each one ledger row: pending, or suppressed by policy;
+    hands back the orders it loaded (items and parcels included)."""
     now = utcnow()
     with session_scope(db_url) as session:
         orders = load_mail_orders(session, order_ids=order_ids)
@@ -350,7 +339,7 @@ async def _send_batch(
     report = MailBatchReport(carrier, order_ids=list(order_ids))
     if dry_run:
         return _preview(db_url, order_ids=order_ids, composer=composer, report=report)
-    loaded = _prepare_batch(db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id)
+    loaded = prepare_batch(db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id)
     ours = claim_orders(db_url, order_ids=order_ids, token=claimant, carrier=carrier)
     crash_point("mails.prepared")
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.smtp import SmtpSender
 from connectors.smtp.message import check_address, make_message_id
+from connectors.smtp.sender import SmtpSender
 from core.accounts import Accounts
 from core.carriers.numbers import normalise_tracking_number
 from core.mail_render import MailRenderer

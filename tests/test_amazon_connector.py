@@ -223,19 +223,6 @@ def test_refused_refresh_token_raises_auth_error_and_sends_nothing(
     assert amazon.sim.feeds == {}
 
 
-def test_credentials_come_from_the_environment() -> None:
-    environ = {
-        "LIEFERN_AMAZON_MAIN_DE_CLIENT_ID": "amzn1.application-oa2-client.x",
-        "LIEFERN_AMAZON_MAIN_DE_CLIENT_SECRET": "s3cret",
-        "LIEFERN_AMAZON_MAIN_DE_REFRESH_TOKEN": "Atzr|r3fresh",
-    }
-    auth = LwaAuth.from_env("main-de", environ)
-    assert auth.client_id == "amzn1.application-oa2-client.x"
-    assert "s3cret" not in repr(auth) and "r3fresh" not in repr(auth)
-    with pytest.raises(LookupError, match="LIEFERN_AMAZON_OTHER_CLIENT_ID"):
-        LwaAuth.from_env("other", environ)
-
-
 def test_secrets_stay_out_of_reprs(serve: Callable[..., Amazon]) -> None:
     amazon = serve()
     auth = amazon.auth()

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from connectors.dhl_parcel.auth import DhlBasicAuth
 from connectors.dhl_parcel.mapping import SANDBOX, SHIPPING_PATH
 from connectors.errors import AuthError
+from core.accounts import AccountOptions
 from core.carriers.numbers import normalise_tracking_number
 from core.clock import business_today
 from core.settings import Settings
@@ -36,7 +36,7 @@ from db.types import utcnow
 from flows.close_day import parse_day, run_closing
 from simulators.dhl_parcel import DhlParcelState, create_app, state_of
 from simulators.server import serve_in_thread
-from tasks.closing import DhlOptions, dhl_base_url, dhl_options, reconcile
+from tasks.closing import DhlOptions, dhl_options, reconcile
 from tasks.parcels import attach_parcels
 from tests.helpers import numbers, seed_orders
 
@@ -54,30 +54,30 @@ DPD_NUMBERS = numbers("dpd", 5)
 class Sim:
     app: Any
     base_url: str
+    env: pytest.MonkeyPatch
 
     @property
     def state(self) -> DhlParcelState:
         return state_of(self.app)
 
     def options(self, password: str = PASSWORD, **kwargs: Any) -> DhlOptions:
-        return DhlOptions(
-            base_url=self.base_url,
-            auth=DhlBasicAuth(API_KEY, USER, password),
-            base_delay=0.01,
-            **kwargs,
-        )
+        """Options for this simulator; the credentials (this password) are in the environment,
+        where the closing's client reads them."""
+        for name, value in {**DHL_ENV, "LIEFERN_DHL_PASSWORD": password}.items():
+            self.env.setenv(name, value)
+        return DhlOptions(account=AccountOptions("dhl", "", base_url=self.base_url), **kwargs)
 
 
-def serve_dhl(known: set[str] | None = None) -> Iterator[Sim]:
+def serve_dhl(env: pytest.MonkeyPatch, known: set[str] | None = None) -> Iterator[Sim]:
     app = create_app(API_KEY, {USER: PASSWORD}, known, today=lambda: DAY)
     with serve_in_thread(app) as url:
-        yield Sim(app, url + SHIPPING_PATH)
+        yield Sim(app, url + SHIPPING_PATH, env)
 
 
 @pytest.fixture
-def dhl() -> Iterator[Sim]:
+def dhl(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sim]:
     """DHL that knows every number (as if all labels were made with this account)."""
-    yield from serve_dhl()
+    yield from serve_dhl(monkeypatch)
 
 
 @pytest.fixture
@@ -304,10 +304,12 @@ def test_after_fixing_the_credentials_a_rerun_closes_the_day(
     assert result["written"] == {"shipping_list": False, "carrier_pdf": True}
 
 
-def test_a_parcel_dhl_does_not_know_stays_open_and_is_listed(db_url: str, home: Path) -> None:
+def test_a_parcel_dhl_does_not_know_stays_open_and_is_listed(
+    db_url: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_dhl_day(db_url)
     unknown = DHL_NUMBERS[1]
-    for sim in serve_dhl(known={DHL_NUMBERS[0], DHL_NUMBERS[2]}):
+    for sim in serve_dhl(monkeypatch, known={DHL_NUMBERS[0], DHL_NUMBERS[2]}):
         result = close(db_url, home, "dhl", sim.options())
 
     assert result["status"] == "partial"
@@ -318,11 +320,11 @@ def test_a_parcel_dhl_does_not_know_stays_open_and_is_listed(db_url: str, home: 
 
 
 def test_close_all_option_closes_by_account_and_checks_the_manifest(
-    db_url: str, home: Path
+    db_url: str, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_dhl_day(db_url)
     elsewhere = "340434188888888883"  # a label made outside this store
-    for sim in serve_dhl(known={*DHL_NUMBERS[:2], elsewhere}):
+    for sim in serve_dhl(monkeypatch, known={*DHL_NUMBERS[:2], elsewhere}):
         result = close(db_url, home, "dhl", sim.options(close_all=True))
 
     assert sim.state.manifest_calls == [None]  # ?all=true, no numbers
@@ -538,29 +540,43 @@ DHL_ENV = {
 }
 
 
-def test_dhl_options_from_env_and_the_accounts_file(tmp_path: Path) -> None:
+def set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name in (*DHL_ENV, "LIEFERN_DHL_CLIENT_SECRET", "LIEFERN_DHL_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_dhl_options_from_env_and_the_accounts_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     accounts = tmp_path / "accounts.toml"
     accounts.write_text(
         '[carriers.dhl]\nbase_url = "sandbox"\nclose_all = true\n'
         'billing_number = "33333333330102"\n',
         encoding="utf-8",
     )
-    options = dhl_options(accounts, DHL_ENV)
-    assert (options.base_url, options.close_all, options.billing_number) == (
+    set_env(monkeypatch, DHL_ENV)
+    options = dhl_options(accounts)
+    assert (options.account.base_url, options.close_all, options.billing_number) == (
         SANDBOX,
         True,
         "33333333330102",
     )
-    override = dhl_options(accounts, {**DHL_ENV, "LIEFERN_DHL_BASE_URL": "http://127.0.0.1:9/x/"})
-    assert override.base_url == "http://127.0.0.1:9/x"
+    set_env(monkeypatch, {**DHL_ENV, "LIEFERN_DHL_BASE_URL": "http://127.0.0.1:9/x/"})
+    assert dhl_options(accounts).account.base_url == "http://127.0.0.1:9/x"
     assert PASSWORD not in repr(options)
 
 
-def test_dhl_options_refuse_missing_credentials_and_odd_urls(tmp_path: Path) -> None:
+def test_dhl_options_refuse_missing_credentials_and_odd_urls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_env(monkeypatch, {k: v for k, v in DHL_ENV.items() if "PASS" not in k})
     with pytest.raises(AuthError, match="LIEFERN_DHL_PASSWORD"):
-        dhl_options(tmp_path / "none.toml", {k: v for k, v in DHL_ENV.items() if "PASS" not in k})
+        dhl_options(tmp_path / "none.toml")
+    set_env(monkeypatch, {**DHL_ENV, "LIEFERN_DHL_BASE_URL": "ftp://dhl.example"})
     with pytest.raises(ValueError, match="neither production, sandbox"):
-        dhl_base_url("ftp://dhl.example")
+        dhl_options(tmp_path / "none.toml")
 
 
 def test_a_day_is_a_past_or_present_iso_date() -> None:

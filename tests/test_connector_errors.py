@@ -1,11 +1,16 @@
-"""The one error tree: HTTP status → branch, Retry-After → seconds, and what a retry can do."""
+"""The one error tree: HTTP status → branch, Retry-After → seconds, what a retry can do, and
+the one retry layer that follows it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from connectors.calls import paced
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -14,7 +19,10 @@ from connectors.errors import (
     TransientError,
     error_for_status,
     retry_after,
+    retry_helps,
 )
+from connectors.ratelimit import TokenBucket
+from connectors.retry import with_retries
 
 
 @pytest.mark.parametrize(
@@ -88,3 +96,61 @@ def test_retry_after_reads_an_http_date() -> None:
 
 def test_retry_after_is_none_without_the_header() -> None:
     assert retry_after({}) is None
+
+
+# --- the one retry layer (connectors/retry.py) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "tries"),
+    [
+        (TransientError("network"), 2),
+        (RateLimited("slow down", retry_after=0.0), 2),
+        (ConnectionResetError("reset"), 2),  # outside the tree: network trouble helps too
+        (Rejected("bad item"), 1),
+        (AuthError("refused"), 1),
+        (ValueError("a fault in the data"), 1),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_every_retry_follows_the_one_rule(error: Exception, tries: int) -> None:
+    calls: list[int] = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return "done"
+
+    async def main() -> None:
+        if tries == 1:
+            with pytest.raises(type(error)):
+                await with_retries(call, attempts=3, base_delay=0.001)
+        else:
+            assert await with_retries(call, attempts=3, base_delay=0.001) == "done"
+
+    asyncio.run(main())
+    assert len(calls) == tries
+    assert retry_helps(error) is (tries == 2)
+
+
+def test_a_429_slows_the_accounts_bucket_even_without_retry_after() -> None:
+    bucket = TokenBucket(rate_per_second=4.0, burst=5)
+    transport = httpx.MockTransport(lambda request: httpx.Response(429))
+
+    async def main() -> float:
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as http:
+            with pytest.raises(RateLimited):
+                await paced(
+                    http,
+                    bucket,
+                    "GET",
+                    "/orders",
+                    service="Portal",
+                    error=lambda r: error_for_status(r.status_code, "throttled"),
+                )
+        started = time.monotonic()
+        await bucket.acquire()  # five tokens were left before the 429
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) >= 0.2  # at least one call's share of the rate (1/4 s)

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.dhl_parcel.auth import DhlBasicAuth, DhlPasswordGrantAuth, auth_from_env
+from connectors.credentials import MissingCredentials
+from connectors.dhl_parcel.auth import DhlBasicAuth, DhlPasswordGrantAuth
 from connectors.dhl_parcel.client import error_for
 from connectors.dhl_parcel.connector import DhlParcelClient
 from connectors.dhl_parcel.mapping import (
@@ -34,6 +35,7 @@ from connectors.dhl_parcel.mapping import (
     parse_problem,
 )
 from connectors.errors import AuthError, RateLimited, Rejected, TransientError
+from core.accounts import AccountOptions
 from simulators.dhl_parcel import DhlParcelState, create_app, state_of
 from simulators.server import serve_in_thread
 
@@ -455,15 +457,63 @@ def test_secrets_stay_out_of_reprs_and_logs(sim: Sim, caplog: pytest.LogCaptureF
     assert base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode() not in shown
 
 
-def test_credentials_from_environment_choose_basic_or_oauth() -> None:
-    env = {
-        "LIEFERN_DHL_API_KEY": API_KEY,
-        "LIEFERN_DHL_USERNAME": USER,
-        "LIEFERN_DHL_PASSWORD": PASSWORD,
-    }
-    assert isinstance(auth_from_env(env), DhlBasicAuth)
-    assert isinstance(
-        auth_from_env({**env, "LIEFERN_DHL_CLIENT_SECRET": CLIENT_SECRET}), DhlPasswordGrantAuth
-    )
-    with pytest.raises(AuthError, match="LIEFERN_DHL_PASSWORD"):
-        auth_from_env({k: v for k, v in env.items() if not k.endswith("PASSWORD")})
+DHL_ENV = {
+    "LIEFERN_DHL_API_KEY": API_KEY,
+    "LIEFERN_DHL_USERNAME": USER,
+    "LIEFERN_DHL_PASSWORD": PASSWORD,
+}
+
+
+def from_account(sim: Sim, monkeypatch: pytest.MonkeyPatch, **env: str) -> DhlParcelClient:
+    for name, value in {**DHL_ENV, **env}.items():
+        monkeypatch.setenv(name, value)
+    return DhlParcelClient.from_account(AccountOptions("dhl", "", base_url=sim.base_url))
+
+
+def test_from_account_reads_the_credentials_and_closes_with_basic_auth(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def go() -> Any:
+        async with from_account(sim, monkeypatch) as dhl:
+            return await dhl.close_day(numbers(2))
+
+    assert [i.status for i in run(go()).items] == ["closed"] * 2
+    assert sim.state.tokens == {}  # Basic: no token was fetched
+
+
+def test_from_account_with_a_client_secret_closes_with_an_oauth_token(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def go() -> Any:
+        async with from_account(sim, monkeypatch, LIEFERN_DHL_CLIENT_SECRET=CLIENT_SECRET) as dhl:
+            return await dhl.close_day(numbers(2))
+
+    assert [i.status for i in run(go()).items] == ["closed"] * 2
+    assert len(sim.state.tokens) == 1
+
+
+def test_from_account_names_the_missing_variable_and_no_value(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIEFERN_DHL_PASSWORD", raising=False)
+    for name, value in DHL_ENV.items():
+        if name != "LIEFERN_DHL_PASSWORD":
+            monkeypatch.setenv(name, value)
+    with pytest.raises(MissingCredentials, match="LIEFERN_DHL_PASSWORD") as caught:
+        DhlParcelClient.from_account(AccountOptions("dhl", "", base_url=sim.base_url))
+    assert API_KEY not in str(caught.value)
+
+
+def test_from_account_knows_production_and_sandbox_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in DHL_ENV.items():
+        monkeypatch.setenv(name, value)
+    sandbox = DhlParcelClient.from_account(AccountOptions("dhl", "", base_url="sandbox"))
+    production = DhlParcelClient.from_account(AccountOptions("dhl", ""))
+    assert sandbox.api.base_url == "https://api-sandbox.dhl.com/parcel/de/shipping/v2"
+    assert production.api.base_url == "https://api-eu.dhl.com/parcel/de/shipping/v2"
+    run(sandbox.aclose())
+    run(production.aclose())
+    with pytest.raises(ValueError, match="neither production, sandbox"):
+        DhlParcelClient.from_account(AccountOptions("dhl", "", base_url="ftp://dhl.example"))

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.smtp import address_of, build_message, make_message_id
-from connectors.smtp.message import clean_text
+from connectors.smtp.message import address_of, build_message, clean_text, make_message_id
 
 SENDER = "Beispiel-Shop Versand <versand@beispiel-shop.de>"
 MESSAGE_ID = "<302-1234567.0123456789abcdef@beispiel-shop.de>"

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.credentials import env_name
-from connectors.smtp import OutgoingMail, SmtpSender
+from connectors.smtp.sender import OutgoingMail, SmtpSender
 from core.settings import Settings, parse_smtp_url, reset_settings
 from db.models import Confirmation, ImportRejection, ShippingMail, TrackingImport
 from db.session import session_scope

@@ -6,10 +6,8 @@ counts are exact: what the sender reports and what the server received must agre
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import email
 import email.policy
-import ipaddress
 import logging
 import ssl
 import time
@@ -18,22 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from connectors.smtp import (
-    OutgoingMail,
-    SendResult,
-    SmtpSender,
-    build_message,
-    make_message_id,
-)
+from connectors.smtp.message import build_message, make_message_id
+from connectors.smtp.sender import OutgoingMail, SendResult, SmtpSender
 from core.settings import SmtpTarget, parse_smtp_url
 from simulators.server import free_port
 from simulators.smtp import CaptureServer, FaultySmtpServer
+from tests.helpers import self_signed_certificate
 
 FAST: dict[str, Any] = {"backoff": 0.01, "timeout": 5.0, "local_hostname": "test.invalid"}
 
@@ -402,37 +392,7 @@ def test_5xx_to_mail_from_defers_the_batch_instead_of_failing_mails(
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
     """A self-signed certificate for 127.0.0.1 and localhost: (cert file, key file, PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (folder / "cert.pem").write_bytes(pem)
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return folder / "cert.pem", folder / "key.pem", pem
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def server_context(certificate: tuple[Path, Path, bytes]) -> ssl.SSLContext:

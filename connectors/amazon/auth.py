@@ -10,9 +10,8 @@ so it raises AuthError instead of being retried.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Generator
 
 import httpx
 from pydantic import SecretStr
@@ -21,7 +20,6 @@ from connectors.errors import AuthError, TransientError
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - a URL, not a secret
 ACCESS_TOKEN_HEADER = "x-amz-access-token"  # noqa: S105 - a header name
-ENV_PREFIX = "LIEFERN_AMAZON_"
 
 
 class LwaAuth(httpx.Auth):
@@ -57,27 +55,6 @@ class LwaAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"LwaAuth(client_id={self.client_id!r}, token_url={self.token_url!r})"
-
-    @classmethod
-    def from_env(
-        cls,
-        account: str,
-        environ: Mapping[str, str] | None = None,
-        *,
-        token_url: str = LWA_TOKEN_URL,
-    ) -> LwaAuth:
-        """`LIEFERN_AMAZON_<ACCOUNT>_CLIENT_ID`, `..._CLIENT_SECRET`, `..._REFRESH_TOKEN`."""
-        env = os.environ if environ is None else environ
-        stem = f"{ENV_PREFIX}{account.upper().replace('-', '_')}_"
-        try:
-            client_id = env[f"{stem}CLIENT_ID"]
-            secret = env[f"{stem}CLIENT_SECRET"]
-            refresh = env[f"{stem}REFRESH_TOKEN"]
-        except KeyError as missing:
-            raise LookupError(
-                f"Amazon credentials for account {account!r}: {missing} unset"
-            ) from None
-        return cls(client_id, SecretStr(secret), SecretStr(refresh), token_url, account=account)
 
     # -- token cache ---------------------------------------------------------------------------
 

@@ -20,15 +20,16 @@ import sys
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from connectors.calls import json_object, send
+from connectors.account import CallOptions
+from connectors.calls import json_object, paced, send
 from connectors.errors import (
     ConnectorError,
-    RateLimited,
     Rejected,
     TransientError,
     error_for_status,
@@ -36,7 +37,7 @@ from connectors.errors import (
 )
 from connectors.http import portal_client
 from connectors.ratelimit import TokenBucket
-from connectors.retry import with_retries
+from connectors.retry import log_retries, retried
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,13 +100,11 @@ def _sp_errors(response: httpx.Response) -> tuple[str | None, str]:
     return code, "; ".join(p for p in parts if p) or f"HTTP {response.status_code}"
 
 
-def raise_for_status(operation: str, response: httpx.Response) -> None:
-    """Map an SP-API answer onto the error tree (2xx passes)."""
+def error_for(operation: str, response: httpx.Response) -> ConnectorError:
+    """The branch of the error tree for a non-success SP-API answer."""
     status = response.status_code
-    if status < 300:
-        return
     code, message = _sp_errors(response)
-    raise error_for_status(
+    return error_for_status(
         status,
         f"{operation}: {message}",
         code=code or ("QuotaExceeded" if status == 429 else None),
@@ -150,9 +149,12 @@ class SpApiClient:
         for each in fields(RateLimits):
             limit: Limit = getattr(self.limits, each.name)
             self._buckets[each.name] = TokenBucket(limit.rate, limit.burst)
-        self.retry_attempts = retry_attempts
-        self.retry_base_delay = retry_base_delay
-        self.retry_max_delay = retry_max_delay
+        self.calls = CallOptions(
+            attempts=retry_attempts,
+            base_delay=retry_base_delay,
+            max_delay=retry_max_delay,
+            timeout_seconds=timeout,
+        )
         self._http = portal_client(
             base_url=base_url.rstrip("/"),
             auth=auth,
@@ -167,22 +169,7 @@ class SpApiClient:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _retrying(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        bucket = self._buckets.get(operation)
-
-        def on_retry(error: ConnectorError, number: int, delay: float) -> None:
-            log.warning(
-                "amazon %s: attempt %d failed (%s), retry in %.1fs", operation, number, error, delay
-            )
-            if bucket is not None and isinstance(error, RateLimited):
-                bucket.penalise(error.retry_after or 1 / bucket.rate)
-
-        return await with_retries(
-            attempt,
-            attempts=self.retry_attempts,
-            base_delay=self.retry_base_delay,
-            max_delay=self.retry_max_delay,
-            on_retry=on_retry,
-        )
+        return await retried(attempt, self.calls, log_retries(log, f"amazon {operation}"))
 
     async def _send(self, operation: str, method: str, url: str, **kw: Any) -> httpx.Response:
         return await send(self._http, method, url, service=f"Amazon ({operation})", **kw)
@@ -190,13 +177,16 @@ class SpApiClient:
     async def _call(
         self, operation: str, method: str, path: str, *, json: Any = None
     ) -> httpx.Response:
-        bucket = self._buckets[operation]
-
         async def attempt() -> httpx.Response:
-            await bucket.acquire()
-            response = await self._send(operation, method, path, json=json)
-            raise_for_status(operation, response)
-            return response
+            return await paced(
+                self._http,
+                self._buckets[operation],
+                method,
+                path,
+                service=f"Amazon ({operation})",
+                error=partial(error_for, operation),
+                json=json,
+            )
 
         return await self._retrying(operation, attempt)
 

@@ -398,10 +398,6 @@ class ProcessingSummary:
     with_error: int
     with_warning: int
 
-    @property
-    def all_successful(self) -> bool:
-        return self.with_error == 0 and self.successful == self.processed
-
 
 @dataclass(frozen=True, slots=True)
 class ReportResult:

@@ -14,7 +14,6 @@ reprs, logs or exception texts.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
+from connectors.credentials import optional_secret, secret
 from connectors.dhl_parcel.mapping import API_KEY_HEADER, TOKEN_PATH
 from connectors.errors import AuthError, RateLimited, TransientError
 
@@ -187,24 +187,14 @@ def _oauth_error(response: httpx.Response) -> str | None:
     return str(error) if error else None
 
 
-ENV_PREFIX = "LIEFERN_DHL_"
-
-
-def auth_from_env(env: Mapping[str, str] | None = None) -> httpx.Auth:
-    """Credentials from `LIEFERN_DHL_API_KEY`, `_USERNAME`, `_PASSWORD` and, for OAuth,
-    `_CLIENT_SECRET` (its presence selects the password grant; without it, Basic)."""
-    env = os.environ if env is None else env
-    missing = [
-        f"{ENV_PREFIX}{name}"
-        for name in ("API_KEY", "USERNAME", "PASSWORD")
-        if not env.get(f"{ENV_PREFIX}{name}")
-    ]
-    if missing:
-        raise AuthError("DHL credentials missing: set " + ", ".join(missing))
-    api_key = env[f"{ENV_PREFIX}API_KEY"]
-    username = env[f"{ENV_PREFIX}USERNAME"]
-    password = env[f"{ENV_PREFIX}PASSWORD"]
-    client_secret = env.get(f"{ENV_PREFIX}CLIENT_SECRET")
-    if client_secret:
+def auth_for(account: str = "") -> httpx.Auth:
+    """The credentials of the DHL account (connectors/credentials.py; account "" is the
+    carrier's one account: `LIEFERN_DHL_API_KEY`, `_USERNAME`, `_PASSWORD`). A
+    `client_secret` selects the OAuth password grant; without it, Basic."""
+    api_key = secret("dhl", account, "api_key")
+    username = secret("dhl", account, "username").get_secret_value()
+    password = secret("dhl", account, "password")
+    client_secret = optional_secret("dhl", account, "client_secret")
+    if client_secret is not None:
         return DhlPasswordGrantAuth(api_key, client_secret, username, password)
     return DhlBasicAuth(api_key, username, password)

@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from connectors.account import CallOptions
+from connectors.account import CallOptions, Transport, call_timeout
+from connectors.dhl_parcel.auth import auth_for
 from connectors.dhl_parcel.client import ShippingApi
 from connectors.dhl_parcel.mapping import (
     ACCEPT_LANGUAGE,
@@ -35,9 +36,11 @@ from connectors.dhl_parcel.mapping import (
     manifest_request_body,
     parse_manifest_document,
     parse_manifest_response,
+    server_url,
 )
-from connectors.errors import ConnectorError, Rejected, TransientError
+from connectors.errors import Rejected, TransientError
 from connectors.retry import retried
+from core.accounts import AccountOptions
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,23 @@ class DhlParcelClient:
         # closing twice only warns at DHL, so every call may be retried
         self.calls = CallOptions(attempts=attempts, base_delay=base_delay, timeout_seconds=timeout)
 
+    @classmethod
+    def from_account(
+        cls, options: AccountOptions, *, simulator: bool = False, transport: Transport = None
+    ) -> DhlParcelClient:
+        """The client for a DHL account (portal "dhl"; account "" is the seller's one DHL
+        account): `base_url` production, sandbox or a URL; credentials api_key, username,
+        password and, for OAuth, client_secret from the environment or Secret blocks;
+        `timeout_seconds` (default 60: the manifest PDF can be large and slow, says DHL).
+        `simulator` changes nothing: DHL's closing has no client-side pace to relax."""
+        timeout = call_timeout(options) if "timeout_seconds" in options.extra else 60.0
+        return cls(
+            server_url(options.base_url),
+            auth=auth_for(options.account),
+            transport=transport,
+            timeout=timeout,
+        )
+
     async def __aenter__(self) -> DhlParcelClient:
         return self
 
@@ -83,7 +103,7 @@ class DhlParcelClient:
         await self.api.aclose()
 
     async def _retried(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        def note(error: ConnectorError, attempt: int, delay: float) -> None:
+        def note(error: Exception, attempt: int, delay: float) -> None:
             log.warning("DHL call failed (%s), try %d, again in %.1fs", error, attempt, delay)
 
         return await retried(call, self.calls, note)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 # --- vendor facts (one place) -------------------------------------------------------------------
 
@@ -23,6 +24,25 @@ PRODUCTION = "https://api-eu.dhl.com/parcel/de/shipping/v2"
 SANDBOX = "https://api-sandbox.dhl.com/parcel/de/shipping/v2"
 SHIPPING_PATH = "/parcel/de/shipping/v2"  # the path prefix both servers share
 TOKEN_PATH = "/parcel/de/account/auth/ropc/v1/token"  # noqa: S105 - a path, same host
+SERVERS = {"production": PRODUCTION, "sandbox": SANDBOX}
+
+
+def server_url(value: str | None) -> str:
+    """`production` (default), `sandbox`, or an http(s) URL ending in DHL's path (simulators)."""
+    text = (value or "").strip()
+    if not text:
+        return PRODUCTION
+    if text.lower() in SERVERS:
+        return SERVERS[text.lower()]
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"DHL base URL {text!r} is neither production, sandbox nor an http(s) URL "
+            "(LIEFERN_DHL_BASE_URL or base_url under [carriers.dhl] in the accounts file)"
+        )
+    return text.rstrip("/")
+
+
 API_KEY_HEADER = "dhl-api-key"
 ACCEPT_LANGUAGE = "de-DE"  # German titles and details in DHL's answers
 DEFAULT_PROFILE = "STANDARD_GRUPPENPROFIL"  # the user group profile every account has

@@ -8,13 +8,9 @@ it is treated as a secret too: computed on demand, never stored in a repr or a l
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
-
-ENV_PREFIX = "LIEFERN_HOOD_"
 
 
 def md5_hex(password: str) -> str:
@@ -30,15 +26,3 @@ class HoodCredentials:
 
     def password_md5(self) -> str:
         return md5_hex(self.api_password.get_secret_value())
-
-    @classmethod
-    def from_env(cls, account: str, environ: Mapping[str, str] | None = None) -> HoodCredentials:
-        """Read `LIEFERN_HOOD_<ACCOUNT>_ACCOUNT_NAME` and `LIEFERN_HOOD_<ACCOUNT>_API_PASSWORD`."""
-        env = os.environ if environ is None else environ
-        stem = f"{ENV_PREFIX}{account.upper().replace('-', '_')}_"
-        try:
-            name = env[f"{stem}ACCOUNT_NAME"]
-            password = env[f"{stem}API_PASSWORD"]
-        except KeyError as missing:
-            raise LookupError(f"Hood credentials of account {account!r}: {missing} unset") from None
-        return cls(account=account, account_name=name, api_password=SecretStr(password))

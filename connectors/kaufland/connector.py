@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from pydantic import SecretStr
 
@@ -125,6 +126,10 @@ class KauflandConnector:
     client: KauflandClient
     options: KauflandOptions = field(default_factory=KauflandOptions)
     portal: str = field(default="kaufland", init=False)
+    # Kaufland's own word for the confirmation: the order unit is marked as sent
+    switched_off: ClassVar[str] = (
+        "mark-as-sent is off for Kaufland account {account} (accounts.toml: confirm = false)"
+    )
     check = staticmethod(check_shipment)  # the pre-submit check is pure: mapping's
 
     @classmethod

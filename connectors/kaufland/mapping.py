@@ -39,7 +39,6 @@ CARRIERS_WITHOUT_TRACKING = frozenset({"Other", "Other Hauler"})
 # OrderUnitStatus values and what they mean for a shipment confirmation
 SENDABLE_STATUSES = frozenset({"need_to_be_sent", "open"})
 SENT_STATUSES = frozenset({"sent", "sent_and_autopaid"})
-FINISHED_STATUSES = frozenset({"received", "returned", "returned_paid"})
 CANCELLED_STATUS = "cancelled"
 
 # ProblemType values (without the /problems/ prefix) meaning "that was done already"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Unpack
+from typing import ClassVar, Unpack
 
 from connectors.account import CallOptions, CallSettings, Transport, call_timeout
 from connectors.base import ConfirmationResult, ParcelShipment, SubmittedConfirmation
@@ -67,6 +67,14 @@ RAKUTEN_CALLS = CallOptions(
 
 class RakutenConnector:
     portal: str = Portal.RAKUTEN.value
+    # the marketplace closed on 15 October 2020 (see the package docstring): off by default
+    switched_off: ClassVar[str] = (
+        "Rakuten.de closed in October 2020; switch on with confirm = true if needed"
+    )
+    # setOrderShipped carries one tracking code per order (mapping.py)
+    one_tracking_number: ClassVar[str] = (
+        "Rakuten takes one tracking number per order; the order was confirmed with its first parcel"
+    )
 
     def __init__(
         self,
@@ -188,7 +196,7 @@ class RakutenConnector:
 
         log_retry = log_retries(logger, f"Rakuten order {shipment.portal_order_id}")
 
-        def on_retry(error: ConnectorError, attempt_no: int, delay: float) -> None:
+        def on_retry(error: Exception, attempt_no: int, delay: float) -> None:
             nonlocal answer_lost
             answer_lost = answer_lost or isinstance(error, TransientError)
             log_retry(error, attempt_no, delay)
