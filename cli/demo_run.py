@@ -23,6 +23,7 @@ from core.settings import Settings, get_settings, reset_settings
 from db.queries.confirmations import confirmation_counts
 from db.queries.orders import count_orders
 from db.session import session_scope
+from simulators.profiles import Profile
 from simulators.samples import generate_orders, orders_csv, tracking_csv
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store
@@ -30,7 +31,12 @@ from tasks.orders import store_orders
 
 
 def run_demo(
-    settings: Settings, *, orders: int, workdir: Path, steps: Steps | None = None
+    settings: Settings,
+    *,
+    orders: int,
+    workdir: Path,
+    steps: Steps | None = None,
+    profile: Profile | None = None,
 ) -> dict[str, Any]:
     """The demo's result; Prefect's log lines go to LIEFERN_HOME/logs/demo.log meanwhile."""
     steps = steps or Steps()
@@ -56,7 +62,16 @@ def run_demo(
 
     log = settings.home.resolve() / "logs" / "demo.log"
     with prefect_log_to(log):
-        result = _chain(settings, url, steps, tracking_file, tracking_import, deliver, poll_portals)
+        result = _chain(
+            settings,
+            url,
+            steps,
+            tracking_file,
+            tracking_import,
+            deliver,
+            poll_portals,
+            profile or Profile(),
+        )
         _stop_temporary_prefect_server()
     lines += result.pop("lines")
     lines.append(f"Prefect's log of this demo: {log}")
@@ -72,6 +87,7 @@ def _chain(
     tracking_import: Any,
     deliver: Any,
     poll_portals: Any,
+    profile: Profile,
 ) -> dict[str, Any]:
     """Tracking import, deliver and the portals' confirmations, against local stand-ins."""
     lines: list[str] = []
@@ -83,7 +99,10 @@ def _chain(
         f"tracking import {report['import_id']}: {report['imported']} parcels from {tracking_file}"
     )
     outbox = settings.home / "outbox"
-    with CaptureServer(outbox) as smtp, PortalStack(amazon_processing_seconds=1.0) as portals:
+    with (
+        CaptureServer(outbox) as smtp,
+        PortalStack(amazon_processing_seconds=1.0, profile=profile) as portals,
+    ):
         portals.seed(portal_orders_from_store(url))
         accounts_file = settings.home / "demo-accounts.toml"
         accounts_file.write_text(portals.accounts_toml(), encoding="utf-8")
