@@ -580,6 +580,18 @@ Per portal, last run of each size:
 """
 
 
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every database and size the call asks for (none with --doc-only)."""
+    sizes = [] if args.doc_only else [int(s) for s in args.sizes.split(",")]
+    measured = []
+    with prefect_server(WORK / "prefect") if sizes else nullcontext("") as prefect_url:
+        for kind in args.db.split(","):
+            for count in sizes:
+                runs = args.runs_large if count >= 100_000 else args.runs
+                measured.append(run_size(kind, count, runs, args, prefect_url))
+    return measured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
@@ -598,14 +610,7 @@ def main() -> None:
     if args.profile == "realistic":
         main_realistic(args)
         return
-    sizes = [] if args.doc_only else [int(s) for s in args.sizes.split(",")]
-    measured = []
-    with prefect_server(WORK / "prefect") if sizes else nullcontext("") as prefect_url:
-        for kind in args.db.split(","):
-            for count in sizes:
-                runs = args.runs_large if count >= 100_000 else args.runs
-                measured.append(run_size(kind, count, runs, args, prefect_url))
-    results = remember(measured, keep=not args.no_doc)
+    results = remember(measure(args), keep=not args.no_doc)
     rows = []
     by_key = {(r["db"], r["count"]): r for r in results}
     smallest = min(r["count"] for r in results)
@@ -694,14 +699,7 @@ tasks run side by side):
 
 
 def main_realistic(args: argparse.Namespace) -> None:
-    sizes = [] if args.doc_only else [int(s) for s in args.sizes.split(",")]
-    measured = []
-    with prefect_server(WORK / "prefect") if sizes else nullcontext("") as prefect_url:
-        for kind in args.db.split(","):
-            for count in sizes:
-                runs = args.runs_large if count >= 100_000 else args.runs
-                measured.append(run_size(kind, count, runs, args, prefect_url))
-    results = remember(measured, keep=not args.no_doc, name="results-realistic.json")
+    results = remember(measure(args), keep=not args.no_doc, name="results-realistic.json")
     body = realistic_section(results, args)
     print(body)
     if not args.no_doc:
