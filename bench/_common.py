@@ -49,6 +49,8 @@ postfix`, the postfix daemon itself is never started):
 uv run python bench/tracking_import.py            # 1,000,000 rows, SQLite and PostgreSQL
 uv run python bench/shipping_mails.py             # 10,000 and 100,000 mails
 uv run python bench/deliver_chain.py              # 10,000 and 100,000 orders, both databases
+uv run python bench/deliver_chain.py --profile realistic --sizes 10000 --runs 1 --db sqlite
+                                                  # against the portals' latency and rate limits
 uv run python bench/web_arrival.py                # buyer arrival page (needs `wrk`)
 uv run python bench/portal_calls.py               # client CPU per portal call
 ```

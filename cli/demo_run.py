@@ -29,6 +29,7 @@ from db.queries.confirmations import confirmation_counts
 from db.queries.orders import count_orders
 from db.session import session_scope
 from db.types import utcnow
+from simulators.profiles import Profile
 from simulators.samples import generate_orders, orders_csv, otto_orders, tracking_csv
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store
@@ -36,7 +37,12 @@ from tasks.orders import store_orders
 
 
 def run_demo(
-    settings: Settings, *, orders: int, workdir: Path, steps: Steps | None = None
+    settings: Settings,
+    *,
+    orders: int,
+    workdir: Path,
+    steps: Steps | None = None,
+    profile: Profile | None = None,
 ) -> dict[str, Any]:
     """The demo's result; Prefect's log lines go to LIEFERN_HOME/logs/demo.log meanwhile."""
     steps = steps or Steps()
@@ -66,7 +72,16 @@ def run_demo(
 
     log = settings.home.resolve() / "logs" / "demo.log"
     with prefect_log_to(log):
-        result = _chain(settings, url, steps, tracking_file, tracking_import, deliver, poll_portals)
+        result = _chain(
+            settings,
+            url,
+            steps,
+            tracking_file,
+            tracking_import,
+            deliver,
+            poll_portals,
+            profile or Profile(),
+        )
         with steps.step("anonymising buyer data past their retention"):
             result["retention"] = _retention(url, anonymise_buyers, result["lines"])
         _stop_temporary_prefect_server()
@@ -84,6 +99,7 @@ def _chain(
     tracking_import: Any,
     deliver: Any,
     poll_portals: Any,
+    profile: Profile,
 ) -> dict[str, Any]:
     """Tracking import, deliver and the portals' confirmations, against local stand-ins."""
     lines: list[str] = []
@@ -95,7 +111,10 @@ def _chain(
         f"tracking import {report['import_id']}: {report['imported']} parcels from {tracking_file}"
     )
     outbox = settings.home / "outbox"
-    with CaptureServer(outbox) as smtp, PortalStack(amazon_processing_seconds=1.0) as portals:
+    with (
+        CaptureServer(outbox) as smtp,
+        PortalStack(amazon_processing_seconds=1.0, profile=profile) as portals,
+    ):
         portals.seed(portal_orders_from_store(url))
         accounts_file = settings.home / "demo-accounts.toml"
         accounts_file.write_text(portals.accounts_toml(), encoding="utf-8")

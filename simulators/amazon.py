@@ -203,6 +203,7 @@ class AmazonSimulator:
         }
         self._feed_numbers = itertools.count(50_001_018_000)
         self.access_tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self.token_owners: dict[str, str] = {}  # token -> its refresh token (the seller)
         self.token_requests = 0
         self.documents: dict[str, FeedDocumentRecord] = {}
         self.feeds: dict[str, FeedRecord] = {}
@@ -927,6 +928,7 @@ class _Api:
             token = f"Atza|{secrets.token_urlsafe(48)}"
             with sim.lock:
                 sim.access_tokens[token] = time.monotonic() + sim.token_ttl_seconds
+                sim.token_owners[token] = str(form.get("refresh_token"))
             response = JSONResponse(
                 {
                     "access_token": token,

@@ -12,7 +12,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators import amazon, ebay, hood, kaufland, otto, rakuten
+from simulators import amazon, ebay, hood, kaufland, otto, profiles, rakuten
+from simulators.profiles import Profile
 from simulators.server import serve_in_thread
 
 KAUFLAND_CLIENT_KEY = "sim-kaufland-client"
@@ -36,6 +37,9 @@ class PortalOrder:
 class PortalStack:
     amazon_processing_seconds: float = 0.5
     throttle: bool = False
+    # `zero`: answers at once, no limits; `realistic`: latency per call and the documented
+    # rate limits per seller account (simulators/profiles.py), paced by the connectors
+    profile: Profile = field(default_factory=Profile)
     urls: dict[str, str] = field(default_factory=dict)
     apps: dict[str, Any] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)  # account -> portal
@@ -62,8 +66,20 @@ class PortalStack:
                 OTTO_CLIENT_ID, OTTO_CLIENT_SECRET, rate_per_second=5.0 if self.throttle else None
             ),
         }
+        amazon_sim = self.apps["amazon"].state.sim
+        account_of: dict[str, profiles.AccountOf] = {
+            "amazon": lambda headers, body, query: amazon_sim.token_owners.get(
+                headers.get("x-amz-access-token", ""), ""
+            ),
+            "ebay": profiles.one_application,
+            "kaufland": profiles.by_header("shop-client-key"),
+            "hood": profiles.hood_account,
+            "rakuten": profiles.rakuten_shop,
+            "otto": profiles.one_application,  # no documented figures: latency only
+        }
         for portal, app in self.apps.items():
-            self.urls[portal] = self._stack.enter_context(serve_in_thread(app))
+            served = self.profile.wrap(portal, app, account_of[portal])
+            self.urls[portal] = self._stack.enter_context(serve_in_thread(served))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -78,6 +94,9 @@ class PortalStack:
         for order in orders:
             self.accounts.setdefault(order.account, order.portal)
             if order.portal == "amazon":
+                self.apps["amazon"].state.sim.refresh_tokens.add(
+                    self.amazon_refresh_token(order.account)
+                )
                 self._amazon_orders[order.portal_order_id] = dict(order.items)
             elif order.portal == "ebay":
                 ebay_sim.add_order(order.portal_order_id, order.items)
@@ -96,11 +115,18 @@ class PortalStack:
     def hood_user(account: str) -> str:
         return f"{account}-user"
 
+    @staticmethod
+    def amazon_refresh_token(account: str) -> str:
+        """One refresh token per Amazon account: Amazon meters per seller account."""
+        return f"{amazon.DEFAULT_REFRESH_TOKEN}-{account}"
+
     def accounts_toml(self, *, rakuten: bool = True) -> str:
-        """Accounts pointing at the simulators (`simulator = true` relaxes client limits)."""
+        """Accounts pointing at the simulators (`simulator = true` relaxes client limits; not
+        in the realistic profile, where the connectors keep the portals' own pace)."""
         lines: list[str] = []
+        relaxed = "false" if self.profile.limits else "true"
         for account, portal in sorted(self.accounts.items()):
-            lines += [f'[accounts."{account}"]', f'portal = "{portal}"', "simulator = true"]
+            lines += [f'[accounts."{account}"]', f'portal = "{portal}"', f"simulator = {relaxed}"]
             if portal == "amazon":
                 lines += [
                     f'merchant_id = "{AMAZON_MERCHANT}"',
@@ -139,7 +165,7 @@ class PortalStack:
             return {
                 "client_id": amazon.DEFAULT_CLIENT_ID,
                 "client_secret": amazon.DEFAULT_CLIENT_SECRET,
-                "refresh_token": amazon.DEFAULT_REFRESH_TOKEN,
+                "refresh_token": self.amazon_refresh_token(account),
             }
         if portal == "ebay":
             sim = ebay.simulator(self.apps["ebay"])

@@ -62,3 +62,9 @@ def test_the_demo_shows_its_summary_and_keeps_prefects_lines_in_a_log(settings: 
     assert result.stderr == ""  # no terminal: no progress display either
     kept = log.read_text(encoding="utf-8")
     assert "Finished in state Completed" in kept and "prefect" in kept
+
+
+def test_the_demo_refuses_an_unknown_simulator_profile_as_bad_usage(settings: Settings) -> None:
+    result = runner.invoke(app, ["demo", "--profile", "fast"])
+    assert result.exit_code == 2
+    assert "realistic" in result.output

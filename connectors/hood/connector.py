@@ -31,6 +31,7 @@ from connectors.hood.mapping import (
     result_for,
     to_parcel,
 )
+from connectors.ratelimit import HEADROOM
 from connectors.results import ended, for_error
 from connectors.retry import log_retries, retried
 from core.accounts import AccountOptions
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 # Hood documents no rate limit; one call a second keeps a seller's account inconspicuous
-HOOD_CALLS = CallOptions(rate_per_second=1.0, burst=2, attempts=4, base_delay=1.0)
+HOOD_CALLS = CallOptions(rate_per_second=1.0 * HEADROOM, burst=2, attempts=4, base_delay=1.0)
 
 
 class HoodConnector:
@@ -78,7 +79,7 @@ class HoodConnector:
         return cls(
             credentials,
             url=options.base_url or HOOD_API_URL,
-            rate_per_second=100.0 if simulator else 1.0,
+            rate_per_second=100.0 if simulator else HOOD_CALLS.rate_per_second,
             burst=100 if simulator else 2,
             timeout=call_timeout(options),
             transport=transport,

@@ -61,7 +61,11 @@ def _tracking_link(shipment: ParcelShipment) -> str | None:
 
 
 RAKUTEN_CALLS = CallOptions(
-    rate_per_second=DAILY_CALL_LIMIT / 86_400, burst=100, attempts=4, base_delay=1.0
+    # a quota per shop and day, not a pace: a day's calls may go at once
+    rate_per_second=DAILY_CALL_LIMIT / 86_400,
+    burst=DAILY_CALL_LIMIT,
+    attempts=4,
+    base_delay=1.0,
 )
 
 
