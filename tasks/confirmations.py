@@ -293,7 +293,7 @@ FEED_WAIT = "feed_interval"
 
 
 def _feeds(connector: PortalConnector) -> bool:
-    return connector.portal == "amazon" and getattr(connector, "mode", "") == "feed"
+    return bool(getattr(connector, "sends_order_feeds", False))
 
 
 def next_feed_due(db_url: str, connector: PortalConnector, settings: Settings) -> datetime | None:

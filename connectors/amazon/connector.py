@@ -135,6 +135,11 @@ class AmazonConnector:
             timeout=call_timeout(options),
         )
 
+    @property
+    def sends_order_feeds(self) -> bool:
+        """Confirmations go out as order feeds (Amazon: one per seller every 20 minutes)."""
+        return self.mode == "feed"
+
     def __repr__(self) -> str:
         return f"AmazonConnector(account={self.account!r}, mode={self.mode!r})"
 
