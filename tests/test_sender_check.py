@@ -4,10 +4,16 @@ a local responder (simulators/dns.py), judged for the SMTP relay's address."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +23,7 @@ from connectors.sender_auth.lookup import DnsLookup
 from connectors.sender_auth.spf import check_spf
 from core.settings import Settings, reset_settings
 from simulators.dns import DnsResponder, Records
+from simulators.server import free_port
 
 DOMAIN = "beispiel-shop.de"
 KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAx" + "A" * 300  # only its presence counts
@@ -193,3 +200,42 @@ def test_cli_check_answers_json_and_exits_1_on_errors(
     assert json.loads(ok.output)["level"] == "ok"
     assert bad.exit_code == 1
     assert "SPF missing" in bad.output and "fix:" in bad.output
+
+
+@pytest.mark.slow
+def test_serve_warns_about_the_sender_domain_and_starts_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = good_records(**{"smtp.relay.example": {"A": ["203.0.113.5"]}})
+    port = free_port()
+    with DnsResponder(records) as dns:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LIEFERN_")},
+            "LIEFERN_HOME": str(tmp_path / "home"),
+            "LIEFERN_DEMO": "true",
+            "LIEFERN_SMTP_URL": "smtp://smtp.relay.example:587",
+            "LIEFERN_DKIM_SELECTOR": "liefern",
+            "LIEFERN_DNS_RESOLVER": dns.address,
+        }
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--no-prefect", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.3)
+            else:
+                pytest.fail("liefern serve did not start")
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            _, stderr = serve.communicate(timeout=30)
+    assert "deliverability: SPF fail, DKIM ok (selector liefern)" in stderr
+    assert "fix: add ip4:203.0.113.5" in stderr
