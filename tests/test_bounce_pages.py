@@ -16,6 +16,7 @@ from db.models import Order, ShippingMail
 from db.session import session_scope
 from tests.helpers import seed_orders
 from tests.test_web_app import OPERATOR, WebClient, web_settings
+from tests.test_web_operator import listed
 from tests.test_web_workbench import ENGLISH, GERMAN
 from web.app import create_app
 
@@ -89,3 +90,11 @@ def test_the_order_list_filters_by_bounce_class(settings: Settings) -> None:
         assert result.exit_code == 0, result.output
         assert [o["order_no"] for o in json.loads(result.output)["orders"]] == expected
     assert runner.invoke(app, ["orders", "list", "--bounce", "nonsense"]).exit_code == 2
+
+
+def test_the_web_order_list_filters_by_bounce_class(settings: Settings) -> None:
+    orders = bounced_orders(settings)
+    client = WebClient(create_app(web_settings(settings)))
+    assert listed(client, "/orders?bounce=auth") == orders[1:2]
+    assert listed(client, "/orders?bounce=unknown_recipient") == orders[:1]
+    assert sorted(listed(client, "/orders?bounce=nonsense")) == sorted(orders)  # ignored
