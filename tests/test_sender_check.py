@@ -72,6 +72,7 @@ def test_a_domain_authenticated_for_its_relay_passes_all_three(
     result = run_check(good_records(), monkeypatch)
     assert levels(result) == {"spf": "ok", "dkim": "ok", "dmarc": "ok"}
     assert result["relay_addresses"] == ["198.51.100.7"]
+    assert "ends -all" in result["findings"][0]["message"]  # type: ignore[index]
     assert result["summary"] == "SPF ok, DKIM ok (selector liefern), DMARC p=quarantine ok"
 
 

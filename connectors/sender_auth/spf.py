@@ -84,7 +84,14 @@ class _Evaluation:
             raise PermError(f"{domain} has {len(records)} SPF records; it must have one")
         terms = records[0].split()[1:]
         redirect: str | None = None
-        all_qualifier: str | None = None
+        all_qualifier = next(
+            (
+                t[0] if t[0] in QUALIFIERS else "+"
+                for t in terms
+                if t.lower().lstrip("+-~?") == "all"
+            ),
+            None,
+        )
         for term in terms:
             if "=" in term.split(":")[0]:  # a modifier
                 name, _, value = term.partition("=")
@@ -95,8 +102,6 @@ class _Evaluation:
                 continue
             qualifier = term[0] if term[0] in QUALIFIERS else "+"
             mechanism = term[1:] if term[0] in QUALIFIERS else term
-            if mechanism.lower() == "all":
-                all_qualifier = qualifier
             if self.matches(mechanism, domain):
                 return QUALIFIERS[qualifier], term, all_qualifier
         if redirect is not None:
