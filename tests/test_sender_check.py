@@ -240,3 +240,13 @@ def test_serve_warns_about_the_sender_domain_and_starts_anyway(
             _, stderr = serve.communicate(timeout=30)
     assert "deliverability: SPF fail, DKIM ok (selector liefern)" in stderr
     assert "fix: add ip4:203.0.113.5" in stderr
+
+
+def test_an_unreadable_resolver_setting_is_bad_usage(
+    dns_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIEFERN_DNS_RESOLVER", "dns.example:53")
+    reset_settings()
+    result = CliRunner().invoke(app, ["check", "--json"])
+    assert result.exit_code == 2
+    assert "LIEFERN_DNS_RESOLVER" in json.loads(result.output)["error"]

@@ -30,8 +30,14 @@ def parse_resolver(value: str) -> tuple[str, int]:
         host, port = text.split(":")
     else:
         host, port = text, "53"
-    ipaddress.ip_address(host)  # a resolver is given by address: ValueError otherwise
-    return host, int(port)
+    try:
+        ipaddress.ip_address(host)  # a resolver is named by its address: no look-up for it
+        return host, int(port)
+    except ValueError:
+        raise ValueError(
+            f"LIEFERN_DNS_RESOLVER {value!r}: write an IP address and port, e.g. 127.0.0.1:53 "
+            "or [::1]:53"
+        ) from None
 
 
 class DnsLookup:
