@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cli.demo_sender import demo_sender_check
 from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
@@ -86,6 +87,8 @@ def run_demo(
             result["retention"] = _retention(url, anonymise_buyers, result["lines"])
         _stop_temporary_prefect_server()
     lines += result.pop("lines")
+    line, result["deliverability"] = demo_sender_check(settings)  # cli/demo_sender.py
+    lines.append(line)
     lines.append(f"Prefect's log of this demo: {log}")
     lines.append(f"the protocol of one order: liefern orders show {samples[0].order['order_no']}")
     return {"orders": summary, **result, "log": str(log), "lines": lines}

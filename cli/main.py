@@ -6,6 +6,8 @@ import typer
 
 from cli import (
     actions_cmd,
+    bounces_cmd,
+    check_cmd,
     close_day_cmd,
     db_cmd,
     deliver_cmd,
@@ -49,10 +51,12 @@ app.add_typer(retention_cmd.app, name="retention")
 app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
 app.command("track")(track_cmd.track)
+app.command("check")(check_cmd.check)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
-# registered on their groups: `mails resend`, `portals retry`, `tracking correct|remove`
+# registered on their groups: `mails resend|bounces`, `portals retry`, `tracking correct|remove`
 assert actions_cmd.resend is not None and tracking_fix_cmd.correct is not None
+assert bounces_cmd.bounces is not None
 
 
 def run() -> None:

@@ -12,6 +12,7 @@ import typer
 from cli.output import Exit, JsonOption, emit, fail, rejected_lines
 from cli.progress import Steps
 from cli.runtime import ensure_database
+from core.bounces import ADVICE, BOUNCE_CLASSES
 from core.clock import BUSINESS_TZ
 from core.domain import MailStatus, OrderStatus, Portal
 from core.orders_file import read_orders_file
@@ -86,6 +87,12 @@ def format_protocol(p: dict[str, Any]) -> str:
         ),
         "  parcels:" if p["parcels"] else "  parcels: none yet",
         *(line for x in p["parcels"] for line in _parcel_lines(x)),
+        *(
+            f"  shipping mail {m['status']} · bounce {m['bounce_class']}: "
+            f"{ADVICE[m['bounce_class']]}"
+            for m in p["mails"]
+            if m.get("bounce_class") in ADVICE
+        ),
         "  protocol:",
         *(
             f"    {e['at'].astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M:%S}  {e['what']}"
@@ -144,6 +151,11 @@ def list_(
     mail: str = typer.Option(
         None, "--mail", help="Shipping mail state: pending, sent, failed, suppressed, none."
     ),
+    bounce: str = typer.Option(
+        None,
+        "--bounce",
+        help="Shipping mails refused or bounced for this reason: " + ", ".join(BOUNCE_CLASSES),
+    ),
     confirmation: list[str] = typer.Option(
         None,
         "--confirmation",
@@ -184,6 +196,7 @@ def list_(
         shipped_to=_day("--shipped-to", shipped_to, as_json=as_json),
         search=search,
         mail=_one_of("--mail", mail, [*MailStatus, NO_MAIL], as_json=as_json),
+        bounce=_one_of("--bounce", bounce, list(BOUNCE_CLASSES), as_json=as_json),
         confirmations=pairs,
     )
     url = ensure_database()

@@ -17,7 +17,7 @@ import typer
 
 from cli.output import JsonOption, emit, fail, fail_setup
 from cli.runtime import ensure_database, prepare_prefect
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from core.setup_error import SetupError
 
 
@@ -43,6 +43,7 @@ def serve(
         ensure_database(settings)
     except SetupError as error:
         fail_setup(error, as_json=as_json)
+    deliverability = _check_sender(settings)
     stack = None
     if prefect:
         from cli.local_stack import LocalPrefect
@@ -77,6 +78,7 @@ def serve(
         "prefect_ui": stack.api_url.removesuffix("/api") if stack else None,
         "public_url": settings.public_url,
         "demo": settings.demo,
+        "deliverability": deliverability,
         **logins,
     }
 
@@ -110,6 +112,25 @@ def serve(
     finally:
         if stack:
             stack.stop()
+
+
+def _check_sender(settings: Settings) -> str:
+    """SPF, DKIM and DMARC of the sender domain (`liefern check`): a warning on stderr with the
+    fixes, never a refusal to start (DNS may be down, or the relay only relays inwards)."""
+    from cli.check_cmd import report_lines
+    from connectors.sender_auth.check import OK, check_sender
+
+    try:
+        report = check_sender(settings)
+    except ValueError as error:
+        _say(f"deliverability: not checked ({error})")
+        return f"not checked ({error})"
+    _say(f"deliverability: {report.summary()}")
+    if report.level != OK:
+        for line in report_lines(report, only_problems=True):
+            _say(line)
+        _say("  (`liefern check` repeats this check after a fix)")
+    return report.summary()
 
 
 def _say(step: str) -> None:

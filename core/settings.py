@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # later run tries it again; the wait doubles per run that tried it, up to 2 hours
     smtp_retry_wait_seconds: float = 300.0
     mail_from: str = "Beispiel-Shop Versand <versand@beispiel-shop.de>"
+    # the sender check (`liefern check`, connectors/sender_auth): the DKIM selector the relay
+    # signs with, and a resolver (host:port) other than the system's, with a short wait so
+    # that `liefern serve` starts without DNS
+    dkim_selector: str | None = None
+    dns_resolver: str | None = None
+    dns_timeout_seconds: float = 2.0
     shop_name: str = "Beispiel-Shop"
     shop_contact: str = "service@beispiel-shop.de"
     # unset (empty) is refused outside demo mode; demo mode makes one per LIEFERN_HOME

@@ -196,6 +196,7 @@ class ShippingMail(Base):
         UniqueConstraint("order_id", "kind", name="uq_shipping_mails_order_kind"),
         Index("ix_shipping_mails_status", "status"),
         Index("ix_shipping_mails_claimed_by", "claimed_by"),
+        Index("ix_shipping_mails_message_id", "message_id"),  # a bounce finds its mail by it
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -218,6 +219,10 @@ class ShippingMail(Base):
     # a pending mail waiting for the mail server (outage, refused login, 4xx): no run tries it
     # again before this time; None: the next run may try it
     not_before: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # what a refusal says about the mail (core/bounces.py), from the server's reply or a
+    # bounce that came later (bounced_at: when that delivery status notification was applied)
+    bounce_class: Mapped[str | None] = mapped_column(String(24))
+    bounced_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Confirmation(Base):

@@ -32,6 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from connectors.smtp.message import address_of, build_message, check_address, make_message_id
 from connectors.smtp.sender import OutgoingMail, SendResult, SmtpSender
 from core.accounts import AccountOptions, Accounts
+from core.bounces import UNKNOWN_RECIPIENT
 from core.carriers.numbers import tracking_url
 from core.carriers.table import CARRIERS
 from core.crashpoints import crash_point
@@ -367,7 +368,8 @@ async def _send_batch(
         try:
             mail, _subject = composer.compose(order, str(row.id), row.message_id)
         except ValueError as error:
-            unsendable.append(MailOutcome(row.id, "failed", "", f"not sendable: {error}"))
+            reason = f"not sendable: {error}"
+            unsendable.append(MailOutcome(row.id, "failed", "", reason, bounce=UNKNOWN_RECIPIENT))
             report.counts["failed"] += 1
             report.problems.append(
                 {"order_no": order.order_no, "status": "failed", "reason": f"not sendable: {error}"}

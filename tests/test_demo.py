@@ -57,6 +57,10 @@ def test_the_demo_shows_its_summary_and_keeps_prefects_lines_in_a_log(settings: 
     lines = result.stdout.splitlines()
     assert lines[0].startswith("orders: 5 imported")
     assert f"Prefect's log of this demo: {log}" in lines
+    assert (  # the sender check, against the demo's DNS stand-in
+        "deliverability: SPF ok, DKIM ok (selector liefern), DMARC p=quarantine ok "
+        "(beispiel-shop.de in the demo's local DNS)"
+    ) in lines
     assert lines[-1].startswith("the protocol of one order: liefern orders show ")
     assert not [line for line in lines if " | INFO " in line or "Flow run" in line]
     assert result.stderr == ""  # no terminal: no progress display either

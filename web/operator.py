@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from core.bounces import BOUNCE_CLASSES
 from core.carriers.table import CARRIERS
 from core.clock import business_today
 from core.domain import ConfirmationStatus, MailStatus, OrderStatus, Portal
@@ -48,6 +49,7 @@ FILTER_NAMES = (
     "shipped_to",
     "q",
     "mail",
+    "bounce",
     "confirmation",
 )
 
@@ -85,6 +87,7 @@ def parse_filter(request: Request, ui: Ui) -> tuple[OrderFilter, dict[str, str],
         shipped_to=_date(raw["shipped_to"], problems, f"{t['shipped_from']} … {t['to']}", ui),
         search=raw["q"] or None,
         mail=raw["mail"] or None,
+        bounce=raw["bounce"] if raw["bounce"] in BOUNCE_CLASSES else None,
         confirmations=((None, raw["confirmation"]),) if raw["confirmation"] else (),
     )
     return order_filter, {k: v for k, v in raw.items() if v}, problems
@@ -120,6 +123,7 @@ def orders(
         choices={"portal": [p.value for p in Portal], "carrier": list(CARRIERS)},
         statuses=[s.value for s in OrderStatus],
         mail_states=[NO_MAIL, *(s.value for s in MailStatus)],
+        bounce_classes=BOUNCE_CLASSES,
         confirmation_states=[RED, *(s.value for s in ConfirmationStatus)],
         total=total,
         bulk=_bulk_flash(ui, request),

@@ -27,6 +27,9 @@ def describe(ui: Ui, entry: dict[str, Any]) -> str:
         if v["status"] == "sent":
             return said + ui.text("ev_mail_to", **v)
         return said + (f": {v['reason']}" if v.get("reason") else "")
+    if event == "bounce":
+        kind = ui.label("bounce", v["bounce_class"]) if v.get("bounce_class") else "?"
+        return ui.text("ev_bounce", kind=kind, reply=v["reply"])
     if event == "confirmation":
         return _confirmation(ui, v)
     if event == "action":  # the detail is the action's own record, as the CLI wrote it

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, func, insert, or_
 from sqlalchemy.engine import Compiled, Engine
 from sqlalchemy.orm import Session, selectinload
 
+from core.bounces import classify
 from core.mail_waits import WAITING
 from db.models import Order, OrderItem, Parcel, ShippingMail
 from db.queries._keys import in_keys
@@ -215,6 +216,8 @@ class MailOutcome:
     reason: str | None = None
     not_before: datetime | None = None  # waiting: no run tries it again before then
     tried: int = 0  # an attempt to count although the mail was not marked attempted
+    # the refusal's bounce class (core/bounces.py); None: read from `reply` when not sent
+    bounce: str | None = None
 
 
 _MAILS = ShippingMail.__table__
@@ -228,6 +231,7 @@ _RECORD_OUTCOME = (
         finished_at=bindparam("finished"),
         not_before=bindparam("wait_until"),
         attempts=_MAILS.c.attempts + bindparam("tried"),
+        bounce_class=bindparam("bounce"),
     )
 )
 
@@ -259,6 +263,7 @@ def _outcome_rows(outcomes: Sequence[MailOutcome], at: datetime) -> list[dict[st
             "finished": at if o.status != "pending" else None,
             "wait_until": o.not_before,
             "tried": o.tried,
+            "bounce": o.bounce or (None if o.status == "sent" else classify(o.reply)),
         }
         for o in outcomes
     ]

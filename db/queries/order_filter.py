@@ -35,6 +35,7 @@ class OrderFilter:
     shipped_to: date | None = None
     search: str | None = None
     mail: str | None = None  # a shipping mail status, or NO_MAIL
+    bounce: str | None = None  # a bounce class of the shipping mail (core/bounces.py)
     # (portal or None for any, a confirmation status or RED): a confirmation row of each exists
     confirmations: tuple[tuple[str | None, str], ...] = ()
 
@@ -95,6 +96,14 @@ def conditions(order_filter: OrderFilter) -> list[ColumnElement[bool]]:
                 _is_shipping_mail(),
                 ShippingMail.order_id == Order.id,
                 ShippingMail.status == f.mail,
+            )
+        )
+    if f.bounce:
+        where.append(
+            exists().where(
+                _is_shipping_mail(),
+                ShippingMail.order_id == Order.id,
+                ShippingMail.bounce_class == f.bounce,
             )
         )
     for portal, state in f.confirmations:

@@ -75,6 +75,9 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "reason": mail.reason,
                 "attempts": mail.attempts,
                 "at": mail.finished_at or mail.attempted_at or mail.created_at,
+                "bounce_class": mail.bounce_class,  # core/bounces.py
+                "bounced_at": mail.bounced_at,
+                "last_reply": mail.last_reply,
             }
         )
         what = f"{'correction' if mail.kind == 'corrected' else 'shipping'} mail {mail.status}"
@@ -89,6 +92,17 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         said = _says(event, **{k: mails[-1][k] for k in ("status", "recipient", "message_id")})
         said["values"]["reason"] = mail.reason
         timeline.append({"at": mails[-1]["at"], "kind": "mail", "what": what, **said})
+        if mail.bounced_at:  # a bounce that came after the mail went out
+            reply = mail.last_reply or ""
+            timeline.append(
+                {
+                    "at": mail.bounced_at,
+                    "kind": "mail",
+                    "what": f"shipping mail bounced ({mail.bounce_class or 'unclassified'}): "
+                    + reply,
+                    **_says("bounce", bounce_class=mail.bounce_class, reply=reply),
+                }
+            )
     parcels = {p.id: p for p in order.parcels}
     for c in confirmations_of_order(session, order_id=order.id):
         told = parcels.get(c.parcel_id)

@@ -168,6 +168,8 @@ TEXTS: dict[str, str] = {
     "err_ship_date_too_old": "Das Datum liegt vor dem {earliest}, dem ältesten zulässigen "
     "Versanddatum.",
     # protocol entries
+    "bounce": "Unzustellbar",
+    "ev_bounce": "Versandmail unzustellbar ({kind}): {reply}",
     "ev_imported": "Bestellung importiert",
     "ev_parcel_added": "Paket {carrier} {number} erfasst ({via})",
     "ev_via_import": "Import {id}",
@@ -283,6 +285,25 @@ LABELS: dict[str, dict[str, str]] = {
         "sent": "gesendet",
         "failed": "fehlgeschlagen",
         "suppressed": "unterdrückt",
+    },
+    "bounce": {
+        "auth": "Absender nicht authentifiziert",
+        "unknown_recipient": "Adresse unbekannt",
+        "mailbox_full": "Postfach voll",
+        "temporary": "vorübergehend abgelehnt",
+        "policy": "von Spam- oder Richtlinienfilter abgelehnt",
+        "other": "anderer Grund",
+    },
+    "bounce_advice": {
+        "auth": "SPF/DKIM/DMARC der Absenderdomain korrigieren (`liefern check` sagt, was "
+        "fehlt), dann erneut senden.",
+        "unknown_recipient": "Die Adresse des Käufers gibt es nicht: die richtige Adresse beim "
+        "Portal oder beim Käufer erfragen, dann erneut senden.",
+        "mailbox_full": "Das Postfach des Käufers ist voll: in ein, zwei Tagen erneut senden.",
+        "temporary": "Der empfangende Server bat um einen späteren Versuch: der nächste Lauf "
+        "sendet erneut.",
+        "policy": "Antwort des Servers lesen; Ruf des Relays und Inhalt der Mail prüfen.",
+        "other": "Antwort des Servers lesen.",
     },
     "confirmation_filter": {
         "red": "rote Symbole: abgelehnt oder fehlgeschlagen",

@@ -161,6 +161,8 @@ TEXTS: dict[str, str] = {
     "err_ship_date_in_future": "The date is in the future; a parcel is entered once handed over.",
     "err_ship_date_too_old": "The date is before {earliest}, the oldest ship date accepted.",
     # protocol entries (the CLI's English sentences)
+    "bounce": "Bounce",
+    "ev_bounce": "shipping mail bounced ({kind}): {reply}",
     "ev_imported": "order imported",
     "ev_parcel_added": "parcel {carrier} {number} added ({via})",
     "ev_via_import": "import {id}",
@@ -275,6 +277,24 @@ LABELS: dict[str, dict[str, str]] = {
         "sent": "sent",
         "failed": "failed",
         "suppressed": "suppressed",
+    },
+    "bounce": {
+        "auth": "sender not authenticated",
+        "unknown_recipient": "address unknown",
+        "mailbox_full": "mailbox full",
+        "temporary": "temporary refusal",
+        "policy": "refused by a spam or policy filter",
+        "other": "other refusal",
+    },
+    "bounce_advice": {
+        "auth": "Fix SPF/DKIM/DMARC of the sender domain (`liefern check` says which), "
+        "then resend.",
+        "unknown_recipient": "The buyer's address does not exist: get the right one from the "
+        "portal or the buyer, then resend.",
+        "mailbox_full": "The buyer's mailbox is full: resend in a day or two.",
+        "temporary": "The receiving server asked to try later: the next run sends it again.",
+        "policy": "Read the server's reply; check the relay's reputation and the mail's content.",
+        "other": "Read the server's reply.",
     },
     "confirmation_filter": {
         "red": "red icons: rejected or failed",
