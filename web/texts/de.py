@@ -175,6 +175,7 @@ TEXTS: dict[str, str] = {
     "ev_shipped": "als versendet markiert",
     "ev_mail": "Versandmail {status}",
     "ev_correction_mail": "Korrekturmail {status}",
+    "ev_delay_mail": "Verzögerungsmail {status}",
     "ev_mail_to": " an {recipient} (Message-ID {message_id})",
     "ev_confirmation": "Rückmeldung an {portal} {status}",
     "ev_for": " für {number}",

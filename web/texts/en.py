@@ -168,6 +168,7 @@ TEXTS: dict[str, str] = {
     "ev_shipped": "marked shipped",
     "ev_mail": "shipping mail {status}",
     "ev_correction_mail": "correction mail {status}",
+    "ev_delay_mail": "delay mail {status}",
     "ev_mail_to": " to {recipient} (Message-ID {message_id})",
     "ev_confirmation": "{portal} confirmation {status}",
     "ev_for": " for {number}",
