@@ -97,3 +97,14 @@ def problem_of(facts: ParcelFacts, *, now: datetime, thresholds: Thresholds) -> 
     if now >= last + thresholds.stalled:
         return Finding(Problem.STALLED, last + thresholds.stalled)
     return None
+
+
+def say(problem: Problem, thresholds: Thresholds) -> str:
+    """The problem in words (CLI, logs, the demo), with the threshold it was judged by."""
+    if problem is Problem.NO_FIRST_SCAN:
+        return f"no first scan {thresholds.first_scan_hours} h after the mail"
+    if problem is Problem.STALLED:
+        return f"no event for {thresholds.stalled_days} days"
+    if problem is Problem.OVERDUE:
+        return "past the expected delivery date"
+    return "the carrier reports trouble"
