@@ -259,6 +259,25 @@ TEXTS: dict[str, str] = {
     ),
     "upload_no_file": "Bitte eine Datei wählen.",
     "upload_bad_form": "Das Formular kam unvollständig an; bitte noch einmal senden.",
+    # the problems list (/problems, core/watchlist.py)
+    "nav_problems": "Probleme",
+    "problems_title": "Probleme: Pakete, die einen Blick brauchen",
+    "problems_rules": (
+        "Beobachtet: kein Erstscan des Versanddienstleisters {hours} Std. nach der "
+        "Versandmail, {days} Tage ohne Ereignis, Störungen laut Versanddienstleister, "
+        "erwarteter Zustelltag überschritten. Zugestellte und zurückgesandte Pakete und "
+        "vom Käufer bestätigte Aufträge stehen nicht hier."
+    ),
+    "problems_count": "{count} Pakete auf der Liste",
+    "problems_shown": "die ersten {shown} angezeigt",
+    "problems_none": "Kein Paket braucht einen Blick.",
+    "col_problem": "Problem",
+    "col_since": "Seit",
+    "col_last_status": "Letzter Status",
+    "pr_no_first_scan": "kein Erstscan {hours} Std. nach der Mail",
+    "pr_stalled": "seit {days} Tagen kein Ereignis",
+    "pr_exception": "Versanddienstleister meldet eine Störung",
+    "pr_overdue": "erwarteter Zustelltag überschritten",
 }
 
 LABELS: dict[str, dict[str, str]] = {
