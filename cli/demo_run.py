@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cli.demo_problems import watchlist_step
 from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
@@ -84,6 +85,8 @@ def run_demo(
         )
         with steps.step("anonymising buyer data past their retention"):
             result["retention"] = _retention(url, anonymise_buyers, result["lines"])
+        with steps.step("watching for late parcels"):
+            result["problems"] = watchlist_step(settings, url, result["lines"])
         _stop_temporary_prefect_server()
     lines += result.pop("lines")
     lines.append(f"Prefect's log of this demo: {log}")
