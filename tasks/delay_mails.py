@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.smtp.message import address_of, make_message_id
@@ -29,6 +30,7 @@ from core.accounts import Accounts
 from core.mail_render import MailRenderer
 from core.settings import Settings, get_settings
 from core.watchlist import DELAYS, Problem
+from db.models import ShippingMail
 from db.queries.claims import insert_missing_mail_rows
 from db.queries.mails import LedgerWriter, MailOutcome, load_orders, mail_rows
 from db.queries.watchlist import ProblemParcel, problem_parcels
@@ -84,6 +86,7 @@ async def send_delay_mails(
                     by_order.setdefault(parcel.order_id, []).append(parcel)
             domain = address_of(settings.mail_from).rsplit("@", 1)[1]
             due = _due_orders(session, by_order, report, domain)
+            _drop_stale(session, keep=set(by_order), report=report, now=now)
         mails = _compose(db_url, due, by_order, settings, accounts, report) if due else []
         if mails:
             await on_own_loop(lambda: _send(db_url, mails, settings, report))
@@ -126,6 +129,21 @@ def _due_orders(
             )
     insert_missing_mail_rows(session, rows=new_rows)
     return due
+
+
+def _drop_stale(session: Session, *, keep: set[int], report: DelayReport, now: datetime) -> None:
+    """A delay mail still pending (the mail server was away) whose parcel is no longer late,
+    or whose account no longer asks for it, is not sent any more: suppressed, with the reason,
+    so that no pending row waits for ever (the retention run waits for pending mails)."""
+    stale = session.scalars(
+        select(ShippingMail).where(ShippingMail.kind == KIND, ShippingMail.status == "pending")
+    )
+    for row in stale:
+        if row.order_id in keep:
+            continue
+        row.status, row.finished_at = "suppressed", now
+        row.reason = "no delay mail: the parcel is no longer late, or the account stopped them"
+        report.counts["no_longer_late"] += 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from core.accounts import Accounts, AccountsError
 from core.carriers.numbers import tracking_url
 from core.settings import Settings, reset_settings
-from db.models import Parcel, ShippingMail
+from db.models import Order, Parcel, ShippingMail
 from db.queries.orders import get_order
 from db.queries.protocol import order_protocol
 from db.session import session_scope
@@ -153,3 +153,28 @@ def test_the_switch_in_accounts_toml_is_true_or_false(tmp_path):
     accounts = Accounts.load(path)
     assert accounts.options("ebay", "ebay-main").sends_delay_mail
     assert not accounts.options("hood", "hood-main").sends_delay_mail  # off by default
+
+
+def test_a_mail_the_server_deferred_goes_next_run_or_is_dropped_once_the_parcel_moves(
+    settings, smtp, accounts
+):
+    [first, second] = ship(
+        settings.db_url,
+        [
+            Shipped(LATE, ASKED, order={"portal": "ebay"}),
+            Shipped(LATE, ASKED, order={"portal": "ebay"}),
+        ],
+    )
+    smtp.fail_next(20, 451)  # more than the sender's retries: both stay pending
+    report = run(settings)
+    assert report.sent_orders == [] and report.counts["pending"] == 2
+    assert sorted(s for s, _ in delay_rows(settings.db_url)) == ["pending", "pending"]
+    with session_scope(settings.db_url) as session:  # the second parcel got scanned meanwhile
+        parcel = session.scalars(
+            select(Parcel).join(Order, Order.id == Parcel.order_id).where(Order.order_no == second)
+        ).one()
+        parcel.delivery_status, parcel.first_scan_at = "in_transit", NOW
+    smtp.clear_faults()
+    again = run(settings)
+    assert again.sent_orders == [first] and again.counts["no_longer_late"] == 1
+    assert sorted(s for s, _ in delay_rows(settings.db_url)) == ["sent", "suppressed"]

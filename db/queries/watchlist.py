@@ -9,7 +9,6 @@ still on their way. Each order's shipping-mail row is found by its unique (order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,6 @@ from core.watchlist import (
     problem_of,
 )
 from db.models import Order, Parcel, ShippingMail
-from db.queries._keys import in_keys
 from db.types import UtcDateTime
 
 _DONE = tuple(str(s) for s in DONE)
@@ -102,7 +100,6 @@ def problem_parcels(
     now: datetime,
     thresholds: Thresholds,
     limit: int | None = PAGE_LIMIT,
-    order_ids: Sequence[int] | None = None,
 ) -> list[ProblemParcel]:
     """The problem parcels, the longest-standing first (exceptions before the rest)."""
     mail = _mail()
@@ -128,8 +125,6 @@ def problem_parcels(
         .where(_conditions(mail, now=now, thresholds=thresholds))
         .order_by(Parcel.ship_date, Parcel.id)
     )
-    if order_ids is not None:
-        statement = statement.where(in_keys(session, Order.id, list(order_ids)))
     if limit is not None:
         statement = statement.limit(limit)
     out: list[ProblemParcel] = []
