@@ -42,8 +42,9 @@ def format_problems(summary: dict[str, Any], thresholds: Thresholds) -> str:
     parcels = summary["parcels"]
     if not summary["count"]:
         return "no parcel on the problems list"
-    lines = [f"{summary['count']} parcels on the problems list"]
-    if len(parcels) < summary["count"]:
+    count = summary["count"]
+    lines = [f"{count} parcel{'' if count == 1 else 's'} on the problems list"]
+    if len(parcels) < count:
         lines[0] += f" (the first {len(parcels)} shown)"
     for p in parcels:
         since = _local(p["since"]) if p["since"] else "-"

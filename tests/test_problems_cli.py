@@ -54,3 +54,22 @@ def test_an_empty_list_says_so(settings, monkeypatch):
     ship(settings.db_url, [Shipped(utcnow() - timedelta(hours=49))])
     result = runner.invoke(app, ["problems"])
     assert result.exit_code == 0 and "no parcel on the problems list" in result.stdout
+
+
+def test_liefern_track_names_the_problems_and_the_delay_mails():
+    from cli.track_cmd import format_tracking
+
+    summary = {
+        "sources": [],
+        "errors": [],
+        "delivered": 0,
+        "arrived": [],
+        "problems": [],
+        "watchlist": {"count": 1, "parcels": []},
+        "delay_mails": {"counts": {"sent": 1}, "sent": ["AU100001"], "problems": []},
+    }
+    text = format_tracking(summary)
+    assert "problems list: 1 parcel needs a look (liefern problems)" in text
+    assert "delay mail sent: AU100001" in text
+    quiet = format_tracking({**summary, "watchlist": {"count": 0}, "delay_mails": {"sent": []}})
+    assert "problems list" not in quiet and "delay mail" not in quiet

@@ -47,13 +47,13 @@ def test_the_page_lists_the_problems_with_count_and_links_in_both_languages(sett
     web = client(settings)
     de = web.get("/problems?lang=de", auth=OPERATOR)
     assert de.status_code == 200
-    assert "2 Pakete auf der Liste" in de.text
+    assert "Pakete auf der Liste: 2" in de.text
     assert f'<a href="/orders/{late}">{late}</a>' in de.text
     assert f'<a href="/orders/{hurt}">{hurt}</a>' in de.text
     assert "kein Erstscan 48 Std. nach der Mail" in de.text
     assert "=HYPERLINK(&#34;http://x&#34;)" in de.text  # the carrier's text, escaped
     en = web.get("/problems?lang=en", auth=OPERATOR)
-    assert "2 parcels on the list" in en.text and "no first scan 48 h after the mail" in en.text
+    assert "Parcels on the list: 2" in en.text and "no first scan 48 h after the mail" in en.text
     assert "the carrier reports trouble" in en.text
 
 
@@ -64,7 +64,7 @@ def test_the_order_list_links_to_the_problems(settings):
 
 def test_an_empty_list_says_so(settings):
     page = client(settings).get("/problems?lang=de", auth=OPERATOR)
-    assert "0 Pakete auf der Liste" in page.text and "Kein Paket braucht einen Blick." in page.text
+    assert "Pakete auf der Liste: 0" in page.text and "Kein Paket braucht einen Blick." in page.text
 
 
 def test_the_csv_holds_every_problem_and_no_formula(settings):

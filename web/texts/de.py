@@ -268,7 +268,7 @@ TEXTS: dict[str, str] = {
         "erwarteter Zustelltag überschritten. Zugestellte und zurückgesandte Pakete und "
         "vom Käufer bestätigte Aufträge stehen nicht hier."
     ),
-    "problems_count": "{count} Pakete auf der Liste",
+    "problems_count": "Pakete auf der Liste: {count}",
     "problems_shown": "die ersten {shown} angezeigt",
     "problems_none": "Kein Paket braucht einen Blick.",
     "col_problem": "Problem",

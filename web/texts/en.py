@@ -259,7 +259,7 @@ TEXTS: dict[str, str] = {
         "{days} days, the carrier's exceptions, past the expected delivery date. "
         "Delivered and returned parcels and orders the buyer confirmed are not listed."
     ),
-    "problems_count": "{count} parcels on the list",
+    "problems_count": "Parcels on the list: {count}",
     "problems_shown": "the first {shown} shown",
     "problems_none": "No parcel needs a look.",
     "col_problem": "Problem",
