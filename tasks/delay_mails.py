@@ -7,6 +7,14 @@ and only for delays the carrier's data show: no first scan after a tracking sour
 about the parcel, no progress for days, or past the carrier's expected date (core/watchlist.py).
 An exception (damage, lost, refused) is the operator's to handle: it gets no automatic mail.
 
+Why a delay notice is fine where our shipping mail is: it is about the buyer's own purchase, not
+advertising. eBay's member-to-member contact policy forbids unsolicited commercial mail but not
+messages that "help buyers and sellers complete a transaction"
+(https://www.ebay.in/pages/help/policies/rfe-spam-ov.html), and eBay advises sellers "to be
+upfront with their buyers and let them know if delivery delays are expected"
+(https://sellercentre.ebay.co.uk/archive/2020-covid-november-december). For Hood.de and the own
+shop no source on delay notices was found: they follow the account's mail policy (unsourced).
+
 The ledger is the shipping-mail ledger (kind `delay`, unique per order): the row is committed
 before the mail goes out, marked attempted before sending and given its outcome right after
 the server answered. A row that is sent or failed is never sent again; a pending one (a run
