@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cli.demo_problems import watchlist_step
 from cli.demo_sender import demo_sender_check
 from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
@@ -85,6 +86,8 @@ def run_demo(
         )
         with steps.step("anonymising buyer data past their retention"):
             result["retention"] = _retention(url, anonymise_buyers, result["lines"])
+        with steps.step("watching for late parcels"):
+            result["problems"] = watchlist_step(settings, url, result["lines"])
         _stop_temporary_prefect_server()
     lines += result.pop("lines")
     line, result["deliverability"] = demo_sender_check(settings)  # cli/demo_sender.py

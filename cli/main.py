@@ -14,6 +14,7 @@ from cli import (
     demo_cmd,
     orders_cmd,
     portals_cmd,
+    problems_cmd,
     retention_cmd,
     serve_cmd,
     track_cmd,
@@ -52,6 +53,7 @@ app.command("deliver")(deliver_cmd.deliver)
 app.command("close-day")(close_day_cmd.close_day)
 app.command("track")(track_cmd.track)
 app.command("check")(check_cmd.check)
+app.command("problems")(problems_cmd.problems)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
 # registered on their groups: `mails resend|bounces`, `portals retry`, `tracking correct|remove`

@@ -60,4 +60,11 @@ def format_tracking(summary: dict[str, Any]) -> str:
         for p in summary["problems"][:PROBLEM_LINES]
     ]
     lines += [f"  error: {e}" for e in summary["errors"]]
+    watched = summary.get("watchlist", {}).get("count", 0)
+    if watched:
+        noun = "parcel needs" if watched == 1 else "parcels need"
+        lines.append(f"problems list: {watched} {noun} a look (liefern problems)")
+    sent = summary.get("delay_mails", {}).get("sent", [])
+    if sent:
+        lines.append("delay mail sent: " + ", ".join(sent[:PROBLEM_LINES]))
     return "\n".join(lines)

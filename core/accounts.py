@@ -16,6 +16,7 @@ from Prefect Secret blocks or environment variables (see connectors/credentials.
 
     [portals.ebay]
     retention_days = 90         # buyer data anonymised 90 days after delivery (flows/retention.py)
+    delay_mail = true           # tell the buyer when a parcel is late (tasks/delay_mails.py)
 """
 
 from __future__ import annotations
@@ -86,10 +87,17 @@ class AccountOptions:
     extra: dict[str, str] = field(default_factory=dict)  # merchant_id, marketplace, ...
     # days after delivery until the buyer's data are anonymised; None: kept (flows/retention.py)
     retention_days: int | None = None
+    # a mail to the buyer when a parcel is late (tasks/delay_mails.py); off unless switched on,
+    # and never where the mail policy suppresses our mails (Amazon, Kaufland, OTTO by default)
+    delay_mail: bool = False
 
     @property
     def sends_mail(self) -> bool:
         return self.mail == "send"
+
+    @property
+    def sends_delay_mail(self) -> bool:
+        return self.delay_mail and self.sends_mail
 
 
 PORTAL_DEFAULTS: dict[str, AccountOptions] = {
@@ -122,6 +130,7 @@ _KNOWN_KEYS = {
     "mode",
     "base_url",
     "retention_days",
+    "delay_mail",
 }
 _CHOICES = {"mail": ("send", "suppress"), "confirm_after": CONFIRM_AFTER_CHOICES}
 
@@ -145,6 +154,7 @@ class Accounts:
                 _check_choices(f"{path.name} [{kind}.{name}]", table)
                 portal = name if kind == "portals" else str(table.get("portal", ""))
                 _check_retention(f"{path.name} [{kind}.{name}]", table, portal)
+                _check_switch(f"{path.name} [{kind}.{name}]", table, "delay_mail")
         return cls(portals, accounts)
 
     def options(self, portal: str, account: str) -> AccountOptions:
@@ -171,6 +181,12 @@ def _check_choices(where: str, table: dict[str, Any]) -> None:
                 f"{where}: {key} = {table[key]!r} is not one of "
                 + ", ".join(f'"{c}"' for c in choices)
             )
+
+
+def _check_switch(where: str, table: dict[str, Any], key: str) -> None:
+    """A switch is true or false: "yes" or 1 would read as on without saying so."""
+    if key in table and not isinstance(table[key], bool):
+        raise AccountsError(f"{where}: {key} = {table[key]!r} is not true or false")
 
 
 def _check_retention(where: str, table: dict[str, Any], portal: str) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.setup_error import SetupError
+from core.watchlist import Thresholds
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the old default, public: always refused
 # A secret anyone may try against the web app must not be guessable by trying: 16 characters
@@ -92,12 +93,23 @@ class Settings(BaseSettings):
     # German parcels mostly arrive in 1-3 days, the rest covers islands, abroad and detours)
     retention_transit_days: int = 14
     retention_batch_size: int = 500  # orders anonymised per transaction
+    # the problems list (core/watchlist.py): a parcel without a carrier scan this many hours
+    # after the shipping mail, or scanned but without a further event for this many days
+    watch_first_scan_hours: int = 48
+    watch_stalled_days: int = 3
 
     @field_validator("ship_date_max_age_days")
     @classmethod
     def _age_not_negative(cls, value: int) -> int:
         if value < 0:
             raise ValueError("LIEFERN_SHIP_DATE_MAX_AGE_DAYS must be 0 (today only) or more days")
+        return value
+
+    @field_validator("watch_first_scan_hours", "watch_stalled_days")
+    @classmethod
+    def _watch_positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("the watchlist thresholds are 1 or more (hours, days)")
         return value
 
     @field_validator("public_url")
@@ -163,6 +175,9 @@ class Settings(BaseSettings):
                 "a demo runs on localhost/127.0.0.1/[::1] only: unset LIEFERN_PUBLIC_URL, or set "
                 "LIEFERN_DEMO=false with real secrets to serve others",
             )
+
+    def watch_thresholds(self) -> Thresholds:
+        return Thresholds(self.watch_first_scan_hours, self.watch_stalled_days)
 
     def smtp(self) -> SmtpTarget:
         return parse_smtp_url(self.smtp_url.get_secret_value())

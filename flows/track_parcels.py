@@ -7,7 +7,8 @@ quota (tasks/parcel_tracking.py). Amazon orders also get Amazon's own package st
 
 A delivered parcel is stored with its events; an order whose parcels are all delivered turns
 `arrived` with the source in its protocol, unless the buyer confirmed first. The run publishes
-the `track-parcels-orders` table and log lines naming the orders (flows/protocol.py); it ends
+the `track-parcels-orders` table and log lines naming the orders (flows/protocol.py), then the
+`parcel-problems` table of the watchlist and the delay mails (flows/problems.py); it ends
 "Completed with problems" when a source could not be asked (refused credentials, errors).
 """
 
@@ -23,6 +24,7 @@ from core.settings import get_settings
 from db.types import utcnow
 from flows.labels import label_run
 from flows.outcome import end_state
+from flows.problems import delay_mails, publish_problems
 from flows.protocol import publish_protocol
 from tasks.parcel_tracking import SourceRun, open_source, track_source, tracking_accounts
 
@@ -73,5 +75,9 @@ async def track_parcels(max_calls: int | None = None) -> dict[str, Any]:
         "errors": errors,
     }
     summary["protocol"] = await publish_protocol(outcomes, key="track-parcels-orders")
+    summary["watchlist"] = await publish_problems(settings, now=utcnow())
+    summary["delay_mails"] = await delay_mails(utcnow())
     problems = [f"{len(summary['problems'])} parcels need a look"] if summary["problems"] else []
+    if summary["delay_mails"]["problems"]:
+        problems.append(f"{len(summary['delay_mails']['problems'])} delay mails not sent")
     return end_state(Verdict(errors=errors, problems=problems), summary)  # type: ignore[return-value]

@@ -23,7 +23,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.settings import Settings, get_settings
 from db.queries.web import database_answers
 from db.session import session_scope
-from web import buyer, imports, operator, order_actions, parcel_entry, uploads, webhooks
+from web import (
+    buyer,
+    imports,
+    operator,
+    order_actions,
+    parcel_entry,
+    problems,
+    uploads,
+    webhooks,
+)
 from web.auth import WebCredentials, resolve_credentials
 from web.buyer import redact_buyer_links
 from web.render import Pages
@@ -155,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(uploads.page_router)
     app.include_router(operator.router)
+    app.include_router(problems.router)
     app.include_router(parcel_entry.router)
     app.include_router(order_actions.router)
     app.include_router(webhooks.router)

@@ -22,7 +22,7 @@ def describe(ui: Ui, entry: dict[str, Any]) -> str:
         return ui.text("ev_parcel_added", carrier=v["carrier"], number=number, via=via)
     if event == "parcel_closed":
         return ui.text("ev_parcel_closed", carrier=v["carrier"], number=number)
-    if event in ("mail", "correction_mail"):
+    if event in ("mail", "correction_mail", "delay_mail"):
         said = ui.text(f"ev_{event}", status=ui.label("mail", v["status"]))
         if v["status"] == "sent":
             return said + ui.text("ev_mail_to", **v)

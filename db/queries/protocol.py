@@ -16,6 +16,10 @@ from db.queries.tracking import parcel_events
 
 UNTRACKED = "without tracking number"  # a parcel's number where it has none
 
+# the mail kinds of the ledger besides the shipping mail, as the protocol names them
+MAIL_WORDS = {"corrected": "correction", "delay": "delay"}
+MAIL_EVENTS = {"corrected": "correction_mail", "delay": "delay_mail"}
+
 
 def _says(event: str, **values: Any) -> dict[str, Any]:
     """What an entry says as data (`event` + `values`), so the web pages can say it in the
@@ -67,7 +71,8 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
     for mail in session.scalars(select(ShippingMail).where(ShippingMail.order_id == order.id)):
         mails.append(
             {
-                "kind": mail.kind,  # shipped, or corrected (a tracking number corrected)
+                # shipped; corrected (a tracking number corrected); delay (a parcel is late)
+                "kind": mail.kind,
                 "status": mail.status,
                 "message_id": mail.message_id,
                 "recipient": mail.recipient or ANONYMISED,  # blank: anonymised (retention)
@@ -80,7 +85,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
                 "last_reply": mail.last_reply,
             }
         )
-        what = f"{'correction' if mail.kind == 'corrected' else 'shipping'} mail {mail.status}"
+        what = f"{MAIL_WORDS.get(mail.kind, 'shipping')} mail {mail.status}"
         what += (
             f" to {mail.recipient or ANONYMISED} (Message-ID {mail.message_id})"
             if mail.status == ("sent")
@@ -88,7 +93,7 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
             if mail.reason
             else ""
         )
-        event = "correction_mail" if mail.kind == "corrected" else "mail"
+        event = MAIL_EVENTS.get(mail.kind, "mail")
         said = _says(event, **{k: mails[-1][k] for k in ("status", "recipient", "message_id")})
         said["values"]["reason"] = mail.reason
         timeline.append({"at": mails[-1]["at"], "kind": "mail", "what": what, **said})

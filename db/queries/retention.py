@@ -24,6 +24,7 @@ from db.models import (
     ShippingMail,
 )
 from db.queries._keys import in_keys
+from db.queries.protocol import MAIL_WORDS
 
 # a confirmation in one of these still works with the order: the run leaves it for later
 OPEN_CONFIRMATIONS = (
@@ -121,7 +122,7 @@ def still_needed(
         )
     ).all()
     for order_id, kind in mails:
-        what = "correction mail" if kind == "corrected" else "shipping mail"
+        what = f"{MAIL_WORDS.get(kind, 'shipping')} mail"
         reasons.setdefault(order_id, f"{what} not sent yet (pending)")
     told = session.execute(
         select(Confirmation.order_id, Confirmation.portal, Confirmation.status).where(

@@ -177,6 +177,7 @@ TEXTS: dict[str, str] = {
     "ev_shipped": "als versendet markiert",
     "ev_mail": "Versandmail {status}",
     "ev_correction_mail": "Korrekturmail {status}",
+    "ev_delay_mail": "Verzögerungsmail {status}",
     "ev_mail_to": " an {recipient} (Message-ID {message_id})",
     "ev_confirmation": "Rückmeldung an {portal} {status}",
     "ev_for": " für {number}",
@@ -260,6 +261,25 @@ TEXTS: dict[str, str] = {
     ),
     "upload_no_file": "Bitte eine Datei wählen.",
     "upload_bad_form": "Das Formular kam unvollständig an; bitte noch einmal senden.",
+    # the problems list (/problems, core/watchlist.py)
+    "nav_problems": "Probleme",
+    "problems_title": "Probleme: Pakete, die einen Blick brauchen",
+    "problems_rules": (
+        "Beobachtet: kein Erstscan des Versanddienstleisters {hours} Std. nach der "
+        "Versandmail, {days} Tage ohne Ereignis, Störungen laut Versanddienstleister, "
+        "erwarteter Zustelltag überschritten. Zugestellte und zurückgesandte Pakete und "
+        "vom Käufer bestätigte Aufträge stehen nicht hier."
+    ),
+    "problems_count": "Pakete auf der Liste: {count}",
+    "problems_shown": "die ersten {shown} angezeigt",
+    "problems_none": "Kein Paket braucht einen Blick.",
+    "col_problem": "Problem",
+    "col_since": "Seit",
+    "col_last_status": "Letzter Status",
+    "pr_no_first_scan": "kein Erstscan {hours} Std. nach der Mail",
+    "pr_stalled": "seit {days} Tagen kein Ereignis",
+    "pr_exception": "Versanddienstleister meldet eine Störung",
+    "pr_overdue": "erwarteter Zustelltag überschritten",
 }
 
 LABELS: dict[str, dict[str, str]] = {

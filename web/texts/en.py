@@ -170,6 +170,7 @@ TEXTS: dict[str, str] = {
     "ev_shipped": "marked shipped",
     "ev_mail": "shipping mail {status}",
     "ev_correction_mail": "correction mail {status}",
+    "ev_delay_mail": "delay mail {status}",
     "ev_mail_to": " to {recipient} (Message-ID {message_id})",
     "ev_confirmation": "{portal} confirmation {status}",
     "ev_for": " for {number}",
@@ -252,6 +253,24 @@ TEXTS: dict[str, str] = {
     ),
     "upload_no_file": "Choose a file.",
     "upload_bad_form": "The form arrived incomplete; please send it once more.",
+    # the problems list (/problems, core/watchlist.py)
+    "nav_problems": "Problems",
+    "problems_title": "Problems: parcels that need a look",
+    "problems_rules": (
+        "Watched: no first carrier scan {hours} h after the shipping mail, no event for "
+        "{days} days, the carrier's exceptions, past the expected delivery date. "
+        "Delivered and returned parcels and orders the buyer confirmed are not listed."
+    ),
+    "problems_count": "Parcels on the list: {count}",
+    "problems_shown": "the first {shown} shown",
+    "problems_none": "No parcel needs a look.",
+    "col_problem": "Problem",
+    "col_since": "Since",
+    "col_last_status": "Last status",
+    "pr_no_first_scan": "no first scan {hours} h after the mail",
+    "pr_stalled": "no event for {days} days",
+    "pr_exception": "the carrier reports trouble",
+    "pr_overdue": "past the expected delivery date",
 }
 
 LABELS: dict[str, dict[str, str]] = {
