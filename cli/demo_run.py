@@ -210,10 +210,14 @@ def _date_back_one_amazon_order(url: str, *, days: int) -> str | None:
 def _stop_temporary_prefect_server() -> None:
     """Without a running `liefern serve` Prefect started a server for this process; stop it
     now, while its goodbye still goes to the log, not after the summary."""
+    from prefect.logging.handlers import APILogWorker
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:
+        # the runs' last log lines are still on their way to the server: deliver them first,
+        # or they fail after the summary with "Error logging to API"
+        APILogWorker.drain_all(timeout=5)
         SubprocessASGIServer().stop()
 
 
