@@ -227,3 +227,27 @@ def test_amazon_orders_with_their_own_source_are_not_asked_at_dhl(
         # the same parcel without an Amazon source of its own: DHL is asked
         asked = run(DhlTrackingClient.from_account(options, simulator=True), settings.db_url)
         assert asked.calls == 1 and asked.parcels_asked == 1
+
+
+def test_the_protocol_says_amazon_reported_the_delivery_in_both_languages(settings, amazon_sim):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tests.test_web_app import OPERATOR, WebClient, web_settings
+    from web.app import create_app
+
+    url, sim = amazon_sim
+    ((number,),) = amazon_orders(settings.db_url, sim, [1])
+    sim.set_package_status(number, "DELIVERED", "DELIVERED")
+    run(source(settings, url), settings.db_url)
+    order_no = order_of(settings.db_url, number).order_no
+    shown = CliRunner().invoke(app, ["orders", "show", order_no])
+    assert "delivery status: delivered (amazon)" in shown.stdout, shown.output
+    assert "Amazon reported every parcel delivered (carrier:amazon)" in shown.stdout
+    web = WebClient(create_app(web_settings(settings)))
+    for language, said in (
+        ("de", "Amazon meldet alle Pakete zugestellt"),
+        ("en", "Amazon reported every parcel delivered"),
+    ):
+        page = web.get(f"/orders/{order_no}", auth=OPERATOR, headers={"Accept-Language": language})
+        assert page.status_code == 200 and said in page.text
