@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from cli.demo_problems import watchlist_step
 from cli.demo_sender import demo_sender_check
+from cli.demo_tracking import run_tracking
 from cli.progress import Steps, prefect_log_to
 from cli.runtime import ensure_database, prepare_prefect
 from core.orders_file import read_orders_file
@@ -141,14 +142,18 @@ def _chain(
         with steps.step("polling Amazon's feed results"):
             time.sleep(1.5)  # Amazon's processing time in the simulator
             polled = _summary(poll_portals)
+        with _environment(demo_env), steps.step("asking DHL and Amazon for the delivery status"):
+            tracked = run_tracking(url, portals, accounts_file)
     with session_scope(get_settings().db_url) as session:
         counts = confirmation_counts(session)
     for portal, by_status in sorted(counts.items()):
         lines.append(f"{portal}: " + ", ".join(f"{v} {k}" for k, v in sorted(by_status.items())))
+    lines.append(tracked.pop("line"))
     return {
         "tracking_import": report,
         "deliver": delivered,
         "poll": polled,
+        "tracking": tracked,
         "confirmations": counts,
         "outbox": str(outbox.resolve()),
         "lines": lines,
@@ -204,6 +209,8 @@ def _date_back_one_amazon_order(url: str, *, days: int) -> str | None:
         for parcel in session.scalars(select(Parcel).where(Parcel.order_id == order.id)):
             parcel.ship_date -= back
             parcel.created_at -= back
+            if parcel.delivered_at:  # tracked: retention counts from it (core/retention.py)
+                parcel.delivered_at = now - timedelta(days=days)
         return order.order_no
 
 

@@ -368,6 +368,6 @@ class BuyerDataDeletion(Base):
     fields: Mapped[str] = mapped_column(String(500))  # e.g. "orders.buyer_name,orders.city"
     retention_days: Mapped[int] = mapped_column(Integer)
     delivered_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the day the period began
-    delivered_from: Mapped[str] = mapped_column(String(16))  # arrived | ship_date
+    delivered_from: Mapped[str] = mapped_column(String(16))  # tracking | arrived | ship_date
     run_id: Mapped[str] = mapped_column(String(36))
     deleted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -2,8 +2,9 @@
 
 Per tracking account in accounts.toml (`[tracking.<account>]`, e.g. DHL Parcel DE Tracking):
 the oldest undelivered parcels first, in calls of 15, never more calls than the key's daily
-quota (tasks/parcel_tracking.py). Amazon orders also get Amazon's own package status
-(`getOrder` of the Orders API 2026-01-01) when no carrier source answered for them.
+quota (tasks/parcel_tracking.py). The orders of an Amazon account with a tracking source
+(`source = "amazon"`, `account = "<portal account>"`) are asked at Amazon (`getOrder` of the
+Orders API 2026-01-01, one call per order for all its packages) and not at the carrier.
 
 A delivered parcel is stored with its events; an order whose parcels are all delivered turns
 `arrived` with the source in its protocol, unless the buyer confirmed first. The run publishes
@@ -38,14 +39,23 @@ async def track_parcels(max_calls: int | None = None) -> dict[str, Any]:
     now = utcnow()
     runs: list[SourceRun] = []
     errors: list[str] = []
-    for options in tracking_accounts(settings.accounts_path):
+    sources = tracking_accounts(settings.accounts_path)
+    own_source = [
+        ("amazon", o.extra["account"])
+        for o in sources
+        if o.portal == "amazon" and o.extra.get("account")
+    ]
+    for options in sources:
         try:
-            client = open_source(options)
+            client = open_source(options, settings.accounts_path)
         except (ValueError, ConnectorError) as error:  # missing credentials, a bad option
             errors.append(f"{options.account}: {error}")
             continue
         try:
-            run = await track_source(settings.db_url, client, now=now, max_calls=max_calls)
+            not_of = [] if client.portal else own_source
+            run = await track_source(
+                settings.db_url, client, now=now, max_calls=max_calls, not_of=not_of
+            )
         finally:
             await client.aclose()
         runs.append(run)

@@ -1,4 +1,5 @@
-"""A local stand-in for Amazon's SP-API (Feeds 2021-06-30, Orders v0 confirmShipment) and LWA.
+"""A local stand-in for Amazon's SP-API (Feeds 2021-06-30, Orders v0 confirmShipment, Orders
+2026-01-01 getOrder) and LWA.
 
 It speaks the shapes of the official models (checked by tests/test_amazon_spec.py) and behaves
 like Amazon where liefern depends on it:
@@ -16,6 +17,11 @@ like Amazon where liefern depends on it:
   unknown CarrierCode, bad patterns), 18028 for an order Amazon does not know, 18021 for an
   order fulfilled again with a different tracking number (the same one twice is fine), and a
   warning for tracking numbers that do not look like the carrier's.
+- `GET /orders/2026-01-01/orders/{orderId}` (getOrder) answers a `GetOrderResponse` whose
+  `packages[]` (with `includedData=PACKAGES`) are the order's accepted shipment confirmations,
+  each with a `packageStatus` that moves along `PACKAGE_LIFE` every `package_step_seconds`
+  (None: it stays PENDING) or as a test sets it (`set_package_status`); 404 for an order the
+  simulator does not know.
 - Token buckets per operation with the models' default rates answer 429 `QuotaExceeded`.
 - Order feeds are recorded per seller (the document's MerchantIdentifier): `order_feeds(...)`.
   A seller's second feed within 20 minutes is taken like any other and logged as a warning
@@ -48,7 +54,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -65,6 +71,8 @@ from simulators.spec_check import check_requests
 
 FEEDS = "/feeds/2021-06-30"
 ORDERS = "/orders/v0/orders"
+ORDERS_2026 = "/orders/2026-01-01/orders"
+MARKETPLACE_DE = "A1PA6795UKMFR9"
 ORDER_FULFILLMENT_FEED = "POST_ORDER_FULFILLMENT_DATA"
 
 DEFAULT_CLIENT_ID = "amzn1.application-oa2-client.liefernsimulator"
@@ -79,7 +87,18 @@ DEFAULT_LIMITS: Mapping[str, tuple[float, int]] = {
     "getFeedDocument": (0.0222, 10),
     "cancelFeed": (2.0, 15),
     "confirmShipment": (2.0, 10),
+    "getOrder": (0.5, 30),
 }
+
+# (status, detailedStatus) a merchant-fulfilled package passes through, values of the model's
+# PackageStatus; IN_TRANSIT with OUT_FOR_DELIVERY as in the model's getOrder example
+PACKAGE_LIFE: Sequence[tuple[str, str]] = (
+    ("PENDING", "PENDING_PICK_UP"),
+    ("IN_TRANSIT", "PICKED_UP"),
+    ("IN_TRANSIT", "AT_DESTINATION_FC"),
+    ("IN_TRANSIT", "OUT_FOR_DELIVERY"),
+    ("DELIVERED", "DELIVERED"),
+)
 
 FATAL_PARSE_ERROR = "5001"
 SCHEMA_ERROR = "5000"
@@ -145,6 +164,7 @@ class Fulfillment:
     items: dict[str, int] | None
     source: str  # "feed <id>" or "confirmShipment"
     package: str | None = None  # confirmShipment's packageReferenceId
+    recorded: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -184,8 +204,13 @@ class AmazonSimulator:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         refresh_tokens: Iterable[str] = (DEFAULT_REFRESH_TOKEN,),
+        package_step_seconds: float | None = None,
     ) -> None:
         self.processing_seconds = processing_seconds
+        self.package_step_seconds = package_step_seconds
+        self.started = datetime.now(UTC)
+        # tracking number -> (status, detailedStatus, since) set by a test or the demo
+        self.package_states: dict[str, tuple[str, str, datetime]] = {}
         self.known_orders = known_orders
         self.ordered_items = ordered_items
         self.throttle = throttle
@@ -239,6 +264,24 @@ class AmazonSimulator:
             feed = self.feeds[feed_id]
             if feed.final_status is None:
                 feed.forced = outcome
+
+    def set_package_status(self, tracking_number: str, status: str, detailed: str = "") -> None:
+        """The package with this tracking number has this PackageStatus from now on."""
+        with self.lock:
+            self.package_states[tracking_number] = (status, detailed, datetime.now(UTC))
+
+    def package_status(self, fulfillment: Fulfillment) -> tuple[str, str, datetime]:
+        """(status, detailedStatus, since when) of one package now."""
+        with self.lock:
+            state = self.package_states.get(fulfillment.tracking_number)
+        if state is not None:
+            return state
+        step = self.package_step_seconds
+        if not step:
+            return (*PACKAGE_LIFE[0], fulfillment.recorded)
+        elapsed = (datetime.now(UTC) - fulfillment.recorded).total_seconds()
+        stage = min(int(elapsed // step), len(PACKAGE_LIFE) - 1)
+        return (*PACKAGE_LIFE[stage], fulfillment.recorded + timedelta(seconds=stage * step))
 
     def expire_access_tokens(self) -> None:
         with self.lock:
@@ -780,7 +823,11 @@ def _process_feed(sim: AmazonSimulator, feed: FeedRecord, source: bytes) -> byte
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-SPEC_FILES = ("amazon/oas3/feeds_2021-06-30.oas3.json", "amazon/oas3/ordersV0.oas3.json")
+SPEC_FILES = (
+    "amazon/oas3/feeds_2021-06-30.oas3.json",
+    "amazon/oas3/ordersV0.oas3.json",
+    "amazon/oas3/orders_2026-01-01.oas3.json",
+)
 
 
 def _spec_refusal(reason: str) -> Response:
@@ -1172,6 +1219,71 @@ class _Api:
             response = self._json(204, None, op)
         return self._record(request, op, response)
 
+    async def get_order(self, request: Request) -> Response:
+        op = "getOrder"
+        if (refused := self._guard(request, op)) is not None:
+            return self._record(request, op, refused)
+        order_id = request.path_params["order_id"]
+        included = {
+            word.strip()
+            for value in request.query_params.getlist("includedData")
+            for word in value.split(",")
+        }
+        with self.sim.lock:
+            body = _order_body(self.sim, order_id, packages="PACKAGES" in included)
+        if body is None:
+            response = self._json(
+                404, _errors("NotFound", f"Order {order_id} was not found for this seller."), op
+            )
+        else:
+            response = self._json(200, body, op)
+        return self._record(request, op, response)
+
+
+def _order_body(sim: AmazonSimulator, order_id: str, *, packages: bool) -> dict[str, Any] | None:
+    """A `GetOrderResponse` for the order, or None when the simulator does not know it."""
+    done = sim.fulfillments.get(order_id, [])
+    known = sim.known_orders(order_id) if sim.known_orders is not None else bool(done)
+    if not known:
+        return None
+    ordered = dict(sim.ordered_items(order_id) or {}) if sim.ordered_items else {}
+    for fulfillment in done:
+        for item_id, quantity in (fulfillment.items or {}).items():
+            ordered.setdefault(item_id, quantity)
+    states = [(f, sim.package_status(f)) for f in done]
+    updated = max([sim.started, *(f.recorded for f in done), *(s[2] for _, s in states)])
+    order: dict[str, Any] = {
+        "orderId": order_id,
+        "createdTime": _iso(sim.started),
+        "lastUpdatedTime": _iso(updated),
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": MARKETPLACE_DE},
+        "fulfillment": {
+            "fulfillmentStatus": "SHIPPED" if done else "UNSHIPPED",
+            "fulfilledBy": "MERCHANT",
+        },
+        "orderItems": [
+            {"orderItemId": item_id, "quantityOrdered": quantity, "product": {}}
+            for item_id, quantity in sorted(ordered.items())
+        ],
+    }
+    if packages:
+        order["packages"] = [
+            {
+                "packageReferenceId": f.package or str(number),
+                "createdTime": _iso(f.recorded),
+                "shipTime": _iso(f.recorded),
+                "carrier": f.carrier_code,
+                "trackingNumber": f.tracking_number,
+                "packageStatus": {"status": status, "detailedStatus": detailed},
+                "packageItems": [
+                    {"orderItemId": item_id, "quantity": quantity}
+                    for item_id, quantity in sorted((f.items or {}).items())
+                ],
+            }
+            for number, (f, (status, detailed, _)) in enumerate(states, start=1)
+        ]
+    return {"order": order}
+
 
 def _confirm_problem(order_id: str, body: dict[str, Any] | None) -> str:
     """Why a confirmShipment request is invalid ('' when it is fine)."""
@@ -1219,6 +1331,7 @@ def create_app(
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
     refresh_tokens: Iterable[str] = (DEFAULT_REFRESH_TOKEN,),
+    package_step_seconds: float | None = None,
 ) -> Starlette:
     """The simulator as an ASGI app; its state is `app.state.sim` (an `AmazonSimulator`)."""
     sim = AmazonSimulator(
@@ -1233,6 +1346,7 @@ def create_app(
         client_id=client_id,
         client_secret=client_secret,
         refresh_tokens=refresh_tokens,
+        package_step_seconds=package_step_seconds,
     )
     api = _Api(sim)
     app = Starlette(
@@ -1248,6 +1362,7 @@ def create_app(
                 api.confirm_shipment,
                 methods=["POST"],
             ),
+            Route(f"{ORDERS_2026}/{{order_id}}", api.get_order, methods=["GET"]),
             Route("/_upload/{document_id}", api.upload, methods=["PUT"]),
             Route("/_download/{document_id}", api.download, methods=["GET"]),
         ]

@@ -1,8 +1,11 @@
 """Ask the carriers where the parcels are, within each API key's daily budget.
 
-For each tracking source (accounts.toml `[tracking.<account>]`, `source = "dhl_tracking"`):
-the due parcels (tracked, not in a final status, of shipped orders; oldest ship date first,
-none asked within `min_interval`) go out in calls of the source's batch size (DHL: 15). Every
+For each tracking source (accounts.toml `[tracking.<account>]`, `source = "dhl_tracking"` or
+`source = "amazon"` with `account = "<Amazon portal account>"`): the due parcels (tracked, not
+in a final status, of shipped orders; oldest ship date first, none asked within
+`min_interval`) go out in calls of the source's batch size (DHL: 15 numbers; Amazon: one
+order, all its parcels, per getOrder). Orders of an Amazon account with a tracking source of
+its own are asked there only, never at the carrier as well. Every
 call is counted in the database *before* it is made (db/queries/tracking.py reserve_call), so
 no run, restart or crash ever makes more calls than the key's daily quota. A 429 stores DHL's
 wait and ends the source's turn; the next run resumes after it. Each call's answer is stored in
@@ -20,7 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from connectors.errors import AuthError, ConnectorError, RateLimited
-from core.accounts import AccountOptions
+from core.accounts import AccountOptions, Accounts
+from core.settings import get_settings
 from core.tracking import FINAL, DeliveryStatus, ParcelReport
 from db.queries.run_protocol import OrderOutcome
 from db.queries.tracking import (
@@ -38,16 +42,21 @@ from db.session import session_scope
 
 DEFAULT_WAIT_AFTER_429 = timedelta(hours=1)  # DHL sends no Retry-After: try next hour
 MIN_INTERVAL = timedelta(hours=2)  # a parcel is asked at most every two hours
+# parcels read per order of a per-order source; an order with more has the rest asked next run
+PARCELS_PER_ORDER = 10
 
 
 class TrackingSource(Protocol):
     source: str
     account: str
-    carriers: tuple[str, ...]
-    batch_size: int
+    carriers: tuple[str, ...]  # empty: any carrier
+    batch_size: int  # numbers per call, or orders per call when `per_order`
     daily_quota: int
+    per_order: bool  # one call covers one order's parcels (Amazon's getOrder)
+    portal: str | None  # only orders of this portal (and portal_account), None: any
+    portal_account: str | None
 
-    async def track(self, numbers: Sequence[str]) -> list[ParcelReport]: ...
+    async def track(self, numbers: Sequence[str], *, order_ref: str = "") -> list[ParcelReport]: ...
 
     async def aclose(self) -> None: ...
 
@@ -103,9 +112,19 @@ def tracking_accounts(accounts_path: Path) -> list[AccountOptions]:
     return out
 
 
-def open_source(options: AccountOptions) -> TrackingSource:
+def open_source(options: AccountOptions, accounts_path: Path | None = None) -> TrackingSource:
+    from connectors.amazon.tracking import AmazonTrackingClient
     from connectors.dhl_tracking.connector import DhlTrackingClient
 
+    if options.portal == AmazonTrackingClient.source:
+        portal_account = options.extra.get("account", "")
+        if not portal_account:
+            raise ValueError(
+                f"tracking account {options.account!r}: source amazon needs `account`, the "
+                "Amazon portal account whose orders it asks about"
+            )
+        portal = Accounts.load(accounts_path or get_settings().accounts_path)
+        return AmazonTrackingClient.from_account(options, portal.options("amazon", portal_account))
     if options.portal != DhlTrackingClient.source:
         raise ValueError(f"tracking account {options.account!r}: unknown source {options.portal!r}")
     simulator = options.extra.get("simulator", "").lower() in ("true", "1", "yes")
@@ -119,8 +138,10 @@ async def track_source(
     now: datetime,
     max_calls: int | None = None,
     min_interval: timedelta = MIN_INTERVAL,
+    not_of: Sequence[tuple[str, str]] = (),
 ) -> SourceRun:
-    """Ask `client` about its due parcels, call by call, within the key's budget."""
+    """Ask `client` about its due parcels, call by call, within the key's budget; the orders
+    of the (portal, account) pairs in `not_of` are left to their own source."""
     run = SourceRun(client.source, client.account)
     key = f"{client.source}:{client.account}"[:64]
     day = now.astimezone(UTC).date()  # DHL's daily quota restarts at 24:00 GMT
@@ -130,17 +151,21 @@ async def track_source(
             run.stopped = f"throttled by the carrier until {wait:%H:%M} UTC"
             return run
         left = max(0, client.daily_quota - calls_made(session, api_key=key, day=day))
+        per_call = client.batch_size * (PARCELS_PER_ORDER if client.per_order else 1)
         due = due_parcels(
             session,
             carriers=client.carriers,
-            limit=left * client.batch_size + 1,  # one more: says whether parcels must wait
+            limit=left * per_call + 1,  # one more: says whether parcels must wait
             asked_before=now - min_interval,
+            portal=client.portal,
+            portal_account=client.portal_account,
+            not_of=not_of,
         )
-    for start in range(0, len(due), client.batch_size):
+    batches = _by_order(due) if client.per_order else _chunks(due, client.batch_size)
+    for position, batch in enumerate(batches):
         if max_calls is not None and run.calls >= max_calls:
             run.stopped = f"--max-calls {max_calls} reached"
             break
-        batch = due[start : start + client.batch_size]
         with session_scope(db_url) as session:
             allowed = reserve_call(session, api_key=key, day=day, quota=client.daily_quota)
         if not allowed:
@@ -149,7 +174,9 @@ async def track_source(
 
         run.calls += 1
         try:
-            reports = await client.track([p.tracking_number for p in batch])
+            reports = await client.track(
+                [p.tracking_number for p in batch], order_ref=batch[0].portal_order_id
+            )
         except RateLimited as error:
             until = now + (
                 timedelta(seconds=error.retry_after)
@@ -162,7 +189,7 @@ async def track_source(
             break
         except AuthError as error:
             run.stopped, run.failed = str(error), True
-            _not_asked(run, due[start:], str(error))
+            _not_asked(run, [p for b in batches[position:] for p in b], str(error))
             break
         except ConnectorError as error:
             run.stopped, run.failed = str(error), True
@@ -171,6 +198,18 @@ async def track_source(
         run.parcels_asked += len(batch)
         _store(db_url, run, batch, reports, now=now)
     return run
+
+
+def _chunks(due: Sequence[DueParcel], size: int) -> list[list[DueParcel]]:
+    return [list(due[start : start + size]) for start in range(0, len(due), size)]
+
+
+def _by_order(due: Sequence[DueParcel]) -> list[list[DueParcel]]:
+    """One batch per order, in the order of each order's oldest due parcel."""
+    groups: dict[int, list[DueParcel]] = {}
+    for parcel in due:
+        groups.setdefault(parcel.order_id, []).append(parcel)
+    return list(groups.values())
 
 
 def _not_asked(run: SourceRun, parcels: Sequence[DueParcel], reason: str) -> None:

@@ -23,10 +23,12 @@ from pydantic import SecretStr
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from connectors.amazon.auth import LwaAuth
-from connectors.amazon.client import RateLimits
+from connectors.amazon.client import RateLimits, SpApiClient
 from connectors.amazon.connector import AmazonConnector
 from connectors.amazon.mapping import REGIONS
+from connectors.amazon.tracking import AmazonTrackingClient
 from connectors.base import ParcelShipment, ShipmentItem, SubmittedConfirmation
+from connectors.errors import RateLimited
 from core.domain import ConfirmationStatus
 from simulators.amazon import (
     DEFAULT_CLIENT_ID,
@@ -41,6 +43,7 @@ SPECS = Path(__file__).resolve().parents[1] / ".." / "shared" / "specs" / "amazo
 OAS3 = SPECS / "oas3"
 FEEDS_SPEC = OAS3 / "feeds_2021-06-30.oas3.json"
 ORDERS_SPEC = OAS3 / "ordersV0.oas3.json"
+ORDERS_2026_SPEC = OAS3 / "orders_2026-01-01.oas3.json"
 FIXTURES = Path(__file__).parent / "fixtures" / "amazon"
 EU_HOST = "https://sellingpartnerapi-eu.amazon.com"
 MARKETPLACE_DE = "A1PA6795UKMFR9"
@@ -62,6 +65,7 @@ def validators() -> dict[str, Any]:
 
     return {
         "/feeds/": OpenAPI.from_dict(load(FEEDS_SPEC)),
+        "/orders/2026-01-01/": OpenAPI.from_dict(load(ORDERS_2026_SPEC)),  # before /orders/
         "/orders/": OpenAPI.from_dict(load(ORDERS_SPEC)),
     }
 
@@ -209,6 +213,18 @@ def recorded(validators: dict[str, Any]) -> Iterator[list[tuple[httpx.Request, h
                 ConfirmationStatus.REJECTED,
             ]
             await confirm.aclose()
+            api = SpApiClient(base_url, auth, limits=RateLimits.relaxed(), transport=recorder,
+                              retry_attempts=1)  # fmt: skip
+            tracking = AmazonTrackingClient("amazon_main", "main", api)
+            (report,) = await tracking.track(
+                ["0034043416" + "3".zfill(10)], order_ref="302-1234567-7654321"
+            )
+            assert report.status is not None
+            assert (await tracking.track(["x"], order_ref=UNKNOWN_ORDER))[0].status is None
+            sim.fail_next("getOrder", 429)
+            with pytest.raises(RateLimited):
+                await tracking.track(["x"], order_ref="302-1234567-7654321")
+            await tracking.aclose()
 
         asyncio.run(session())
     yield recorder.exchanges
@@ -230,6 +246,7 @@ def validator_for(validators: dict[str, Any], request: httpx.Request) -> Any:
 
 def template(path: str) -> str:
     path = re.sub(r"^(/feeds/2021-06-30/(?:feeds|documents))/[^/]+$", r"\1/{id}", path)
+    path = re.sub(r"^/orders/2026-01-01/orders/[^/]+$", "/orders/2026-01-01/orders/{id}", path)
     return re.sub(r"^/orders/v0/orders/[^/]+/", "/orders/v0/orders/{id}/", path)
 
 
@@ -252,6 +269,9 @@ def test_the_session_covers_every_operation_and_answer(
         ("POST", "/orders/v0/orders/{id}/shipmentConfirmation", 204),
         ("POST", "/orders/v0/orders/{id}/shipmentConfirmation", 400),
         ("POST", "/orders/v0/orders/{id}/shipmentConfirmation", 429),
+        ("GET", "/orders/2026-01-01/orders/{id}", 200),
+        ("GET", "/orders/2026-01-01/orders/{id}", 404),
+        ("GET", "/orders/2026-01-01/orders/{id}", 429),
     } <= seen
 
 
@@ -341,12 +361,13 @@ OPERATIONS = {
     "getFeed": "get_feed",
     "getFeedDocument": "get_feed_document",
     "confirmShipment": "confirm_shipment",
+    "getOrder": "get_order",
 }
 
 
 def usage_plans() -> dict[str, tuple[float, int]]:
     plans = {}
-    for name in ("feeds_2021-06-30.json", "ordersV0.json"):
+    for name in ("feeds_2021-06-30.json", "ordersV0.json", "orders_2026-01-01.json"):
         model = load(SPECS / name)
         for operations in model["paths"].values():
             for operation in operations.values():

@@ -42,6 +42,16 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     assert "retention: 1 of 1 orders past their retention anonymised, 0 skipped" in said
     assert any(line.startswith("otto: ") for line in demo["lines"])
 
+    tracking = demo["tracking"]  # every third parcel delivered in the simulators
+    delivering = {s["source"] for s in tracking["sources"] if s["delivered"]}
+    assert delivering == {"dhl_tracking", "amazon"} and tracking["errors"] == []
+    line = next(line for line in demo["lines"] if line.startswith("tracking: "))
+    assert f"{tracking['delivered']} of {tracking['parcels_asked']} parcels delivered" in line
+    arrived = json.loads(
+        runner.invoke(app, ["orders", "show", tracking["arrived"][0], "--json"]).stdout
+    )
+    assert arrived["order"]["status"] == "arrived", arrived
+
     order_no = demo["lines"][-1].split()[-1]
     shown = runner.invoke(app, ["orders", "show", order_no, "--json"])
     kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]

@@ -264,6 +264,57 @@ def test_an_order_never_confirmed_counts_from_its_ship_date_plus_the_transit_tim
     assert run(settings, transit_days=10)["counts"]["anonymised"] == 1  # a shorter assumption
 
 
+def delivered_by_carrier(db_url: str, order_id: int, days_ago: float) -> None:
+    """The order's parcels were delivered `days_ago` (the carrier's tracking said so)."""
+    with session_scope(db_url) as session:
+        for parcel in session.scalars(select(Parcel).where(Parcel.order_id == order_id)):
+            parcel.delivery_status = "delivered"
+            parcel.delivered_at = NOW - timedelta(days=days_ago)
+
+
+def test_a_tracked_delivery_counts_before_the_ship_date_assumption(settings: Settings) -> None:
+    url = settings.db_url
+    # shipped 35 days ago: ship date + 14 days transit says not due; delivered 31 days ago
+    early = add_order(url, 1, shipped_days_ago=35)
+    delivered_by_carrier(url, early, 31)
+    late = add_order(url, 2, shipped_days_ago=45)  # the assumption alone would make it due
+    delivered_by_carrier(url, late, 20)
+
+    result = run(settings, transit_days=14)
+
+    assert [r["order_no"] for r in result["anonymised"]] == ["RT000001"]
+    assert result["anonymised"][0]["delivered_from"] == "tracking"
+    assert anonymised(url, early) and not anonymised(url, late)
+
+
+def test_a_tracked_delivery_counts_before_the_buyers_confirmation(settings: Settings) -> None:
+    url = settings.db_url
+    clicked_late = add_order(url, 1, arrived_days_ago=10)  # the buyer clicked 10 days ago
+    delivered_by_carrier(url, clicked_late, 31)
+    clicked_early = add_order(url, 2, arrived_days_ago=31)
+    delivered_by_carrier(url, clicked_early, 29)
+
+    result = run(settings)
+
+    assert [r["order_no"] for r in result["anonymised"]] == ["RT000001"]
+    assert not anonymised(url, clicked_early)
+
+
+def test_an_order_with_a_parcel_not_delivered_falls_back_to_the_arrival(settings: Settings) -> None:
+    url = settings.db_url
+    order = add_order(url, 1, arrived_days_ago=31)
+    delivered_by_carrier(url, order, 5)
+    with session_scope(url) as session:
+        first = session.scalars(select(Parcel).where(Parcel.order_id == order)).first()
+        assert first is not None
+        session.add(Parcel(order_id=order, carrier="dhl", tracking_number="00340434161094000099",
+                           ship_date=first.ship_date, source="cli"))  # fmt: skip
+
+    result = run(settings)
+
+    assert [r["delivered_from"] for r in result["anonymised"]] == ["arrived"]
+
+
 def test_accounts_refuse_an_amazon_period_longer_than_30_days_or_a_negative_one(
     settings: Settings,
 ) -> None:

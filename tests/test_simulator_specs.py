@@ -133,6 +133,22 @@ def test_amazon_refuses_create_feed_with_marketplace_ids_not_a_list_as_an_error_
     assert "is not of type 'array'" in error["details"]
 
 
+def test_amazon_refuses_get_order_with_included_data_the_model_does_not_list(specs: Path) -> None:
+    client, token = amazon_client()
+    client.app.state.sim.fulfil("302-1234567-1234567", "00340434161094042557", "DHL", None, "t")  # type: ignore[attr-defined]
+    path = "/orders/2026-01-01/orders/302-1234567-1234567"
+    fine = client.get(
+        path, params={"includedData": "PACKAGES"}, headers={"x-amz-access-token": token}
+    )
+    assert fine.status_code == 200 and fine.json()["order"]["packages"]
+    answer = client.get(
+        path, params={"includedData": "PARCELS"}, headers={"x-amz-access-token": token}
+    )
+    assert answer.status_code == 400
+    [error] = answer.json()["errors"]
+    assert error["code"] == "InvalidInput"
+
+
 def test_dhl_refuses_a_manifest_day_that_is_no_date_as_a_bad_request(specs: Path) -> None:
     client = TestClient(dhl_parcel.create_app("api-key", {"user": "pass"}))
     answer = client.get(

@@ -35,7 +35,7 @@ def describe(ui: Ui, entry: dict[str, Any]) -> str:
     if event == "action":  # the detail is the action's own record, as the CLI wrote it
         action = ui.label("action", v["action"])
         return ui.text("ev_action", action=action, by=v["by"], detail=v["detail"])
-    if event in ("release", "arrived", "arrived_carrier"):
+    if event in ("release", "arrived", "arrived_carrier", "arrived_amazon"):
         return ui.text(f"ev_{event}", **v)
     return ui.text(f"ev_{event}")
 

@@ -44,6 +44,7 @@ T = TypeVar("T")
 
 FEEDS = "/feeds/2021-06-30"
 ORDERS = "/orders/v0/orders"
+ORDERS_2026 = "/orders/2026-01-01/orders"
 USER_AGENT = f"liefern/0.1 (Language=Python/{sys.version_info.major}.{sys.version_info.minor})"
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a gzip bomb stops here
 
@@ -56,13 +57,15 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
-    """Default usage plans of the models (feeds_2021-06-30, ordersV0) per operation."""
+    """Default usage plans of the models (feeds_2021-06-30, ordersV0, orders_2026-01-01; the
+    "Usage Plan" table in each operation's description) per operation."""
 
     create_feed_document: Limit = Limit(0.5, 15)
     create_feed: Limit = Limit(0.0083, 15)
     get_feed: Limit = Limit(2.0, 15)
     get_feed_document: Limit = Limit(0.0222, 10)
     confirm_shipment: Limit = Limit(2.0, 10)
+    get_order: Limit = Limit(0.5, 30)  # orders_2026-01-01 getOrder
 
     @classmethod
     def relaxed(cls, rate: float = 1000.0, burst: int = 1000) -> RateLimits:
@@ -175,7 +178,13 @@ class SpApiClient:
         return await send(self._http, method, url, service=f"Amazon ({operation})", **kw)
 
     async def _call(
-        self, operation: str, method: str, path: str, *, json: Any = None
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
     ) -> httpx.Response:
         async def attempt() -> httpx.Response:
             return await paced(
@@ -186,6 +195,7 @@ class SpApiClient:
                 service=f"Amazon ({operation})",
                 error=partial(error_for, operation),
                 json=json,
+                params=params,
             )
 
         return await self._retrying(operation, attempt)
@@ -308,3 +318,12 @@ class SpApiClient:
         """Orders v0 confirmShipment: 204 on success."""
         path = f"{ORDERS}/{quote(order_id, safe='')}/shipmentConfirmation"
         await self._call("confirm_shipment", "POST", path, json=body)
+
+    async def get_order(self, order_id: str, included_data: Sequence[str]) -> dict[str, Any]:
+        """Orders v2026-01-01 getOrder: the order with the `includedData` asked for."""
+        op = "get_order"
+        path = f"{ORDERS_2026}/{quote(order_id, safe='')}"
+        # an array in the query, comma-separated (the model: style form, explode false)
+        params = {"includedData": ",".join(included_data)}
+        response = await self._call(op, "GET", path, params=params)
+        return self._json(op, response)

@@ -26,6 +26,9 @@ class DhlTrackingClient:
     source = SOURCE
     carriers: tuple[str, ...] = ("dhl",)
     batch_size = MAX_PIECES_PER_CALL
+    per_order = False
+    portal: str | None = None  # the parcels of every portal's orders
+    portal_account: str | None = None
 
     def __init__(
         self,
@@ -83,6 +86,7 @@ class DhlTrackingClient:
     async def aclose(self) -> None:
         await self.api.aclose()
 
-    async def track(self, numbers: Sequence[str]) -> list[ParcelReport]:
-        """Exactly one call for up to 15 numbers."""
+    async def track(self, numbers: Sequence[str], *, order_ref: str = "") -> list[ParcelReport]:
+        """Exactly one call for up to 15 numbers (`order_ref` is not needed: DHL asks by
+        number)."""
         return await self.api.piece_detail(numbers)

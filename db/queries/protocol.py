@@ -162,15 +162,22 @@ def order_protocol(session: Session, *, order: Order) -> dict[str, Any]:
         )
     if order.arrived_at:
         by_carrier = (order.arrived_source or "").startswith("carrier:")
-        who = "carrier reported every parcel delivered" if by_carrier else "buyer confirmed arrival"
+        # Amazon's package status is the marketplace's word, not a carrier's
+        by_amazon = order.arrived_source == "carrier:amazon"
+        event = "arrived_amazon" if by_amazon else "arrived_carrier" if by_carrier else "arrived"
+        who = (
+            "Amazon reported every parcel delivered"
+            if by_amazon
+            else "carrier reported every parcel delivered"
+            if by_carrier
+            else "buyer confirmed arrival"
+        )
         timeline.append(
             {
                 "at": order.arrived_at,
                 "kind": "arrived",
                 "what": f"{who} ({order.arrived_source})",
-                **_says(
-                    "arrived_carrier" if by_carrier else "arrived", source=order.arrived_source
-                ),
+                **_says(event, source=order.arrived_source),
             }
         )
     if order.anonymised_at:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Subquery, and_, func, insert, or_, select, update
+from sqlalchemy import Subquery, and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.clock import BUSINESS_TZ
@@ -54,8 +54,14 @@ class Due:
 
 
 def _last_ship_dates() -> Subquery:
+    """Per order: the last ship date, and the latest delivery when every parcel has one."""
+    every_delivered = func.count(Parcel.delivered_at) == func.count(Parcel.id)
     return (
-        select(Parcel.order_id, func.max(Parcel.ship_date).label("last_ship"))
+        select(
+            Parcel.order_id,
+            func.max(Parcel.ship_date).label("last_ship"),
+            case((every_delivered, func.max(Parcel.delivered_at)), else_=None).label("delivered"),
+        )
         .group_by(Parcel.order_id)
         .subquery()
     )
@@ -84,7 +90,7 @@ def due_orders(
         cutoff = now - timedelta(days=days)
         shipped_by = (cutoff - timedelta(days=transit_days)).astimezone(BUSINESS_TZ).date()
         rows = session.execute(
-            select(Order.id, Order.order_no, Order.arrived_at, last.c.last_ship)
+            select(Order.id, Order.order_no, Order.arrived_at, last.c.last_ship, last.c.delivered)
             .outerjoin(last, last.c.order_id == Order.id)
             .where(
                 Order.portal == portal,
@@ -92,14 +98,18 @@ def due_orders(
                 Order.anonymised_at.is_(None),
                 Order.status.in_(DELIVERED),
                 or_(
+                    last.c.delivered <= cutoff,
                     Order.arrived_at <= cutoff,
                     and_(Order.arrived_at.is_(None), last.c.last_ship <= shipped_by),
                 ),
             )
         ).all()
-        for order_id, order_no, arrived_at, last_ship in rows:
+        for order_id, order_no, arrived_at, last_ship, delivered in rows:
             delivery = delivery_of(
-                arrived_at=arrived_at, last_ship_date=last_ship, transit_days=transit_days
+                arrived_at=arrived_at,
+                last_ship_date=last_ship,
+                transit_days=transit_days,
+                tracked_delivery=delivered,
             )
             if delivery is not None and due_at(delivery, days) <= now:
                 due.append(Due(order_id, order_no, portal, account, days, delivery))

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Insert, and_, insert, or_, select, update
+from sqlalchemy import Insert, and_, insert, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.tracking import (
     FINAL,
@@ -37,23 +38,48 @@ class DueParcel:
     order_no: str
     carrier: str
     tracking_number: str
+    portal_order_id: str = ""
 
 
 def due_parcels(
-    session: Session, *, carriers: Sequence[str], limit: int, asked_before: datetime | None = None
+    session: Session,
+    *,
+    carriers: Sequence[str],
+    limit: int,
+    asked_before: datetime | None = None,
+    portal: str | None = None,
+    portal_account: str | None = None,
+    not_of: Sequence[tuple[str, str]] = (),
 ) -> list[DueParcel]:
     """Tracked parcels of shipped orders whose status is not final, oldest ship date first;
-    with `asked_before`, only those not asked since then."""
+    with `asked_before`, only those not asked since then. No `carriers`: any carrier.
+    `portal`/`portal_account` keep the orders of one account, `not_of` leaves out the orders
+    of those (portal, account) pairs (they have a source of their own)."""
     recent = (
         or_(Parcel.tracked_at.is_(None), Parcel.tracked_at < asked_before)
         if asked_before is not None
         else Parcel.id.is_not(None)
     )
+    where: list[ColumnElement[bool]] = [Parcel.carrier.in_(list(carriers))] if carriers else []
+    if portal is not None:
+        where.append(Order.portal == portal)
+    if portal_account is not None:
+        where.append(Order.portal_account == portal_account)
+    where += [
+        not_(and_(Order.portal == p, Order.portal_account == a)) for p, a in sorted(set(not_of))
+    ]
     rows = session.execute(
-        select(Parcel.id, Order.id, Order.order_no, Parcel.carrier, Parcel.tracking_number)
+        select(
+            Parcel.id,
+            Order.id,
+            Order.order_no,
+            Parcel.carrier,
+            Parcel.tracking_number,
+            Order.portal_order_id,
+        )
         .join(Order, Order.id == Parcel.order_id)
         .where(
-            Parcel.carrier.in_(list(carriers)),
+            *where,
             Parcel.tracking_number.is_not(None),
             or_(Parcel.delivery_status.is_(None), Parcel.delivery_status.not_in(_FINAL)),
             Order.status.in_(("shipped", "arrived")),
@@ -62,7 +88,7 @@ def due_parcels(
         .order_by(Parcel.ship_date, Parcel.id)
         .limit(limit)
     ).all()
-    return [DueParcel(r[0], r[1], r[2], r[3], r[4] or "") for r in rows]
+    return [DueParcel(r[0], r[1], r[2], r[3], r[4] or "", r[5] or "") for r in rows]
 
 
 # --- the daily budget ----------------------------------------------------------------------------

@@ -200,6 +200,7 @@ TEXTS: dict[str, str] = {
     "ds_lost": "verloren",
     "ds_returned": "zurück beim Absender",
     "ev_arrived_carrier": "Versanddienstleister meldet alle Pakete zugestellt ({source})",
+    "ev_arrived_amazon": "Amazon meldet alle Pakete zugestellt ({source})",
     # Upload-Formular auf /imports
     "upload_title": "Tracking-Datei hochladen",
     "upload_file": "CSV-Datei",

@@ -193,6 +193,7 @@ TEXTS: dict[str, str] = {
     "ds_lost": "lost",
     "ds_returned": "returned to sender",
     "ev_arrived_carrier": "carrier reported every parcel delivered ({source})",
+    "ev_arrived_amazon": "Amazon reported every parcel delivered ({source})",
     # upload form on /imports
     "upload_title": "Upload a tracking file",
     "upload_file": "CSV file",
