@@ -64,20 +64,24 @@ from bench._common import (
 )
 
 NOTES = """
-How a deliver run uses the machine (flows/deliver.py, flows/confirm.py `PortalPasses`,
-tasks/own_process.py). The run's process sends the mails carrier group by carrier group. As
-soon as a group's mails are done, its confirmation rows are opened (in the background) and
-every portal with pending rows starts a pass in a worker process of its own, forked from a
-forkserver that loaded the confirmation code while the first mails went out. A portal never
-has two passes at once; rows opened during a pass get the next one. The workers run at a
-lower priority (nice 10), because the mails are the run's critical path: the portals of the
-last group wait for them. On this 2-core machine the run, its workers, the simulators (one
-process), the SMTP sink, the Prefect server and PostgreSQL share the cores.
+How a deliver run uses the machine (flows/deliver.py, flows/confirm.py `AccountPasses`). The
+run's process sends the mails carrier group by carrier group (`mark-shipped`, then
+`send-shipping-mails` per batch). As soon as a group's mails are done, its confirmation rows are
+opened (`open-confirmations`, in the background) and every (portal, seller account) with
+pending rows starts a pass, an async Prefect task `confirm-<portal>-<account>` on the run's
+event loop (its protocol work on a uvloop loop in a thread, tasks/own_loop.py). An account
+never has two passes at once; rows opened during a pass get the next one. There are no worker
+processes of the run any more (until 2026-12-05: one forked process per portal pass, nice 10,
+from a forkserver that preloaded the code, and `gc.freeze` in the run); on this 2-core machine
+the run, the simulators (one process), the SMTP sink, the Prefect server and PostgreSQL share
+the cores.
 
 - Seconds per task above are summed over task runs: the `confirm-<portal>` passes run side by
   side with each other and with the mails, so they add up to more than the run's time.
-- Prefect task runs: one per mail batch of up to 5,000 orders, one per portal pass (a pass
-  per carrier group at most, fewer where a pass is still running when the next group is done).
+- Prefect task runs: one per mail batch of up to 5,000 orders, one per account pass (a pass
+  per carrier group at most, fewer where a pass is still running when the next group is done),
+  and per carrier group `mark-shipped` and `open-confirmations`; a few reads of the store
+  (`carrier-groups`, `confirmation-counts`, `run-protocol`) per run.
 - "peak memory with workers" is the sum of the PSS of the run's process and its workers,
   sampled every second (pages the workers share with the forkserver count once); "peak RSS" is
   the run's own process (VmHWM). The children run with `MALLOC_ARENA_MAX=2`, as the workers
@@ -282,9 +286,10 @@ def count_task_runs(flow_run_ids: list[str]) -> tuple[dict[str, int], dict[str, 
 
 
 def _task_label(name: str) -> str:
-    """`send-shipping-mails-7f3` -> `send-shipping-mails`; `confirm-ebay` stays as it is."""
+    """`send-shipping-mails-7f3` -> `send-shipping-mails`; `confirm-ebay-<account>` ->
+    `confirm-ebay` (the accounts of a portal summed; portal names have no dash)."""
     if name.startswith(("confirm-", "poll-")):
-        return name
+        return "-".join(name.split("-")[:2])
     return name.rsplit("-", 1)[0]
 
 
