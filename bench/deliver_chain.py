@@ -135,6 +135,38 @@ orders/s, and the peak memory with the workers at 100,000 from 854 to 665 MB (Po
 The 100,000-order runs are faster per order than the 10,000-order runs: a fixed ~2–3 s (the
 first flow run of the process, the forkserver's imports, the last portal passes after the
 last mails, the poll) weighs less, and more groups' passes overlap the mails.
+
+**Prefect as the engine, 2026-12-05 (measured A/B in the same hour, 1 run each, 10,000
+orders, zero latency; `main` from a clone of it, this code from its branch; the machine was
+shared with other work: load averages 4–22 on 2 cores, so the wall times swing).** Before:
+confirmations in forked worker processes (nice 10, a preloading forkserver, `gc.freeze`); after:
+async Prefect tasks per seller account in the run's own process. Both with the Amazon feed
+interval at 0 (bench/_common.py; without it main's chain never finished: Amazon rows waited
+20 minutes for the next feed).
+
+| UTC (load start → end) | code | db | orders/s | CPU s/1,000: run + workers | task runs |
+|---|---|---|---|---|---|
+| 07:30–07:36 (4.2 → 9.5) | before | sqlite | 103 | 1.21 + 2.71 = 3.92 | 24 |
+| 07:30–07:36 (4.2 → 9.5) | before | postgresql | 68 | 1.17 + 2.82 = 3.99 | 25 |
+| 07:45–07:54 (9.1 → 13.8, tests alongside) | after | sqlite | 64 | 3.63 + 0 | 53 |
+| 07:45–07:54 (9.1 → 13.8, tests alongside) | after | postgresql | 61 | 3.94 + 0 | 53 |
+| 07:58–08:02 (7.6 → 7.1) | before | sqlite | 131 | 1.01 + 3.36 = 4.37 | 25 |
+| 07:58–08:02 (7.6 → 7.1) | before | postgresql | 129 | 1.21 + 2.57 = 3.78 | 29 |
+| 08:02–08:08 (7.1 → 7.4) | after | sqlite | 60 | 4.31 + 0 | 53 |
+| 08:02–08:08 (7.1 → 7.4) | after | postgresql | 106 | 3.79 + 0 | 53 |
+
+What it says: the CPU per 1,000 orders is the same (the forkserver's start and the workers'
+imports are gone, the same work is done in one process instead); the wall time is not.
+PostgreSQL lost 18 % in the second pair (within the goal of at most 20 %); SQLite lost about
+half, in both pairs — the goal is **missed** for SQLite. Where it goes: `open-confirmations`
+took 34.7 s summed on SQLite against 11.7 s on PostgreSQL and the confirm tasks twice their
+time before, while the run's process used only ~0.26 of a core (43 s CPU in 167 s): the
+accounts' ledger writes, the mail ledger and the openings now wait for each other on SQLite's
+one writer and on the GIL of one process, where before each portal wrote from a process of its
+own. Not yet tried: `ProcessPoolTaskRunner` for the confirm tasks (it starts its workers
+with `spawn`, so each imports Prefect afresh; whether they end with a killed run is unchecked), or fewer,
+larger ledger transactions per pass. The task runs per deliver run went from ~25 to 53 (a
+pass per account and carrier group, `mark-shipped` and `open-confirmations` per group).
 """
 
 # portal, endpoint, limit, source: the facts behind simulators/profiles.py, for the doc
