@@ -164,9 +164,10 @@ time before, while the run's process used only ~0.26 of a core (43 s CPU in 167 
 accounts' ledger writes, the mail ledger and the openings now wait for each other on SQLite's
 one writer and on the GIL of one process, where before each portal wrote from a process of its
 own. Not yet tried: `ProcessPoolTaskRunner` for the confirm tasks (it starts its workers
-with `spawn`, so each imports Prefect afresh; whether they end with a killed run is unchecked), or fewer,
-larger ledger transactions per pass. The task runs per deliver run went from ~25 to 53 (a
-pass per account and carrier group, `mark-shipped` and `open-confirmations` per group).
+with `spawn`, so each imports Prefect afresh; whether they end with a killed run is
+unchecked), or fewer, larger ledger transactions per pass. The task runs per deliver run
+went from ~25 to 53 (a pass per account and carrier group, `mark-shipped` and
+`open-confirmations` per group).
 """
 
 # portal, endpoint, limit, source: the facts behind simulators/profiles.py, for the doc
