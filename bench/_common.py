@@ -450,6 +450,10 @@ def child_environment(
         "LIEFERN_DEMO": "true",
         "LIEFERN_SECRET_KEY": "bench-secret-key-0123456789abcdef",
         "MALLOC_ARENA_MAX": "2",  # as `liefern serve` sets it for its worker's flow runs
+        # the chain sends an Amazon feed per carrier group and resubmits in the poll, seconds
+        # apart: with Amazon's 20-minute feed interval (core/settings.py) a run would wait
+        # for the interval instead of measuring the work
+        "LIEFERN_AMAZON_FEED_INTERVAL_MINUTES": "0",
     }
     if prefect_url:
         env["PREFECT_API_URL"] = prefect_url

@@ -64,20 +64,24 @@ from bench._common import (
 )
 
 NOTES = """
-How a deliver run uses the machine (flows/deliver.py, flows/confirm.py `PortalPasses`,
-tasks/own_process.py). The run's process sends the mails carrier group by carrier group. As
-soon as a group's mails are done, its confirmation rows are opened (in the background) and
-every portal with pending rows starts a pass in a worker process of its own, forked from a
-forkserver that loaded the confirmation code while the first mails went out. A portal never
-has two passes at once; rows opened during a pass get the next one. The workers run at a
-lower priority (nice 10), because the mails are the run's critical path: the portals of the
-last group wait for them. On this 2-core machine the run, its workers, the simulators (one
-process), the SMTP sink, the Prefect server and PostgreSQL share the cores.
+How a deliver run uses the machine (flows/deliver.py, flows/confirm.py `AccountPasses`). The
+run's process sends the mails carrier group by carrier group (`mark-shipped`, then
+`send-shipping-mails` per batch). As soon as a group's mails are done, its confirmation rows are
+opened (`open-confirmations`, in the background) and every (portal, seller account) with
+pending rows starts a pass, an async Prefect task `confirm-<portal>-<account>` on the run's
+event loop (its protocol work on a uvloop loop in a thread, tasks/own_loop.py). An account
+never has two passes at once; rows opened during a pass get the next one. There are no worker
+processes of the run any more (until 2026-12-05: one forked process per portal pass, nice 10,
+from a forkserver that preloaded the code, and `gc.freeze` in the run); on this 2-core machine
+the run, the simulators (one process), the SMTP sink, the Prefect server and PostgreSQL share
+the cores.
 
 - Seconds per task above are summed over task runs: the `confirm-<portal>` passes run side by
   side with each other and with the mails, so they add up to more than the run's time.
-- Prefect task runs: one per mail batch of up to 5,000 orders, one per portal pass (a pass
-  per carrier group at most, fewer where a pass is still running when the next group is done).
+- Prefect task runs: one per mail batch of up to 5,000 orders, one per account pass (a pass
+  per carrier group at most, fewer where a pass is still running when the next group is done),
+  and per carrier group `mark-shipped` and `open-confirmations`; a few reads of the store
+  (`carrier-groups`, `confirmation-counts`, `run-protocol`) per run.
 - "peak memory with workers" is the sum of the PSS of the run's process and its workers,
   sampled every second (pages the workers share with the forkserver count once); "peak RSS" is
   the run's own process (VmHWM). The children run with `MALLOC_ARENA_MAX=2`, as the workers
@@ -131,6 +135,39 @@ orders/s, and the peak memory with the workers at 100,000 from 854 to 665 MB (Po
 The 100,000-order runs are faster per order than the 10,000-order runs: a fixed ~2–3 s (the
 first flow run of the process, the forkserver's imports, the last portal passes after the
 last mails, the poll) weighs less, and more groups' passes overlap the mails.
+
+**Prefect as the engine, 2026-12-05 (measured A/B in the same hour, 1 run each, 10,000
+orders, zero latency; `main` from a clone of it, this code from its branch; the machine was
+shared with other work: load averages 4–22 on 2 cores, so the wall times swing).** Before:
+confirmations in forked worker processes (nice 10, a preloading forkserver, `gc.freeze`); after:
+async Prefect tasks per seller account in the run's own process. Both with the Amazon feed
+interval at 0 (bench/_common.py; without it main's chain never finished: Amazon rows waited
+20 minutes for the next feed).
+
+| UTC (load start → end) | code | db | orders/s | CPU s/1,000: run + workers | task runs |
+|---|---|---|---|---|---|
+| 07:30–07:36 (4.2 → 9.5) | before | sqlite | 103 | 1.21 + 2.71 = 3.92 | 24 |
+| 07:30–07:36 (4.2 → 9.5) | before | postgresql | 68 | 1.17 + 2.82 = 3.99 | 25 |
+| 07:45–07:54 (9.1 → 13.8, tests alongside) | after | sqlite | 64 | 3.63 + 0 | 53 |
+| 07:45–07:54 (9.1 → 13.8, tests alongside) | after | postgresql | 61 | 3.94 + 0 | 53 |
+| 07:58–08:02 (7.6 → 7.1) | before | sqlite | 131 | 1.01 + 3.36 = 4.37 | 25 |
+| 07:58–08:02 (7.6 → 7.1) | before | postgresql | 129 | 1.21 + 2.57 = 3.78 | 29 |
+| 08:02–08:08 (7.1 → 7.4) | after | sqlite | 60 | 4.31 + 0 | 53 |
+| 08:02–08:08 (7.1 → 7.4) | after | postgresql | 106 | 3.79 + 0 | 53 |
+
+What it says: the CPU per 1,000 orders is the same (the forkserver's start and the workers'
+imports are gone, the same work is done in one process instead); the wall time is not.
+PostgreSQL lost 18 % in the second pair (within the goal of at most 20 %); SQLite lost about
+half, in both pairs — the goal is **missed** for SQLite. Where it goes: `open-confirmations`
+took 34.7 s summed on SQLite against 11.7 s on PostgreSQL and the confirm tasks twice their
+time before, while the run's process used only ~0.26 of a core (43 s CPU in 167 s): the
+accounts' ledger writes, the mail ledger and the openings now wait for each other on SQLite's
+one writer and on the GIL of one process, where before each portal wrote from a process of its
+own. Not yet tried: `ProcessPoolTaskRunner` for the confirm tasks (it starts its workers
+with `spawn`, so each imports Prefect afresh; whether they end with a killed run is
+unchecked), or fewer, larger ledger transactions per pass. The task runs per deliver run
+went from ~25 to 53 (a pass per account and carrier group, `mark-shipped` and
+`open-confirmations` per group).
 """
 
 # portal, endpoint, limit, source: the facts behind simulators/profiles.py, for the doc
@@ -282,9 +319,10 @@ def count_task_runs(flow_run_ids: list[str]) -> tuple[dict[str, int], dict[str, 
 
 
 def _task_label(name: str) -> str:
-    """`send-shipping-mails-7f3` -> `send-shipping-mails`; `confirm-ebay` stays as it is."""
+    """`send-shipping-mails-7f3` -> `send-shipping-mails`; `confirm-ebay-<account>` ->
+    `confirm-ebay` (the accounts of a portal summed; portal names have no dash)."""
     if name.startswith(("confirm-", "poll-")):
-        return name
+        return "-".join(name.split("-")[:2])
     return name.rsplit("-", 1)[0]
 
 

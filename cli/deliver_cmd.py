@@ -70,11 +70,12 @@ def deliver(
         with session_scope(url) as session:
             release_waiting_mails(session, carriers=carriers)
     prepare_prefect(settings)
-    from flows.deliver import carrier_groups, deliver_locks
     from flows.deliver import deliver as deliver_flow
+    from flows.deliver import deliver_locks
     from tasks.guard import RunOverlap, current_overlap
+    from tasks.ledger import waiting_carriers
 
-    locks = [] if dry_run else deliver_locks(carrier_groups(url, carriers))
+    locks = [] if dry_run else deliver_locks(waiting_carriers(url, carriers))
     held = current_overlap(url, locks)
     if held is not None:  # answered before a flow run (and Prefect's server) starts
         fail(held.message, as_json=as_json, hint=held.hint)

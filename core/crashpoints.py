@@ -19,13 +19,6 @@ ENV_VARIABLE = "LIEFERN_CRASH_AT"
 
 _plan: dict[str, int] | None = None
 _reached: dict[str, int] = {}
-_run_pid: int | None = None  # set in a worker process: the run it works for dies with it
-
-
-def kill_also(run_pid: int) -> None:
-    """In a worker process of a run (tasks/own_process.py): a crash here kills the run."""
-    global _run_pid
-    _run_pid = run_pid
 
 
 def parse_plan(value: str) -> dict[str, int]:
@@ -52,6 +45,4 @@ def crash_point(name: str) -> None:
         return
     reached = _reached[name] = _reached.get(name, 0) + 1
     if reached == plan[name]:
-        if _run_pid is not None:
-            os.kill(_run_pid, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

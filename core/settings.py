@@ -78,8 +78,6 @@ class Settings(BaseSettings):
     ship_date_max_age_days: int = 30
     confirm_batch_size: int = 2_000
     confirm_max_attempts: int = 5
-    # each portal's confirmations in a worker process of their own (Linux; tasks/own_process)
-    confirm_in_processes: bool = True
     feed_stuck_minutes: int = 120
     # one Amazon order feed per seller account at most this often: Amazon's Feeds API Best
     # Practices, "Upload one feed of the same type no more than once every 20 minutes"

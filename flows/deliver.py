@@ -1,11 +1,13 @@
 """Flow: the deliver run of one or more carriers ("DPD mails now, UPS after the pick-up").
 
-Per carrier group: pick the orders with a parcel of that carrier and no shipping mail yet, and
-work through them in batches (mark shipped, ledger, mails). Once a group's mails are done, the
-portals are told about its orders, in the background while the next group's mails go out
-(flows/confirm.py PortalPasses). An order with parcels of several carriers gets one
-mail, in the first group that reaches it; the order's claim (tasks/guard.py) makes that hold
-for runs of different carriers at the same time too.
+The chain as the operator knows it, each step a Prefect task: per carrier group `mark-shipped`
+(the orders with a parcel of that carrier and no shipping mail yet), then the shipping mails in
+batches (`send-shipping-mails`); once a group's mails are done, `open-confirmations` and a
+`confirm-<portal>-<account>` task per seller account with pending rows, side by side while the
+next group's mails go out (flows/confirm.py AccountPasses). The flow body reads nothing from the
+store itself (tasks/ledger.py). An order with parcels of several carriers gets one mail, in the
+first group that reaches it; the order's claim (tasks/guard.py) makes that hold for runs of
+different carriers at the same time too.
 
 A run refused by the guard ends Failed with the guard's one line (who holds the lock, since
 when, what to do), without a traceback. Otherwise the run ends by flows/outcome.py's rule
@@ -24,20 +26,19 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from core.collector import start_frozen
 from core.run_verdict import deliver_verdict
 from core.settings import get_settings
-from db.queries.confirmations import orders_missing_confirmations
-from db.queries.mails import orders_to_mail
-from db.queries.run_protocol import outcomes_of_orders
-from db.session import session_scope
 from db.types import utcnow
-from flows.confirm import PortalPasses
+from flows.confirm import AccountPasses
 from flows.labels import label_run
 from flows.outcome import end_state
-from flows.protocol import publish_protocol
-from tasks import own_process
 from tasks.guard import RunOverlap, run_guard
+from tasks.ledger import (
+    carrier_groups,
+    mark_group_shipped,
+    orders_left_unconfirmed,
+    protocol_of_orders,
+)
 from tasks.mails import MailBatchReport, mail_batch
 
 MAIL_COLUMNS = ("sent", "suppressed", "failed", "waiting", "unknown", "resent_after_unknown")
@@ -48,14 +49,6 @@ def _run_name() -> str:
     carriers = params.get("carriers") or ["all"]
     suffix = "-dry-run" if params.get("dry_run") else ""
     return f"deliver-{'-'.join(carriers)}{suffix}"
-
-
-def carrier_groups(db_url: str, carriers: list[str] | None) -> list[str]:
-    from db.queries.parcels import carriers_with_unmailed_orders
-
-    with session_scope(db_url) as session:
-        waiting = carriers_with_unmailed_orders(session)
-    return [c for c in carriers if c in waiting] if carriers else waiting
 
 
 def deliver_locks(groups: list[str]) -> list[str]:
@@ -75,9 +68,7 @@ async def deliver(
     db_url = get_settings().db_url
     run_id = str(flow_run.id) if flow_run.id else None
     started = utcnow()
-    groups = carrier_groups(db_url, carriers)
-    if groups and confirm_portals and not dry_run:
-        own_process.warm_up()  # the confirmations' workers load while the mails go out
+    groups = await carrier_groups(db_url, carriers)
     await label_run(carriers=carriers or groups)
     locks = [] if dry_run else deliver_locks(groups)
     with ExitStack() as held:
@@ -86,18 +77,13 @@ async def deliver(
         except RunOverlap as overlap:
             # the run's state carries the line (Prefect logs it); the caller gets the error
             return Failed(message=str(overlap), data=overlap)  # type: ignore[return-value]
-        held.enter_context(start_frozen())  # core/collector.py
         reports: list[MailBatchReport] = []
         seen: set[int] = set()
-        passes = PortalPasses(db_url, run_id) if confirm_portals and not dry_run else None
+        passes = AccountPasses(db_url, run_id) if confirm_portals and not dry_run else None
         try:
             for carrier in groups:
-                with session_scope(db_url) as session:
-                    order_ids = [
-                        i for i in orders_to_mail(session, carriers=[carrier]) if i not in seen
-                    ]
+                order_ids = await mark_group_shipped(db_url, carrier, sorted(seen), dry_run)
                 seen.update(order_ids)
-                logger.info("%s: %d orders to deliver", carrier, len(order_ids))
                 for start in range(0, len(order_ids), batch_size):
                     batch = order_ids[start : start + batch_size]
                     reports.append(
@@ -117,17 +103,17 @@ async def deliver(
         summary = _summarise(reports, dry_run)
         await _publish(summary, dry_run)
         if passes is not None:
-            with session_scope(db_url) as session:  # left behind by a run that died
-                left_behind = orders_missing_confirmations(session, mailed_before=started)
+            left_behind = await orders_left_unconfirmed(db_url, started)  # a run that died
             if passes.orders or left_behind:
                 summary["confirmations"] = await passes.finish(left_behind)
     if not dry_run:
         touched = seen | set(passes.orders if passes is not None else ())
-        with session_scope(db_url) as session:
-            outcomes = outcomes_of_orders(session, order_ids=sorted(touched))
         # the mail task has named sent and failed mails already; the rest is named here
-        summary["protocol"] = await publish_protocol(
-            outcomes, key="deliver-orders", skip_mail={"sent", "failed", "unknown", "waiting"}
+        summary["protocol"] = await protocol_of_orders(
+            db_url,
+            sorted(touched),
+            "deliver-orders",
+            {"sent", "failed", "unknown", "waiting"},
         )
     return end_state(deliver_verdict(summary), summary)  # type: ignore[return-value]
 

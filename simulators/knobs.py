@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +40,8 @@ class RecordedCall:
     method: str
     path: str
     status: int
+    # when the simulator handled it (time.monotonic): tests check which calls overlapped
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 class ServerBucket:

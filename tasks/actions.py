@@ -37,12 +37,17 @@ from db.queries.actions import (
     reopen_mail,
     send_waiting_now,
 )
-from db.queries.confirmations import confirmation_counts, portals_with
+from db.queries.confirmations import accounts_with, confirmation_counts
 from db.queries.mails import mail_rows
 from db.queries.orders import get_order
 from db.session import session_scope
 from db.types import utcnow
-from tasks.confirmations import CONFIRM_LOCK_WAIT, open_confirmations, submit_pending
+from tasks.confirmations import (
+    CONFIRM_LOCK_WAIT,
+    confirm_lock,
+    open_confirmations,
+    submit_pending,
+)
 from tasks.guard import RunOverlap, waiting_run_guard
 from tasks.mails import send_shipping_mails
 
@@ -302,7 +307,7 @@ async def _confirm(
     later: bool = False,
 ) -> None:
     """Open the orders' confirmation rows (held or skipped as the account says) and submit
-    every pending row of their portals, each under its portal's lock, as a deliver run does."""
+    every pending row of their portals, each account under its own lock, as a deliver run does."""
     if not order_ids:
         return
     accounts = Accounts.load(settings.accounts_path)
@@ -315,15 +320,19 @@ async def _confirm(
 
 async def submit_portals(db_url: str, *, settings: Settings, result: ActionResult) -> None:
     with session_scope(db_url) as session:
-        portals = portals_with(session, status="pending")
-    for portal in portals:
+        pending = accounts_with(session, status="pending")
+    for portal, account in pending:
         try:
             async with waiting_run_guard(
-                db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT
+                db_url, [confirm_lock(portal, account)], wait_seconds=CONFIRM_LOCK_WAIT
             ):
-                report = await submit_pending(db_url, portal=portal, run_id=None, settings=settings)
+                report = await submit_pending(
+                    db_url, portal=portal, account=account, run_id=None, settings=settings
+                )
         except RunOverlap as overlap:
-            result.errors.append(f"{portal}: not told now, {overlap}; the next run tells it")
+            result.errors.append(
+                f"{portal} account {account}: not told now, {overlap}; the next run tells it"
+            )
             continue
         result.errors += report.errors
 

@@ -1,6 +1,8 @@
 """Telling the portals: open ledger rows, submit per portal and account, poll what is async.
 
-Each portal runs in its own task, so one portal being down never holds up another. Every call
+Each seller account of a portal runs in its own task (`confirm-<portal>-<account>`), so one
+portal or account being down never holds up another, and accounts of one portal go side by side:
+each has its own connector, so its own rate limit and connection pool. Every call
 goes through the ledger: rows are committed as attempted before the portal is called, and the
 answers are committed right after. A row still `pending` after an attempt is simply submitted
 again: every connector is idempotent for the same parcel (eBay and Kaufland read back first,
@@ -9,6 +11,7 @@ Amazon accepts the same tracking number twice, Hood and Rakuten answer "already 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ from db.queries.confirmations import (
     LedgerOrder,
     LedgerParcel,
     LedgerRow,
+    accounts_with,
     add_confirmations,
     confirmations_in_status,
     existing_confirmation_keys,
@@ -49,10 +53,9 @@ from db.queries.confirmations import (
 from db.queries.holds import released_pairs
 from db.session import session_scope
 from db.types import utcnow
-from tasks import own_process
 from tasks.guard import RunOverlap, waiting_run_guard
 from tasks.holds import release_settled
-from tasks.own_loop import on_own_loop, run_loop
+from tasks.own_loop import on_own_loop
 from tasks.retry_rule import retry_if_it_helps
 
 # A run that finds another confirming the same portal waits this long, then leaves its rows
@@ -77,7 +80,7 @@ class PortalFailed(Exception):
         super().__init__("; ".join(errors))
         self.retryable = retryable
 
-    def __reduce__(self) -> tuple[Any, ...]:  # crosses from a worker process intact
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled intact (Prefect's result storage)
         return (_portal_failed, (str(self), self.retryable))
 
 
@@ -205,16 +208,22 @@ def _is_simulator(options: AccountOptions) -> bool:
 
 
 async def submit_pending(
-    db_url: str, *, portal: str, run_id: str | None, settings: Settings | None = None
+    db_url: str,
+    *,
+    portal: str,
+    run_id: str | None,
+    account: str | None = None,
+    settings: Settings | None = None,
 ) -> PortalReport:
-    """Submit every pending row of one portal, account by account, batch by batch."""
+    """Submit every pending row of one portal (of one of its accounts, if given), account by
+    account, batch by batch."""
     from connectors.registry import open_connector, skip_reason
 
     settings = settings or get_settings()
     accounts = Accounts.load(settings.accounts_path)
     report = PortalReport(portal)
     with session_scope(db_url) as session:
-        rows = confirmations_in_status(session, portal=portal, status="pending")
+        rows = confirmations_in_status(session, portal=portal, status="pending", account=account)
     by_account: dict[str, list[LedgerEntry]] = defaultdict(list)
     for row in rows:
         by_account[row[0].account].append(row)
@@ -376,16 +385,17 @@ def _record(
 
 
 async def poll_submitted(
-    db_url: str, *, portal: str, settings: Settings | None = None
+    db_url: str, *, portal: str, account: str | None = None, settings: Settings | None = None
 ) -> PortalReport:
-    """Ask the portal about `submitted` rows; stuck ones go back to pending (resubmitted)."""
+    """Ask the portal about `submitted` rows (of one account, if given); stuck ones go back to
+    pending (resubmitted)."""
     from connectors.registry import open_connector
 
     settings = settings or get_settings()
     accounts = Accounts.load(settings.accounts_path)
     report = PortalReport(portal)
     with session_scope(db_url) as session:
-        rows = confirmations_in_status(session, portal=portal, status="submitted")
+        rows = confirmations_in_status(session, portal=portal, status="submitted", account=account)
     by_account: dict[str, list[LedgerEntry]] = defaultdict(list)
     for row in rows:
         by_account[row[0].account].append(row)
@@ -430,9 +440,41 @@ async def poll_submitted(
     return report
 
 
-def submit_here(db_url: str, portal: str, run_id: str | None) -> PortalReport:
-    """`submit_pending` on an event loop of this thread: the body of a worker process."""
-    return run_loop(lambda: submit_pending(db_url, portal=portal, run_id=run_id))
+@task(
+    name="open-confirmations",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_it_helps,
+    cache_policy=NO_CACHE,
+)
+async def open_ledger_rows(
+    db_url: str, order_ids: list[int], run_id: str | None = None
+) -> list[tuple[str, str]]:
+    """Open the confirmation rows of these orders (safe to repeat: known rows stay as they
+    are); the (portal, account) pairs that have pending rows now."""
+
+    def open_rows() -> list[tuple[str, str]]:
+        if order_ids:
+            accounts = Accounts.load(get_settings().accounts_path)
+            opened = open_confirmations(
+                db_url, order_ids=order_ids, accounts=accounts, run_id=run_id
+            )
+            get_run_logger().info("%d confirmations opened", opened)
+        with session_scope(db_url) as session:
+            return accounts_with(session, status="pending")
+
+    return await asyncio.to_thread(open_rows)
+
+
+def confirm_lock(portal: str, account: str) -> str:
+    """The run guard's lock of one account's confirmations: never two passes of it at once
+    (a deliver run, poll-portals, an operator's action)."""
+    return f"confirm:{portal}:{account}"
+
+
+# The pass's own work (protocol handling, ledger writes) runs on a uvloop loop in a thread of
+# its own (tasks/own_loop.py): the flow's loop, which keeps the other accounts' tasks and the
+# mails going, only waits meanwhile, and the blocking database calls never stall it.
 
 
 @task(
@@ -441,21 +483,21 @@ def submit_here(db_url: str, portal: str, run_id: str | None) -> PortalReport:
     retry_delay_seconds=10,
     retry_condition_fn=retry_if_it_helps,
     cache_policy=NO_CACHE,
-    task_run_name="confirm-{portal}",
+    task_run_name="confirm-{portal}-{account}",
 )
-async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) -> PortalReport:
-    """Submit this portal's pending confirmations (all accounts)."""
+async def confirm_account(
+    db_url: str, portal: str, account: str, run_id: str | None = None
+) -> PortalReport:
+    """Submit the pending confirmations of one portal account."""
     logger = get_run_logger()
+    lock = confirm_lock(portal, account)
     try:
-        async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
-            if own_process.enabled():
-                report = await own_process.in_own_process(submit_here, db_url, portal, run_id)
-            else:
-                report = await on_own_loop(
-                    lambda: submit_pending(db_url, portal=portal, run_id=run_id)
-                )
+        async with waiting_run_guard(db_url, [lock], wait_seconds=CONFIRM_LOCK_WAIT):
+            report = await on_own_loop(
+                lambda: submit_pending(db_url, portal=portal, account=account, run_id=run_id)
+            )
     except RunOverlap as overlap:
-        logger.info("%s: not submitted now, %s", portal, overlap)
+        logger.info("%s account %s: not submitted now, %s", portal, account, overlap)
         return PortalReport(portal)
     _log(logger, report)
     if report.errors:
@@ -470,16 +512,19 @@ async def confirm_portal(db_url: str, portal: str, run_id: str | None = None) ->
     retry_delay_seconds=10,
     retry_condition_fn=retry_if_it_helps,
     cache_policy=NO_CACHE,
-    task_run_name="poll-{portal}",
+    task_run_name="poll-{portal}-{account}",
 )
-async def poll_portal(db_url: str, portal: str) -> PortalReport:
-    """Fetch asynchronous results (Amazon processing reports) into the ledger."""
+async def poll_account(db_url: str, portal: str, account: str) -> PortalReport:
+    """Fetch one account's asynchronous results (Amazon processing reports) into the ledger."""
     logger = get_run_logger()
+    lock = confirm_lock(portal, account)
     try:
-        async with waiting_run_guard(db_url, [f"confirm:{portal}"], wait_seconds=CONFIRM_LOCK_WAIT):
-            report = await on_own_loop(lambda: poll_submitted(db_url, portal=portal))
+        async with waiting_run_guard(db_url, [lock], wait_seconds=CONFIRM_LOCK_WAIT):
+            report = await on_own_loop(
+                lambda: poll_submitted(db_url, portal=portal, account=account)
+            )
     except RunOverlap as overlap:
-        logger.info("%s: not polled now, %s", portal, overlap)
+        logger.info("%s account %s: not polled now, %s", portal, account, overlap)
         return PortalReport(portal)
     _log(logger, report)
     if report.errors:

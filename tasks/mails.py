@@ -1,5 +1,9 @@
 """Shipping mails for a batch of orders: mark shipped, write the ledger, render, send.
 
+The deliver flow marks a carrier group shipped in a task of its own (tasks/ledger.py
+`mark-shipped`) and has the mail task skip that step; other callers (an operator's re-send,
+the benchmarks) get the whole step from `send_shipping_mails`.
+
 Ledger rule (nothing lost, nothing twice): each connection's worker commits its mail's row as
 attempted before the mail goes out, and its outcome right after the server answered, and starts
 its next mail only once that outcome is committed. The commits of all connections go through
@@ -180,14 +184,21 @@ class MailComposer:
 
 
 def prepare_batch(
-    db_url: str, *, order_ids: Sequence[int], composer: MailComposer, flow_run_id: str | None
+    db_url: str,
+    *,
+    order_ids: Sequence[int],
+    composer: MailComposer,
+    flow_run_id: str | None,
+    mark: bool = True,
 ) -> list[MailOrder]:
-    """Mark the orders shipped and give each one ledger row: pending, or suppressed by policy;
-    hands back the orders it loaded (items and parcels included)."""
+    """Mark the orders shipped (unless `mark` is off: done before) and give each one ledger
+    row: pending, or suppressed by policy; hands back the orders it loaded (items and parcels
+    included)."""
     now = utcnow()
     with session_scope(db_url) as session:
         orders = load_mail_orders(session, order_ids=order_ids)
-        mark_shipped(session, order_ids=[o.id for o in orders], at=now)
+        if mark:
+            mark_shipped(session, order_ids=[o.id for o in orders], at=now)
         existing = mail_row_states(session, order_ids=order_ids)
         new_rows = []
         for order in orders:
@@ -295,6 +306,7 @@ async def send_shipping_mails(
     flow_run_id: str | None = None,
     settings: Settings | None = None,
     claimant: str | None = None,
+    mark: bool = True,
 ) -> MailBatchReport:
     """One batch of the deliver run; safe to run again after a crash or a retry.
 
@@ -309,6 +321,7 @@ async def send_shipping_mails(
                 flow_run_id=flow_run_id,
                 settings=settings,
                 claimant=guard.token,
+                mark=mark,
             )
     try:
         return await _send_batch(
@@ -319,6 +332,7 @@ async def send_shipping_mails(
             flow_run_id=flow_run_id,
             settings=settings,
             claimant=claimant or "",
+            mark=mark,
         )
     finally:
         if claimant:  # every outcome of the batch is committed by now
@@ -334,13 +348,16 @@ async def _send_batch(
     flow_run_id: str | None,
     settings: Settings | None,
     claimant: str,
+    mark: bool,
 ) -> MailBatchReport:
     settings = settings or get_settings()
     composer = MailComposer(settings, Accounts.load(settings.accounts_path), carrier)
     report = MailBatchReport(carrier, order_ids=list(order_ids))
     if dry_run:
         return _preview(db_url, order_ids=order_ids, composer=composer, report=report)
-    loaded = prepare_batch(db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id)
+    loaded = prepare_batch(
+        db_url, order_ids=order_ids, composer=composer, flow_run_id=flow_run_id, mark=mark
+    )
     ours = claim_orders(db_url, order_ids=order_ids, token=claimant, carrier=carrier)
     crash_point("mails.prepared")
 
@@ -518,7 +535,7 @@ async def mail_batch(
     flow_run_id: str | None = None,
     claimant: str | None = None,
 ) -> MailBatchReport:
-    """Mark shipped, record and send the shipping mails of one batch of orders."""
+    """Record and send the shipping mails of one batch of orders (marked shipped before)."""
     logger = get_run_logger()
     report = await send_shipping_mails(
         db_url,
@@ -527,6 +544,7 @@ async def mail_batch(
         dry_run=dry_run,
         flow_run_id=flow_run_id,
         claimant=claimant,
+        mark=False,
     )
     for start in range(0, len(report.sent_orders), ORDER_NUMBERS_PER_LOG_LINE):
         chunk = report.sent_orders[start : start + ORDER_NUMBERS_PER_LOG_LINE]

@@ -86,7 +86,6 @@ def configure(stack: PortalStack, settings: Settings, monkeypatch: pytest.Monkey
     for name, value in stack.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LIEFERN_AMAZON_FEED_INTERVAL_MINUTES", "20")
-    monkeypatch.setenv("LIEFERN_CONFIRM_IN_PROCESSES", "false")
     reset_settings()
 
 

@@ -421,7 +421,6 @@ def test_deliver_run_holds_the_bounced_order_and_the_poll_lets_it_go_when_the_ru
 
     bounced, good = shipped_orders(db_url, "ebay", 2)
     configure(portals, settings, monkeypatch)
-    monkeypatch.setenv("LIEFERN_CONFIRM_IN_PROCESSES", "false")
     reset_settings()
     bounce(smtp, bounced)
 

@@ -1,5 +1,7 @@
 """Kill a mail run with SIGKILL mid-batch, run again: every order mailed, repeats accounted for.
 
+And a deliver run killed while it confirms leaves nothing behind that still calls a portal.
+
 Documented rule: a mail the server took but whose outcome was not yet committed when the
 process died is sent again with the same Message-ID. Those are the only repeats allowed, and
 there are at most as many as the run had SMTP connections: a connection's next mail starts only
@@ -27,6 +29,7 @@ from core.settings import Settings, reset_settings
 from db.models import ShippingMail
 from db.session import session_scope
 from simulators.smtp import FaultySmtpServer
+from simulators.stack import PortalStack
 from tests.helpers import numbers
 from tests.test_deliver_mails import add_parcel, deliver, shop_orders
 
@@ -128,3 +131,74 @@ def test_killed_at_a_mail_crash_point_repeats_at_most_one_mail_per_connection(
 
     assert rerun_and_count_repeats(db_url, slow_smtp) == in_flight
     print(f"\nkilled at {point}: {in_flight} in flight, sent again")
+
+
+DELIVER_SCRIPT = """
+import asyncio
+from flows.deliver import deliver
+asyncio.run(deliver(carriers=["dhl"]))
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below `pid` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent has not reaped it yet
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness", "smtp")
+def test_a_deliver_run_killed_while_confirming_leaves_nothing_that_calls_a_portal(
+    db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    from simulators import ebay
+    from tests.test_confirmation_gate import configure, shipped_orders
+
+    shipped_orders(db_url, "ebay", 6)
+    configure(portals, settings, monkeypatch)
+    sim = ebay.simulator(portals.apps["ebay"])
+    sim.slow_next(1000, 0.4)  # one call after the other (batches of one), each answered late
+    env = {
+        **os.environ,
+        "LIEFERN_CONFIRM_BATCH_SIZE": "1",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
+    run = subprocess.Popen([sys.executable, "-c", DELIVER_SCRIPT], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not [c for c in sim.calls if c.method == "POST"]:
+            assert run.poll() is None, "the run ended before it called eBay"
+            assert time.monotonic() < deadline, "the run never called eBay"
+            time.sleep(0.01)
+        below = _descendants(run.pid)
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    told = len(sim.calls)
+    assert told < 6  # killed mid-pass: a pass left running would call on for 2 s
+
+    time.sleep(2.0)
+
+    assert len(sim.calls) == told
+    assert not [pid for pid in below if _alive(pid)]

@@ -1,7 +1,7 @@
-"""A deliver run's portal passes (flows/confirm.py PortalPasses): a carrier's orders are
-confirmed while the next carrier's mails go out; the portals run side by side, but a portal
-never has two passes at once (a pass submits all its pending rows) and rows opened during a
-pass get the next one."""
+"""A deliver run's account passes (flows/confirm.py AccountPasses): a carrier's orders are
+confirmed while the next carrier's mails go out; portals and the accounts of one portal run
+side by side, but an account never has two passes at once (a pass submits all its pending
+rows) and rows opened during a pass get the next one."""
 
 from __future__ import annotations
 
@@ -14,59 +14,69 @@ import pytest
 
 from flows import confirm
 from tasks.confirmations import PortalReport
+from tasks.ledger import ConfirmationStanding
+
+Account = tuple[str, str]
 
 
-class FakePortals:
-    """Stands in for the ledger and the confirm-<portal> task: `opened` rows become pending,
-    a pass takes every pending row of its portal. The database and the portals themselves are
-    tested elsewhere (tests/stress, test_confirmations)."""
+class FakeLedger:
+    """Stands in for the ledger and the confirm-<portal>-<account> task: `opened` rows become
+    pending, a pass takes every pending row of its account. The database and the portals
+    themselves are tested elsewhere (tests/stress, test_confirmations, test_parallel_accounts)."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, list[int]] = {}
-        self.passes: list[tuple[str, list[int]]] = []
-        self.active: dict[str, int] = {}
-        self.most_of_one_portal = 0
+        self.pending: dict[Account, list[int]] = {}
+        self.passes: list[tuple[Account, list[int]]] = []
+        self.active: dict[Account, int] = {}
+        self.most_of_one_account = 0
         self.most_at_once = 0
-        self.failing: set[str] = set()
+        self.failing: set[Account] = set()
 
-    def open(self, db_url: str, *, order_ids: Sequence[int], **_: Any) -> int:
+    @staticmethod
+    def account_of(order: int) -> Account:
+        if order % 2 == 0:
+            return ("kaufland", "main")
+        return ("ebay", "main" if order % 4 == 1 else "second")
+
+    async def open(
+        self, db_url: str, order_ids: Sequence[int], run_id: str | None
+    ) -> list[Account]:
         for order in order_ids:
-            self.pending.setdefault("ebay" if order % 2 else "kaufland", []).append(order)
-        return len(order_ids)
+            self.pending.setdefault(self.account_of(order), []).append(order)
+        return sorted(key for key, rows in self.pending.items() if rows)
 
-    def portals_with(self, session: Any, *, status: str) -> list[str]:
-        return sorted(p for p, rows in self.pending.items() if rows)
-
-    async def confirm_portal(self, db_url: str, portal: str, run_id: str | None) -> PortalReport:
-        rows, self.pending[portal] = self.pending[portal], []
-        self.passes.append((portal, rows))
-        self.active[portal] = self.active.get(portal, 0) + 1
-        self.most_of_one_portal = max(self.most_of_one_portal, self.active[portal])
+    async def confirm_account(
+        self, db_url: str, portal: str, account: str, run_id: str | None
+    ) -> PortalReport:
+        key = (portal, account)
+        rows, self.pending[key] = self.pending[key], []
+        self.passes.append((key, rows))
+        self.active[key] = self.active.get(key, 0) + 1
+        self.most_of_one_account = max(self.most_of_one_account, self.active[key])
         self.most_at_once = max(self.most_at_once, sum(self.active.values()))
         await asyncio.sleep(0.05)
-        self.active[portal] -= 1
-        if portal in self.failing:
-            raise RuntimeError(f"{portal} account main: refused")
+        self.active[key] -= 1
+        if key in self.failing:
+            raise RuntimeError(f"{portal} account {account}: refused")
         report = PortalReport(portal)
         report.counts["confirmed"] += len(rows)
         return report
 
 
 @pytest.fixture
-def portals(monkeypatch: pytest.MonkeyPatch) -> FakePortals:
-    fake = FakePortals()
-    monkeypatch.setattr(confirm, "open_confirmations", fake.open)
-    monkeypatch.setattr(confirm, "portals_with", fake.portals_with)
-    monkeypatch.setattr(confirm, "confirm_portal", fake.confirm_portal)
+def ledger(monkeypatch: pytest.MonkeyPatch) -> FakeLedger:
+    fake = FakeLedger()
+    monkeypatch.setattr(confirm, "open_ledger_rows", fake.open)
+    monkeypatch.setattr(confirm, "confirm_account", fake.confirm_account)
     monkeypatch.setattr(confirm, "get_run_logger", lambda: _Quiet())
-    monkeypatch.setattr(
-        confirm, "confirmation_counts", lambda session, order_ids: {"all": len(order_ids)}
-    )
-    monkeypatch.setattr(confirm, "held_rows", lambda session, order_ids: [])
+
+    async def standing(db_url: str, order_ids: list[int]) -> ConfirmationStanding:
+        return ConfirmationStanding({"all": {"orders": len(order_ids)}}, [])
 
     async def no_artifact(summary: dict[str, Any], *, key: str) -> None:
         pass
 
+    monkeypatch.setattr(confirm, "confirmation_standing", standing)
     monkeypatch.setattr(confirm, "_publish", no_artifact)
     return fake
 
@@ -76,64 +86,66 @@ class _Quiet:
         pass
 
 
-def test_portals_side_by_side_one_pass_at_a_time_every_order_once(
-    portals: FakePortals, tmp_path: Path
+def test_accounts_side_by_side_one_pass_at_a_time_every_order_once(
+    ledger: FakeLedger, tmp_path: Path
 ) -> None:
     async def run() -> dict[str, Any]:
-        passes = confirm.PortalPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
-        passes.mailed([1, 2])  # first carrier done: both portals start a pass
+        passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
+        passes.mailed([1, 2, 3])  # first carrier done: three accounts start a pass
         await asyncio.sleep(0.01)  # (the next carrier's mails are sent meanwhile)
-        passes.mailed([3, 4])  # second carrier, while those passes run: next passes wait
-        passes.mailed([5])
+        passes.mailed([4, 5])  # second carrier, while those passes run: next passes wait
+        passes.mailed([9])
         await asyncio.sleep(0.2)
-        passes.mailed([7])  # third carrier: the passes have ended, eBay starts again at once
-        return await passes.finish([9])  # left behind by an earlier run
+        passes.mailed([13])  # third carrier: the passes have ended, eBay main starts at once
+        return await passes.finish([17])  # left behind by an earlier run
 
     summary = asyncio.run(run())
-    assert portals.passes[:4] == [
-        ("ebay", [1]),
-        ("kaufland", [2]),
-        ("ebay", [3, 5]),  # both opened while the first pass ran: one pass for both
-        ("kaufland", [4]),
+    ebay_main, ebay_second, kaufland = ("ebay", "main"), ("ebay", "second"), ("kaufland", "main")
+    assert sorted(ledger.passes[:5]) == [
+        (ebay_main, [1]),
+        (ebay_main, [5, 9]),  # both opened while the first pass ran: one pass for both
+        (ebay_second, [3]),
+        (kaufland, [2]),
+        (kaufland, [4]),
     ]
-    # 7 and 9 in one pass or two, depending on how soon eBay's pass for 7 starts
-    assert {p for p, _ in portals.passes[4:]} == {"ebay"}
-    assert sorted(o for _, rows in portals.passes[4:] for o in rows) == [7, 9]
-    assert portals.most_of_one_portal == 1
-    assert portals.most_at_once == 2
-    assert summary["totals"] == {"confirmed": 7}
-    assert summary["portals"] == {"all": 7}
+    # 13 and 17 in one pass or two, depending on how soon the pass for 13 starts
+    assert {key for key, _ in ledger.passes[5:]} == {ebay_main}
+    assert sorted(o for _, rows in ledger.passes[5:] for o in rows) == [13, 17]
+    assert ledger.most_of_one_account == 1
+    assert ledger.most_at_once == 3  # two accounts of eBay and Kaufland's at the same time
+    assert summary["totals"] == {"confirmed": 8}
+    assert summary["portals"] == {"all": {"orders": 8}}
 
 
-def test_a_failing_portal_is_reported_and_holds_up_no_other(
-    portals: FakePortals, tmp_path: Path
+def test_a_failing_account_is_reported_and_holds_up_no_other(
+    ledger: FakeLedger, tmp_path: Path
 ) -> None:
-    portals.failing = {"kaufland"}
+    ledger.failing = {("ebay", "second")}
 
     async def run() -> dict[str, Any]:
-        passes = confirm.PortalPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
-        passes.mailed([1, 2, 3])
+        passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
+        passes.mailed([1, 2, 3, 4])
         return await passes.finish()
 
     summary = asyncio.run(run())
-    assert summary["totals"] == {"confirmed": 2}
-    assert summary["errors"] == ["kaufland: kaufland account main: refused"]
+    assert summary["totals"] == {"confirmed": 3}
+    assert summary["errors"] == ["ebay: ebay account second: refused"]
 
 
 def test_an_opening_that_fails_fails_the_run_after_the_running_passes(
-    portals: FakePortals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ledger: FakeLedger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = portals.open
+    opened = ledger.open
 
-    def open_or_fail(db_url: str, *, order_ids: Sequence[int], **rest: Any) -> int:
+    async def open_or_fail(db_url: str, order_ids: Sequence[int], run_id: str | None) -> Any:
         if 4 in order_ids:
             raise RuntimeError("store unreachable")
-        return opened(db_url, order_ids=order_ids, **rest)
+        return await opened(db_url, order_ids, run_id)
 
-    monkeypatch.setattr(confirm, "open_confirmations", open_or_fail)
+    monkeypatch.setattr(confirm, "open_ledger_rows", open_or_fail)
 
     async def run() -> None:
-        passes = confirm.PortalPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
+        passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
         passes.mailed([1, 2])
         passes.mailed([3, 4])
         passes.mailed([5])  # after a failed opening: never opened, never sent
@@ -141,5 +153,5 @@ def test_an_opening_that_fails_fails_the_run_after_the_running_passes(
 
     with pytest.raises(RuntimeError, match="store unreachable"):
         asyncio.run(run())
-    assert sorted(o for _, rows in portals.passes for o in rows) == [1, 2]
-    assert portals.active == {"ebay": 0, "kaufland": 0}  # the passes ended before the error
+    assert sorted(o for _, rows in ledger.passes for o in rows) == [1, 2]
+    assert set(ledger.active.values()) == {0}  # the passes ended before the error

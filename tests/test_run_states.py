@@ -83,7 +83,6 @@ def stack(portals: PortalStack) -> PortalStack:
 def _deliver(monkeypatch: pytest.MonkeyPatch) -> Any:
     from flows.deliver import deliver
 
-    monkeypatch.setenv("LIEFERN_CONFIRM_IN_PROCESSES", "false")
     reset_settings()
     return asyncio.run(deliver(carriers=["dhl"], return_state=True))
 
@@ -126,7 +125,7 @@ def _artifact_rows(state: Any, key: str) -> tuple[list[dict[str, str]], str]:
 def test_deliver_run_with_missing_portal_credentials_ends_failed_with_the_reason(
     db_url: str, settings: Settings, stack: PortalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shipped_orders(db_url, "ebay", 1)
+    [order] = shipped_orders(db_url, "ebay", 1)
     configure(stack, settings, monkeypatch)
     [missing] = [n for n in stack.environment() if n.startswith("LIEFERN_EBAY_")][:1]
     monkeypatch.delenv(missing)
@@ -135,7 +134,8 @@ def test_deliver_run_with_missing_portal_credentials_ends_failed_with_the_reason
 
     assert state.is_failed()
     assert missing in state.message
-    assert _task_runs(state)["confirm-ebay"] == 1  # a second try would only repeat the refusal
+    # a second try would only repeat the refusal
+    assert _task_runs(state)[f"confirm-ebay-{order.portal_account}"] == 1
 
 
 @pytest.mark.usefixtures("prefect_harness", "smtp")
@@ -224,4 +224,4 @@ def test_a_poll_run_that_cannot_reach_amazon_ends_failed_and_names_the_missing_c
     state = asyncio.run(poll_portals(return_state=True))
 
     assert state.is_failed() and missing in state.message
-    assert _task_runs(state)["poll-amazon"] == 1
+    assert _task_runs(state)[f"poll-amazon-{orders[0].portal_account}"] == 1

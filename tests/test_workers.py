@@ -42,6 +42,9 @@ def pg_settings(
     monkeypatch.setenv("LIEFERN_HOME", str(home))
     monkeypatch.setenv("LIEFERN_DATABASE_URL", postgres_database)
     monkeypatch.setenv("LIEFERN_SECRET_KEY", SECRET_KEY)
+    # six runs seconds apart each send an Amazon feed: with Amazon's 20-minute interval all
+    # but the first would wait (as tests/conftest.py `settings` does it)
+    monkeypatch.setenv("LIEFERN_AMAZON_FEED_INTERVAL_MINUTES", "0")
     reset_settings()
     yield get_settings()
     reset_settings()

@@ -76,10 +76,16 @@ LedgerEntry = tuple[LedgerRow, LedgerOrder, LedgerParcel]
 
 
 def confirmations_in_status(
-    session: Session, *, portal: str, status: str, limit: int | None = None
+    session: Session,
+    *,
+    portal: str,
+    status: str,
+    account: str | None = None,
+    limit: int | None = None,
 ) -> list[LedgerEntry]:
-    """Ledger rows of a portal in a status, with their order (items, all its tracking numbers)
-    and parcel. Plain rows: ORM objects for 100,000 rows cost seconds more than the query."""
+    """Ledger rows of a portal (one account of it, if given) in a status, with their order
+    (items, all its tracking numbers) and parcel. Plain rows: ORM objects for 100,000 rows cost
+    seconds more than the query."""
     statement = (
         select(
             Confirmation.id,
@@ -99,6 +105,8 @@ def confirmations_in_status(
         .where(and_(Confirmation.portal == portal, Confirmation.status == status))
         .order_by(Confirmation.id)
     )
+    if account is not None:
+        statement = statement.where(Confirmation.account == account)
     if limit:
         statement = statement.limit(limit)
     rows = session.execute(statement).all()
@@ -201,6 +209,17 @@ def portals_with(session: Session, *, status: str) -> list[str]:
         .order_by(Confirmation.portal)
     )
     return list(session.scalars(statement))
+
+
+def accounts_with(session: Session, *, status: str) -> list[tuple[str, str]]:
+    """(portal, account) pairs with rows in `status`: each is confirmed on its own."""
+    statement = (
+        select(Confirmation.portal, Confirmation.account)
+        .where(Confirmation.status == status)
+        .distinct()
+        .order_by(Confirmation.portal, Confirmation.account)
+    )
+    return [(portal, account) for portal, account in session.execute(statement)]
 
 
 def mark_attempted(

@@ -240,9 +240,9 @@ def import_tracking(db_url: str, data: bytes) -> int:
 
 
 def _carrier_groups(db_url: str) -> list[str]:
-    from flows.deliver import carrier_groups
+    from tasks.ledger import waiting_carriers
 
-    return carrier_groups(db_url, None)
+    return waiting_carriers(db_url, None)
 
 
 def _confirmation_candidates(db_url: str, mailed: set[int], started: datetime) -> list[int]:
