@@ -17,7 +17,10 @@ import pytest
 
 from tasks import own_process
 
-pytestmark = pytest.mark.skipif(not own_process.supported(), reason="Linux forkserver only")
+pytestmark = [
+    pytest.mark.skipif(not own_process.supported(), reason="Linux forkserver only"),
+    pytest.mark.slow,  # every test starts worker processes or a Python child
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
