@@ -3,6 +3,14 @@
 PostgreSQL comes from LIEFERN_TEST_POSTGRES_URL (default: the local server, trust auth); each
 test session creates its own database there, so parallel runs never meet. Without a reachable
 server the PostgreSQL variants skip with the reason, unless LIEFERN_REQUIRE_POSTGRES=1 (CI).
+
+Fast set and slow set: `uv run pytest` runs the fast set (pyproject's addopts say
+`-m "not slow"`), `uv run pytest -m slow` the rest; CI (.ci/run) runs both. A test is `slow`
+when it takes more than ~2 s on its own, starts subprocesses or servers (Prefect server, CLI in
+a child process, workers, SIGKILL runs), drives a browser, or works through big data. Mark it
+with `@pytest.mark.slow`, or a whole module with `pytestmark = pytest.mark.slow`. Tests marked
+`browser` or `prefect_server`, and everything under tests/stress, are slow without saying so
+(SLOW_BY_NATURE below).
 """
 
 from __future__ import annotations
@@ -46,7 +54,23 @@ POSTGRES_URL = os.environ.get(
     "LIEFERN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("LIEFERN_REQUIRE_POSTGRES") == "1"
-TABLES_IN_DELETE_ORDER: list[str] = []
+
+
+# markers that always mean slow, and the folder of the stress suites
+SLOW_BY_NATURE = ("browser", "prefect_server")
+STRESS_DIR = Path(__file__).resolve().parent / "stress"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        in_stress = STRESS_DIR in item.path.parents
+        if in_stress or any(item.get_closest_marker(name) for name in SLOW_BY_NATURE):
+            item.add_marker(pytest.mark.slow)
+        # pytest-xdist (`--dist loadgroup`): the Prefect test server takes ~15 s of CPU to
+        # start, so the tests that need it share one worker instead of each worker starting one
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("prefect_harness"))
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +105,35 @@ def postgres_database() -> Iterator[str]:
     admin.dispose()
 
 
+_EMPTYING: dict[str, str] = {}
+
+
+def _emptying_statement(connection: sa.Connection) -> str:
+    """DELETE from every table, children first, and restart every sequence: one round trip.
+
+    Not TRUNCATE: PostgreSQL gives each truncated table, index and sequence a new file, which
+    took 0.25-0.5 s per test on a loaded CI machine; deleting the few rows a test leaves takes
+    under 10 ms and leaves the same empty tables and fresh identities."""
+    metadata = sa.MetaData()
+    metadata.reflect(connection)
+    tables = [t for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
+    sequences = connection.execute(
+        sa.text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+    ).scalars()
+    quote = connection.dialect.identifier_preparer.quote
+    deletes = [str(table.delete().compile(connection)) for table in tables]
+    restarts = [f"ALTER SEQUENCE {quote(name)} RESTART" for name in sequences]
+    return "; ".join(deletes + restarts)
+
+
 def _truncate(url: str) -> None:
+    """Empty the PostgreSQL test database between tests (the schema stays)."""
     engine = get_engine(url)
     with engine.begin() as connection:
-        names = sa.inspect(connection).get_table_names()
-        tables = ", ".join(f'"{t}"' for t in names if t != "alembic_version")
-        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        statement = _EMPTYING.get(url)
+        if statement is None:
+            statement = _EMPTYING[url] = _emptying_statement(connection)
+        connection.exec_driver_sql(statement)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -119,6 +119,7 @@ def waiting_until(rows: list[Confirmation]) -> set[str]:
     return {m.group(1) for r in rows if (m := WAITING.fullmatch(r.error_text or ""))}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_dhl_and_deutsche_post_runs_minutes_apart_send_one_feed_and_the_rest_after_20_minutes(
     db_url: str,
@@ -226,6 +227,7 @@ asyncio.run(submit_pending(get_settings().db_url, portal="amazon", run_id=None))
 """
 
 
+@pytest.mark.slow
 def test_a_feed_sent_but_not_recorded_is_not_sent_again_inside_the_window(
     db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

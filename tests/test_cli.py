@@ -69,6 +69,7 @@ def test_orders_show_prints_the_protocol(settings: Settings, tmp_path: Path) -> 
     assert runner.invoke(app, ["orders", "show", "AU0"]).exit_code == 2
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_tracking_import_runs_the_flow_and_reports_rejected_rows(
     settings: Settings, tmp_path: Path

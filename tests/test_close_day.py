@@ -178,6 +178,7 @@ def all_told(db_url: str, *order_nos: str) -> None:
 # --- DHL ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dhl_closes_the_days_parcels_and_stores_dhls_manifest(
     db_url: str, home: Path, dhl: Sim
 ) -> None:

@@ -33,6 +33,8 @@ from simulators.stack import PortalStack
 from tests.helpers import numbers
 from tests.test_deliver_mails import add_parcel, deliver, shop_orders
 
+pytestmark = pytest.mark.slow  # each test runs a child process and kills it with SIGKILL
+
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTIONS = 2
 ORDERS = 50

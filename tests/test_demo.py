@@ -15,6 +15,7 @@ from core.settings import Settings
 runner = CliRunner()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> None:
     result = runner.invoke(app, ["demo", "--orders", "40", "--json"])
@@ -58,6 +59,7 @@ def test_demo_imports_mails_and_confirms_on_every_portal(settings: Settings) -> 
     assert kinds[:2] == ["imported", "parcel"] and "mail" in kinds
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the output, not the database
 def test_the_demo_shows_its_summary_and_keeps_prefects_lines_in_a_log(settings: Settings) -> None:

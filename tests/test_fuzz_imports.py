@@ -160,6 +160,7 @@ def answered_without_traceback(result: Result) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 @seed(SEED)
 @fuzz_here(0.4)
 @given(file=ORDER_FILES)
@@ -192,6 +193,7 @@ ORDERS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ORDERS_CASES, ids=[c[1] for c in ORDERS_CASES])
 def test_the_real_orders_command_prints_no_traceback(
     tmp_path: Path, case: tuple[str, str, int]
@@ -260,6 +262,7 @@ def clear_imports(db_url: str) -> None:
         session.execute(delete(TrackingImport))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 @seed(SEED)
 @fuzz_here(0.075)  # a flow run costs a third of a second; the parser has its own fuzz test

@@ -219,6 +219,7 @@ def test_stored_order_keeps_items_and_is_found_by_portal_order_id(db_url: str) -
         ]
 
 
+@pytest.mark.slow
 def test_sample_kaufland_order_units_are_unique_across_orders_as_on_kaufland() -> None:
     from simulators.samples import _unique
 

@@ -427,6 +427,7 @@ run_retention(settings.db_url, accounts=Accounts.load(settings.accounts_path),
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "committed"),
     [

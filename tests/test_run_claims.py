@@ -103,6 +103,7 @@ def carrier_batch(db_url: str, carrier: str) -> Callable[[], dict[str, int]]:
     return run
 
 
+@pytest.mark.slow
 def test_dhl_and_dpd_runs_at_once_mail_every_buyer_exactly_once(
     db_url: str, smtp: FaultySmtpServer
 ) -> None:
@@ -132,6 +133,7 @@ def test_claims_are_released_when_the_batch_ends_and_a_later_run_finds_nothing(
         assert set(session.scalars(select(ShippingMail.claimed_by))) == {None}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_deliver_flows_of_dhl_and_dpd_at_once_mail_every_buyer_exactly_once(
     db_url: str, smtp: FaultySmtpServer

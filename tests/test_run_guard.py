@@ -69,6 +69,7 @@ def carrier_run(db_url: str, carrier: str) -> Counter[str]:
         return asyncio.run(send_shipping_mails(db_url, order_ids=ids, carrier=carrier)).counts
 
 
+@pytest.mark.slow
 def test_a_batch_longer_than_the_grace_keeps_its_lock_and_its_orders(
     db_url: str, slow_smtp: FaultySmtpServer
 ) -> None:
@@ -123,6 +124,7 @@ def killed_holder(settings: Settings) -> Iterator[subprocess.Popen[str]]:
         holder.wait()
 
 
+@pytest.mark.slow
 def test_a_holder_killed_with_sigkill_frees_its_lock_at_once(
     db_url: str, killed_holder: subprocess.Popen[str]
 ) -> None:

@@ -130,6 +130,7 @@ def _strings_and_next_token(content: bytes) -> list[tuple[bytes, bytes]]:
         i = j
 
 
+@pytest.mark.slow
 @fuzz(0.05)
 @given(name=TEXT, city=TEXT, unicode_font=st.booleans())
 def test_pdf_text_stays_inside_its_strings_and_the_file_has_no_actions(

@@ -118,6 +118,7 @@ def ledger_texts(db_url: str) -> str:
     return "\n".join(t for t in texts if t)
 
 
+@pytest.mark.slow
 def test_a_chain_run_with_refused_credentials_and_faults_shows_no_secret(
     db_url: str,
     settings: Settings,
@@ -181,6 +182,7 @@ def test_a_refused_smtp_login_names_the_problem_not_the_password(
         assert secret not in outcome + caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_the_prefect_protocol_of_a_deliver_run_holds_no_secret(
     db_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch

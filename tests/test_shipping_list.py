@@ -123,6 +123,7 @@ def test_an_installed_unicode_font_is_embedded() -> None:
 names = st.text(min_size=0, max_size=60)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=names, city=names, unicode_font=st.booleans())
 def test_any_unicode_name_renders_without_crashing(

@@ -60,6 +60,7 @@ def test_correct_replaces_the_number_tells_ebay_and_mails_the_buyer(
     assert any(w.startswith("correction mail sent to") for w in shown)
 
 
+@pytest.mark.slow
 def test_correct_twice_changes_and_mails_once(
     db_url: str, smtp: FaultySmtpServer, portals: PortalStack, ebay_order: Order
 ) -> None:
@@ -174,6 +175,7 @@ def amazon_packages(stack: PortalStack, order: Order) -> list[tuple[str, str | N
     return [(f.tracking_number, f.package) for f in sim.fulfillments.get(order.portal_order_id, [])]
 
 
+@pytest.mark.slow
 def test_correct_on_amazon_confirmed_by_confirm_shipment_edits_that_package(
     db_url: str,
     settings: Settings,
@@ -201,6 +203,7 @@ def test_correct_on_amazon_confirmed_by_confirm_shipment_edits_that_package(
     assert amazon_packages(portals, order) == [(NEW, str(row.id))]
 
 
+@pytest.mark.slow
 def test_correct_on_amazon_confirmed_by_feed_names_seller_central_and_exits_1(
     db_url: str,
     settings: Settings,
@@ -228,6 +231,7 @@ def test_correct_on_amazon_confirmed_by_feed_names_seller_central_and_exits_1(
     assert confirmation_of(db_url, order).status == "confirmed"
 
 
+@pytest.mark.slow
 def test_amazon_refuses_a_further_package_by_feed_with_18021(
     db_url: str,
     settings: Settings,

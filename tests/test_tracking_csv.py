@@ -106,6 +106,7 @@ cell = st.text(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     rows=st.lists(st.tuples(cell, cell, cell), min_size=1, max_size=20),

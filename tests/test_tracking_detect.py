@@ -71,6 +71,7 @@ def test_unknown_header_without_carrier_still_asks_for_carrier() -> None:
         read_tracking_file(b"Auftragsnummer;Sendungsnummer\nAU1;123\n")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_cli_imports_a_dpd_export_without_format(settings: Settings, tmp_path: Path) -> None:
     samples = list(generate_orders(2))

@@ -73,6 +73,7 @@ def test_a_header_over_128_kib_is_unreadable_with_a_message() -> None:
         read_tracking_file(b"x" * 200_000 + b";y\nAU1;1\n")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_an_unreadable_file_fails_the_import_with_the_message_only(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -89,6 +90,7 @@ def test_an_unreadable_file_fails_the_import_with_the_message_only(
     assert "Encountered exception" not in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_an_import_whose_file_cannot_be_opened_ends_failed_not_running(
     settings: Settings, tmp_path: Path
@@ -110,6 +112,7 @@ def test_an_import_whose_file_cannot_be_opened_ends_failed_not_running(
     assert status == "failed" and error and "gone.csv" in error
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_readable_file_still_completes_the_run_with_its_summary(
     settings: Settings, tmp_path: Path
@@ -145,6 +148,7 @@ def cli(*args: str, home: Path, db_url: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize(
     "content",

@@ -73,6 +73,7 @@ def test_an_upload_goes_to_its_import_page(settings: Settings, client: WebClient
     assert counts(settings) == (1, 3)
 
 
+@pytest.mark.slow
 def test_the_same_file_uploaded_again_goes_to_the_first_import(
     settings: Settings, client: WebClient
 ) -> None:

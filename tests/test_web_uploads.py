@@ -268,6 +268,7 @@ def test_a_windows_1252_export_is_accepted(settings: Settings, client: WebClient
     assert result["imported"] == len(rows) - 2  # all but the bad row
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_the_result_has_the_shape_of_the_cli_json(
     settings: Settings, client: WebClient, tmp_path: Path

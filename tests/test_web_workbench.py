@@ -453,6 +453,7 @@ def test_the_csv_export_holds_the_filtered_list(settings: Settings, client: WebC
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[10]) for r in rows[1:])
 
 
+@pytest.mark.slow
 def test_the_csv_export_keeps_iso_dates_whatever_the_operators_language(
     settings: Settings, client: WebClient, order_no: str
 ) -> None:

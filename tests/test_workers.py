@@ -26,6 +26,8 @@ from simulators.smtp import FaultySmtpServer
 from simulators.stack import PortalStack, portal_orders_from_store
 from tests.helpers import numbers, seed_orders
 
+pytestmark = pytest.mark.slow  # a Prefect server and two process workers
+
 SMTP_PASSWORD = "smtp-Pa55word-never-logged"
 SECRET_KEY = "link-secret-key-never-logged-0123456789"
 
