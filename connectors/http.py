@@ -15,7 +15,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
@@ -56,3 +57,22 @@ def portal_client(
         verify=ssl_context(),
         follow_redirects=False,
     )
+
+
+class ClosedOnExit:
+    """`async with client:` closes the client's connections at the end: each client says how
+    (`aclose`)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError

@@ -15,7 +15,6 @@ refuses (404, 400) is not an outage: its parcels come back without a status and 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 
 import httpx
 
@@ -26,6 +25,7 @@ from connectors.amazon.client import RateLimits, SpApiClient
 from connectors.amazon.package_status import INCLUDED_DATA, MalformedOrder, package_reports
 from connectors.credentials import secret
 from connectors.errors import Rejected, TransientError
+from connectors.http import ClosedOnExit
 from core.accounts import AccountOptions
 from core.tracking import ParcelReport
 from db.types import utcnow
@@ -36,7 +36,7 @@ SOURCE = "amazon"
 DEFAULT_DAILY_QUOTA = 2000
 
 
-class AmazonTrackingClient:
+class AmazonTrackingClient(ClosedOnExit):
     source = SOURCE
     carriers: tuple[str, ...] = ()  # every carrier: Amazon reports all packages of its orders
     portal: str | None = "amazon"
@@ -95,17 +95,6 @@ class AmazonTrackingClient:
 
     def __repr__(self) -> str:
         return f"AmazonTrackingClient(account={self.account!r}, portal={self.portal_account!r})"
-
-    async def __aenter__(self) -> AmazonTrackingClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from functools import partial
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -39,13 +38,14 @@ from connectors.dhl_parcel.mapping import (
     server_url,
 )
 from connectors.errors import Rejected, TransientError
+from connectors.http import ClosedOnExit
 from connectors.retry import retried
 from core.accounts import AccountOptions
 
 log = logging.getLogger(__name__)
 
 
-class DhlParcelClient:
+class DhlParcelClient(ClosedOnExit):
     """The daily-closing side of DHL Parcel DE Shipping v2."""
 
     carrier = "dhl"
@@ -87,17 +87,6 @@ class DhlParcelClient:
             transport=transport,
             timeout=timeout,
         )
-
-    async def __aenter__(self) -> DhlParcelClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self.api.aclose()

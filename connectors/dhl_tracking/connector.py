@@ -9,20 +9,20 @@ run stops asking; the next run resumes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 
 from connectors.account import Transport, call_timeout
 from connectors.credentials import secret
 from connectors.dhl_tracking.auth import DhlTrackingAuth
 from connectors.dhl_tracking.client import TrackingApi
 from connectors.dhl_tracking.mapping import DEFAULT_DAILY_QUOTA, MAX_PIECES_PER_CALL, PRODUCTION
+from connectors.http import ClosedOnExit
 from core.accounts import AccountOptions
 from core.tracking import ParcelReport
 
 SOURCE = "dhl_tracking"
 
 
-class DhlTrackingClient:
+class DhlTrackingClient(ClosedOnExit):
     source = SOURCE
     carriers: tuple[str, ...] = ("dhl",)
     batch_size = MAX_PIECES_PER_CALL
@@ -71,17 +71,6 @@ class DhlTrackingClient:
 
     def __repr__(self) -> str:
         return f"DhlTrackingClient(account={self.account!r})"
-
-    async def __aenter__(self) -> DhlTrackingClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self.api.aclose()
