@@ -154,6 +154,13 @@ interval at 0 (bench/_common.py; without it main's chain never finished: Amazon 
 | 07:58–08:02 (7.6 → 7.1) | before | postgresql | 129 | 1.21 + 2.57 = 3.78 | 29 |
 | 08:02–08:08 (7.1 → 7.4) | after | sqlite | 60 | 4.31 + 0 | 53 |
 | 08:02–08:08 (7.1 → 7.4) | after | postgresql | 106 | 3.79 + 0 | 53 |
+| 09:25–09:29 (quiet, ~1) | before | sqlite | 404 | 0.88 + 2.47 = 3.35 | 30 |
+| 09:25–09:29 (quiet, ~1) | after | sqlite | 196 | 4.02 + 0 | 63 |
+| 09:25–09:29 (quiet, ~1) | before | postgresql | 256 | 1.16 + 3.49 = 4.65 | 29 |
+| 09:25–09:29 (quiet, ~1) | after | postgresql | 235 | 3.29 + 0 | 64 |
+
+The quiet rows (09:25, nothing else running): PostgreSQL 8 % slower with less CPU in all
+(3.29 against 4.65 s per 1,000 orders); SQLite 51 % slower with a fifth more CPU.
 
 What it says: the CPU per 1,000 orders is the same (the forkserver's start and the workers'
 imports are gone, the same work is done in one process instead); the wall time is not.
