@@ -33,8 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.smtp.message import address_of, make_message_id
-from connectors.smtp.sender import OutgoingMail, SendResult, SmtpSender
+from connectors.smtp.sender import OutgoingMail
 from core.accounts import Accounts
+from core.bounces import UNKNOWN_RECIPIENT
 from core.mail_render import MailRenderer
 from core.settings import Settings, get_settings
 from core.watchlist import DELAYS, Problem
@@ -45,8 +46,8 @@ from db.queries.watchlist import ProblemParcel, problem_parcels
 from db.session import get_engine, session_scope
 from db.types import utcnow
 from tasks.guard import run_guard
+from tasks.ledgered_mail import LedgeredMail, send_through_ledger
 from tasks.mails import MailComposer, mail_context
-from tasks.own_loop import on_own_loop
 
 KIND = "delay"
 LOCK = "delay-mails"
@@ -96,8 +97,7 @@ async def send_delay_mails(
             due = _due_orders(session, by_order, report, domain)
             _drop_stale(session, keep=set(by_order), report=report, now=now)
         mails = _compose(db_url, due, by_order, settings, accounts, report) if due else []
-        if mails:
-            await on_own_loop(lambda: _send(db_url, mails, settings, report))
+        await _send(db_url, mails, settings, report)
     return report
 
 
@@ -189,7 +189,9 @@ def _compose(
                 mail = composer.build(order, str(row.id), rendered, row.message_id)
             except ValueError as error:
                 reason = f"not sendable: {error}"
-                unsendable.append(MailOutcome(row.id, "failed", "", reason))
+                unsendable.append(
+                    MailOutcome(row.id, "failed", "", reason, bounce=UNKNOWN_RECIPIENT)
+                )
                 report.counts["failed"] += 1
                 report.problems.append(
                     {"order_no": order.order_no, "status": "failed", "reason": reason}
@@ -208,36 +210,14 @@ def _compose(
 async def _send(
     db_url: str, mails: Sequence[_Mail], settings: Settings, report: DelayReport
 ) -> None:
-    """Send on this loop; each attempt and outcome committed before the next step."""
-    by_key = {m.mail.key: m for m in mails}
-    ledger = LedgerWriter(get_engine(db_url))
-
-    async def before_send(mail: OutgoingMail) -> None:
-        ledger.write(attempted=[by_key[mail.key].row_id], outcomes=[], at=utcnow())
-
-    async def on_result(result: SendResult) -> None:
-        entry = by_key[result.key]
-        status = {"sent": "sent", "failed": "failed"}.get(result.status, "pending")
-        reason = None if status == "sent" else result.reply
-        outcome = MailOutcome(entry.row_id, status, result.reply, reason)
-        ledger.write(attempted=[], outcomes=[outcome], at=utcnow())
-        report.counts[status] += 1
-        if status == "sent":
-            report.sent_orders.append(entry.order_no)
+    order_nos = {m.row_id: m.order_no for m in mails}
+    ledgered = [LedgeredMail(m.mail, m.row_id) for m in mails]
+    for sent in await send_through_ledger(db_url, ledgered, settings):
+        order_no = order_nos[sent.row_id]
+        report.counts[sent.status] += 1
+        if sent.status == "sent":
+            report.sent_orders.append(order_no)
         else:
             report.problems.append(
-                {"order_no": entry.order_no, "status": status, "reason": result.reply}
+                {"order_no": order_no, "status": sent.status, "reason": sent.reply}
             )
-
-    try:
-        async with SmtpSender(
-            settings.smtp(),
-            connections=min(settings.smtp_connections, len(mails)),
-            timeout=settings.smtp_timeout_seconds,
-            backoff=settings.smtp_backoff_seconds,
-        ) as sender:
-            await sender.send_many(
-                [m.mail for m in mails], before_send=before_send, on_result=on_result
-            )
-    finally:
-        ledger.close()

@@ -23,7 +23,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from connectors.smtp.message import check_address, make_message_id
-from connectors.smtp.sender import SmtpSender
 from core.accounts import Accounts
 from core.carriers.numbers import normalise_tracking_number
 from core.mail_render import MailRenderer
@@ -32,13 +31,13 @@ from db.models import Confirmation, Order, Parcel
 from db.queries.actions import add_action, reopen_confirmation, reopen_mail
 from db.queries.claims import insert_missing_mail_rows
 from db.queries.confirmations import confirmation_counts
-from db.queries.mails import LedgerWriter, MailOutcome, mail_rows
+from db.queries.mails import mail_rows
 from db.queries.orders import get_order
-from db.session import get_engine, session_scope
+from db.session import session_scope
 from db.types import utcnow
 from tasks.actions import UNKNOWN, ActionResult, OrderOutcome, submit_portals
+from tasks.ledgered_mail import LedgeredMail, send_through_ledger
 from tasks.mails import MailComposer, mail_context
-from tasks.own_loop import on_own_loop
 
 
 @dataclass(frozen=True)
@@ -371,27 +370,8 @@ async def send_correction(
         mail = composer.build(order, str(row.id), rendered, row.message_id)
         check_address(order.buyer_email, "to_address")
         mail_id, message_id = row.id, row.message_id
-    ledger = LedgerWriter(get_engine(db_url))
-    try:
-        ledger.write(attempted=[mail_id], outcomes=[], at=utcnow())  # committed before it goes
-
-        async def send() -> list:
-            async with SmtpSender(
-                settings.smtp(),
-                connections=1,
-                timeout=settings.smtp_timeout_seconds,
-                backoff=settings.smtp_backoff_seconds,
-            ) as sender:
-                return await sender.send_many([mail])
-
-        [sent] = await on_own_loop(send)
-        status = {"sent": "sent", "failed": "failed"}.get(sent.status, "pending")
-        reason = None if status == "sent" else sent.reply
-        ledger.write(
-            attempted=[], outcomes=[MailOutcome(mail_id, status, sent.reply, reason)], at=utcnow()
-        )
-    finally:
-        ledger.close()
+    [sent] = await send_through_ledger(db_url, [LedgeredMail(mail, mail_id)], settings)
+    status = sent.status
     if status == "sent":
         return OrderOutcome(
             order_no, "correction_sent", f"correction mail sent (Message-ID {message_id})"
