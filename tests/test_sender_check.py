@@ -134,6 +134,23 @@ def test_dmarc_of_the_organisational_domain_applies_to_a_subdomain(
     assert "SPF strict" in result["findings"][2]["message"]  # type: ignore[index]
 
 
+def test_the_organisational_domain_comes_from_the_public_suffix_list(
+    dns_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # under co.uk the organisational domain has three labels (RFC 7489 3.2): the record of
+    # shop.co.uk applies to mail.shop.co.uk, and co.uk itself is never asked
+    monkeypatch.setenv("LIEFERN_MAIL_FROM", "versand@mail.shop.co.uk")
+    records = good_records(**{
+        "mail.shop.co.uk": {"TXT": ["v=spf1 a:smtp.relay.example -all"]},
+        "liefern._domainkey.mail.shop.co.uk": {"TXT": [f"v=DKIM1; p={KEY}"]},
+        "_dmarc.shop.co.uk": {"TXT": ["v=DMARC1; p=reject"]},
+        "_dmarc.co.uk": {"TXT": ["v=DMARC1; p=none"]},
+    })  # fmt: skip
+    result = run_check(records, monkeypatch)
+    assert levels(result) == {"spf": "ok", "dkim": "ok", "dmarc": "ok"}
+    assert "p=reject" in result["findings"][2]["message"]  # type: ignore[index]
+
+
 def test_without_a_selector_dkim_is_not_checked_and_says_what_to_set(
     dns_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

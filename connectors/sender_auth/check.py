@@ -17,8 +17,9 @@ Checks, each an `ok`, `warning` or `error` finding with one line saying what to 
   domain. The envelope sender is the From address (connectors/smtp), and the DKIM key is
   looked up under the From domain, so both are aligned in strict and relaxed mode alike.
 
-The organisational domain is taken as the last two labels of the From domain: RFC 7489 3.2
-asks for the Public Suffix List, which this check does not carry (`shop.co.uk` would be wrong).
+The organisational domain is the From domain's registrable part by the Public Suffix List, as
+RFC 7489 3.2 asks (`mail.shop.co.uk` → `shop.co.uk`): the `publicsuffixlist` package carries a
+copy of the list, so the check needs no download.
 The relay's address is the one this machine connects to; a provider's smarthost may send on
 from other addresses, which the provider's own `include:` covers (the fix says so).
 """
@@ -27,7 +28,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
+
+from publicsuffixlist import PublicSuffixList
 
 from connectors.sender_auth.lookup import DnsLookup, DnsUnreachable
 from connectors.sender_auth.spf import check_spf
@@ -191,7 +195,7 @@ def _dkim(lookup: DnsLookup, domain: str, selector: str | None) -> Finding:
 
 
 def _dmarc(lookup: DnsLookup, domain: str, *, spf_passes: bool, dkim_ok: bool) -> Finding:
-    organisational = ".".join(domain.split(".")[-2:])
+    organisational = _public_suffixes().privatesuffix(domain) or domain
     found_at, records = f"_dmarc.{domain}", _dmarc_records(lookup, domain)
     if not records and organisational != domain:
         found_at, records = f"_dmarc.{organisational}", _dmarc_records(lookup, organisational)
@@ -242,6 +246,11 @@ def _dmarc(lookup: DnsLookup, domain: str, *, spf_passes: bool, dkim_ok: bool) -
             "p=quarantine also stops others sending in your name, once the reports are clean",
         )
     return Finding("dmarc", OK, f"DMARC p={policy} ok: mails pass, aligned ({alignment})")
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # reads the bundled list once (~50 ms)
 
 
 def _dmarc_records(lookup: DnsLookup, domain: str) -> list[str]:
