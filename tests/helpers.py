@@ -12,10 +12,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 
 from core.clock import business_today
 from core.orders_file import read_orders_file
 from core.tracking_csv import read_tracking_file
+from db.models import Order, Parcel
 from db.queries.imports import create_import
 from db.session import session_scope
 from simulators.samples import SampleOrder, generate_orders, orders_csv, sample_tracking_number
@@ -98,3 +100,21 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path, bytes]:
         )
     )
     return folder / "cert.pem", folder / "key.pem", pem
+
+
+def order_of(db_url: str, number: str) -> Order:
+    """The order of the parcel with this tracking number, detached from its session."""
+    with session_scope(db_url) as session:
+        parcel = session.scalars(select(Parcel).where(Parcel.tracking_number == number)).one()
+        order = session.get(Order, parcel.order_id)
+        assert order is not None
+        session.expunge(order)
+        return order
+
+
+def parcel(db_url: str, number: str) -> Parcel:
+    """The parcel with this tracking number, detached from its session."""
+    with session_scope(db_url) as session:
+        row = session.scalars(select(Parcel).where(Parcel.tracking_number == number)).one()
+        session.expunge(row)
+        return row

@@ -23,7 +23,7 @@ from db.session import session_scope
 from simulators import amazon, dhl_tracking
 from simulators.server import serve_in_thread
 from tasks.parcel_tracking import SourceRun, open_source, track_source, tracking_accounts
-from tests.helpers import numbers, seed_orders
+from tests.helpers import numbers, order_of, parcel, seed_orders
 
 DHL = dict(api_key="k-1", api_secret="s-1", appname="zt001", password="pw-1")
 
@@ -91,22 +91,6 @@ def run(client: Any, db_url: str, **kw: Any) -> SourceRun:
             return await track_source(db_url, c, now=kw.pop("now", datetime.now(UTC)), **kw)
 
     return asyncio.run(go())
-
-
-def order_of(db_url: str, number: str) -> Order:
-    with session_scope(db_url) as session:
-        parcel = session.scalars(select(Parcel).where(Parcel.tracking_number == number)).one()
-        order = session.get(Order, parcel.order_id)
-        assert order is not None
-        session.expunge(order)
-        return order
-
-
-def parcel(db_url: str, number: str) -> Parcel:
-    with session_scope(db_url) as session:
-        row = session.scalars(select(Parcel).where(Parcel.tracking_number == number)).one()
-        session.expunge(row)
-        return row
 
 
 def test_the_amazon_source_is_built_from_the_portal_account(settings, amazon_sim):

@@ -20,7 +20,7 @@ from db.session import session_scope
 from simulators import dhl_tracking
 from simulators.server import serve_in_thread
 from tasks.parcel_tracking import track_source, tracking_accounts
-from tests.helpers import numbers, seed_orders
+from tests.helpers import numbers, order_of, parcel, seed_orders
 
 SIM = dict(api_key="k-1", api_secret="s-1", appname="zt001", password="pw-1")
 
@@ -81,22 +81,6 @@ def run(url: str, db_url: str, *, quota: int = 5, now: datetime | None = None, *
             return await track_source(db_url, c, now=now or datetime.now(UTC), **kw)
 
     return asyncio.run(go())
-
-
-def order_of(db_url: str, number: str) -> Order:
-    with session_scope(db_url) as session:
-        parcel = session.scalars(select(Parcel).where(Parcel.tracking_number == number)).one()
-        order = session.get(Order, parcel.order_id)
-        assert order is not None
-        session.expunge(order)
-        return order
-
-
-def parcel(db_url: str, number: str) -> Parcel:
-    with session_scope(db_url) as session:
-        row = session.scalars(select(Parcel).where(Parcel.tracking_number == number)).one()
-        session.expunge(row)
-        return row
 
 
 def event_count(db_url: str) -> int:
