@@ -80,3 +80,11 @@ def one_tracking_number(portal: str) -> str | None:
     first parcel): why its further parcels are skipped; None for every other portal."""
     reason = getattr(CONNECTORS.get(portal), "one_tracking_number", None)
     return str(reason) if reason else None
+
+
+def sends_order_feeds(options: AccountOptions) -> bool:
+    """The account's confirmations go out as order feeds, which its portal wants seldom and
+    large (Amazon: one per seller every 20 minutes): a deliver run gives it one pass, after
+    the run's last carrier group, not one per group."""
+    feeds_for = getattr(CONNECTORS.get(options.portal), "feeds_for", None)
+    return bool(feeds_for(options)) if feeds_for is not None else False

@@ -44,6 +44,10 @@ class AccountPasses:
     A pass of an account submits all of its pending rows, so an account never has two passes
     at once: rows opened while its pass runs get the next pass, which starts as soon as that
     one ends. Accounts, of one portal or of several, do not wait for each other.
+
+    An account that confirms by order feed (Amazon: one feed per seller every 20 minutes) gets
+    one pass, once the run's last group is mailed (`finish`): a feed per group would leave
+    the later groups' orders waiting 20 minutes for the next one.
     """
 
     def __init__(self, db_url: str, run_id: str | None) -> None:
@@ -53,6 +57,7 @@ class AccountPasses:
         self.running: dict[Account, asyncio.Task[None]] = {}
         self.again: set[Account] = set()
         self.outcomes: list[tuple[str, object]] = []  # (portal, PortalReport or error)
+        self.last_group_mailed = False  # set by finish: feed accounts may start their pass
 
     def mailed(self, order_ids: Sequence[int]) -> None:
         """These orders' mails are final: open their ledger rows, have the accounts submit.
@@ -66,7 +71,10 @@ class AccountPasses:
         if before is not None:
             await before  # an opening that failed fails this one: the run stops
         pending = await open_ledger_rows(self.db_url, order_ids, self.run_id)
-        for key in pending:
+        for waiting in pending:
+            if waiting.order_feeds and not self.last_group_mailed:
+                continue  # its pass comes with finish, all of the run's orders in one feed
+            key = (waiting.portal, waiting.account)
             if key in self.running and not self.running[key].done():
                 self.again.add(key)
             else:
@@ -96,6 +104,7 @@ class AccountPasses:
 
     async def finish(self, more_orders: Sequence[int] = ()) -> dict[str, Any]:
         """Confirm `more_orders` too, wait for every pass, then the counts and the artifact."""
+        self.last_group_mailed = True
         self.mailed(more_orders)
         await self.settle()
         summary = _combine([p for p, _ in self.outcomes], [o for _, o in self.outcomes])

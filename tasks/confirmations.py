@@ -449,21 +449,33 @@ async def poll_submitted(
 )
 async def open_ledger_rows(
     db_url: str, order_ids: list[int], run_id: str | None = None
-) -> list[tuple[str, str]]:
+) -> list[PendingAccount]:
     """Open the confirmation rows of these orders (safe to repeat: known rows stay as they
-    are); the (portal, account) pairs that have pending rows now."""
+    are); the accounts that have pending rows now."""
+    from connectors.registry import sends_order_feeds
 
-    def open_rows() -> list[tuple[str, str]]:
+    def open_rows() -> list[PendingAccount]:
+        accounts = Accounts.load(get_settings().accounts_path)
         if order_ids:
-            accounts = Accounts.load(get_settings().accounts_path)
             opened = open_confirmations(
                 db_url, order_ids=order_ids, accounts=accounts, run_id=run_id
             )
             get_run_logger().info("%d confirmations opened", opened)
         with session_scope(db_url) as session:
-            return accounts_with(session, status="pending")
+            pending = accounts_with(session, status="pending")
+        return [
+            PendingAccount(portal, account, sends_order_feeds(accounts.options(portal, account)))
+            for portal, account in pending
+        ]
 
     return await asyncio.to_thread(open_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAccount:
+    portal: str
+    account: str
+    order_feeds: bool  # its confirmations go out as order feeds (connectors/registry.py)
 
 
 def confirm_lock(portal: str, account: str) -> str:

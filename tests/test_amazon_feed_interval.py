@@ -165,6 +165,30 @@ def test_dhl_and_deutsche_post_runs_minutes_apart_send_one_feed_and_the_rest_aft
     }
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_one_run_over_two_carriers_sends_one_feed_with_the_orders_of_both(
+    db_url: str,
+    settings: Settings,
+    smtp: FaultySmtpServer,
+    portals: PortalStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the carrier groups' mails go out one after the other; a feed per group would leave the
+    # later groups' Amazon orders waiting 20 minutes for the next feed
+    from flows.deliver import deliver
+
+    orders = amazon_orders(db_url, {"dhl": 2, "deutsche_post": 2}, mailed=False)
+    configure(portals, settings, monkeypatch)
+
+    asyncio.run(deliver(carriers=["dhl", "deutsche_post"]))
+
+    assert len(sim(portals).order_feeds(AMAZON_MERCHANT)) == 1
+    everyone = orders["dhl"] + orders["deutsche_post"]
+    assert all(n.encode() in fed(portals, 0) for n in tracking_numbers(db_url, everyone))
+    assert {r.status for r in rows_of(db_url, everyone)} <= {"submitted", "confirmed"}
+
+
 def test_a_later_run_inside_the_window_waits_and_the_next_one_sends_everything_in_one_feed(
     db_url: str, settings: Settings, portals: PortalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flows import confirm
-from tasks.confirmations import PortalReport
+from tasks.confirmations import PendingAccount, PortalReport
 from tasks.ledger import ConfirmationStanding
 
 Account = tuple[str, str]
@@ -31,6 +31,7 @@ class FakeLedger:
         self.most_of_one_account = 0
         self.most_at_once = 0
         self.failing: set[Account] = set()
+        self.feeds: set[Account] = set()  # accounts confirming by order feed
 
     @staticmethod
     def account_of(order: int) -> Account:
@@ -40,10 +41,11 @@ class FakeLedger:
 
     async def open(
         self, db_url: str, order_ids: Sequence[int], run_id: str | None
-    ) -> list[Account]:
+    ) -> list[PendingAccount]:
         for order in order_ids:
             self.pending.setdefault(self.account_of(order), []).append(order)
-        return sorted(key for key, rows in self.pending.items() if rows)
+        pending = sorted(key for key, rows in self.pending.items() if rows)
+        return [PendingAccount(p, a, (p, a) in self.feeds) for p, a in pending]
 
     async def confirm_account(
         self, db_url: str, portal: str, account: str, run_id: str | None
@@ -155,3 +157,23 @@ def test_an_opening_that_fails_fails_the_run_after_the_running_passes(
         asyncio.run(run())
     assert sorted(o for _, rows in ledger.passes for o in rows) == [1, 2]
     assert set(ledger.active.values()) == {0}  # the passes ended before the error
+
+
+def test_an_order_feed_account_gets_one_pass_after_the_last_group(
+    ledger: FakeLedger, tmp_path: Path
+) -> None:
+    ledger.feeds = {("kaufland", "main")}  # stands for an Amazon account in feed mode
+
+    async def run() -> dict[str, Any]:
+        passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
+        passes.mailed([1, 2])
+        await asyncio.sleep(0.2)
+        passes.mailed([4, 5])
+        await asyncio.sleep(0.2)
+        return await passes.finish()
+
+    summary = asyncio.run(run())
+    feed_passes = [rows for key, rows in ledger.passes if key == ("kaufland", "main")]
+    assert feed_passes == [[2, 4]]  # both groups' orders in one pass, after the last group
+    assert [rows for key, rows in ledger.passes if key == ("ebay", "main")] == [[1], [5]]
+    assert summary["totals"] == {"confirmed": 4}

@@ -140,6 +140,11 @@ class AmazonConnector:
         """Confirmations go out as order feeds (Amazon: one per seller every 20 minutes)."""
         return self.mode == "feed"
 
+    @staticmethod
+    def feeds_for(options: AccountOptions) -> bool:
+        """The account's confirmations go out as order feeds (the mode from_account picks)."""
+        return options.mode != "confirm_shipment"
+
     def __repr__(self) -> str:
         return f"AmazonConnector(account={self.account!r}, mode={self.mode!r})"
 
