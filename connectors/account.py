@@ -13,7 +13,7 @@ from typing import Self, TypedDict
 
 import httpx
 
-from connectors.ratelimit import TokenBucket
+from connectors.ratelimit import TokenBucket, account_bucket
 from core.accounts import AccountOptions
 
 # against the simulators nobody has to be protected from us: production pacing (Amazon's one
@@ -50,9 +50,10 @@ class CallOptions:
     max_delay: float = 30.0
     timeout_seconds: float = 30.0
 
-    def bucket(self) -> TokenBucket:
-        """A fresh token bucket at this pace (one per client: buckets are per account)."""
-        return TokenBucket(self.rate_per_second, self.burst)
+    def bucket(self, base_url: str, account: str) -> TokenBucket:
+        """The account's token bucket at this pace, shared by every connector of the account
+        in this process (the portal's own bucket is per account too)."""
+        return account_bucket((base_url, account), self.rate_per_second, self.burst)
 
     def with_settings(self, settings: CallSettings) -> Self:
         """These options with the given keyword overrides (`timeout` is `timeout_seconds`)."""

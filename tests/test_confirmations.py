@@ -41,10 +41,13 @@ def configure(
     reset_settings()
 
 
-def orders_of(db_url: str, portal: str, count: int, *, seed: int = 3) -> list[Order]:
+def orders_of(
+    db_url: str, portal: str, count: int, *, seed: int = 3, pool: int = 60
+) -> list[Order]:
     """`count` stored orders moved to `portal`, each with one DHL parcel, marked shipped and
-    its shipping mail sent (the portal is told after the mail: core/confirmation_gate.py)."""
-    samples = [s for s in seed_orders(db_url, 60, seed=seed) if s.order["portal"] == portal]
+    its shipping mail sent (the portal is told after the mail: core/confirmation_gate.py);
+    picked from `pool` seeded sample orders of all portals."""
+    samples = [s for s in seed_orders(db_url, pool, seed=seed) if s.order["portal"] == portal]
     chosen = [s.order["order_no"] for s in samples[:count]]
     assert len(chosen) == count, f"not enough {portal} sample orders"
     for order_no, number in zip(chosen, numbers("dhl", count, seed=seed), strict=True):

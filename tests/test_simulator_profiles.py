@@ -175,3 +175,19 @@ def test_amazon_feeds_confirm_within_the_documented_rate(
     accounts = {o.portal_account for o in orders}
     metered = {c.account for c in calls if c.operation == "createFeed"}
     assert metered == {realistic.amazon_refresh_token(a) for a in accounts}
+
+
+def test_the_next_pass_of_an_account_keeps_its_pace(
+    db_url: str, settings: Settings, realistic: PortalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each pass opens its own connector (on its own event loop); the portal's bucket does not
+    # care: a pass right after another must not start with a fresh burst of its own
+    # (eBay: one call per order, a burst of 10 at 5 calls a second)
+    orders = orders_of(db_url, "ebay", 28, pool=200)
+    realistic.seed(portal_orders_from_store(db_url))
+    configure(realistic, settings, monkeypatch)
+    open_and_submit(db_url, settings, orders[:14], "ebay")
+    open_and_submit(db_url, settings, orders[14:], "ebay")
+
+    assert {s for s, _, _ in statuses(db_url).values()} == {"confirmed"}
+    assert not [c for c in realistic.profile.calls_of("ebay") if c.status == 429]

@@ -36,7 +36,7 @@ from connectors.errors import (
     retry_after,
 )
 from connectors.http import portal_client
-from connectors.ratelimit import TokenBucket
+from connectors.ratelimit import TokenBucket, account_bucket
 from connectors.retry import log_retries, retried
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class SpApiClient:
         base_url: str,
         auth: httpx.Auth,
         *,
+        account: str = "",
         limits: RateLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
@@ -151,7 +152,8 @@ class SpApiClient:
         self._buckets: dict[str, TokenBucket] = {}
         for each in fields(RateLimits):
             limit: Limit = getattr(self.limits, each.name)
-            self._buckets[each.name] = TokenBucket(limit.rate, limit.burst)
+            key = (base_url, account, each.name)  # Amazon meters each operation apart
+            self._buckets[each.name] = account_bucket(key, limit.rate, limit.burst)
         self.calls = CallOptions(
             attempts=retry_attempts,
             base_delay=retry_base_delay,

@@ -94,6 +94,7 @@ class AmazonConnector:
         self.client = SpApiClient(
             base_url,
             auth,
+            account=account,
             limits=limits,
             transport=transport,
             timeout=timeout,

@@ -86,6 +86,7 @@ class AmazonTrackingClient(ClosedOnExit):
         client = SpApiClient(
             portal.base_url or mapping.endpoint_for_marketplace(marketplace),
             auth,
+            account=name,
             limits=RateLimits.relaxed() if simulator else None,
             transport=transport,
             timeout=call_timeout(portal),

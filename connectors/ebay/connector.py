@@ -118,7 +118,7 @@ class EbayConnector:
         client = EbayClient(
             auth=auth,
             api_base=opts.api_base,
-            bucket=opts.bucket(),
+            bucket=opts.bucket(opts.api_base, account),
             timeout_seconds=opts.timeout_seconds,
             transport=transport,
             event_hooks=event_hooks,

@@ -59,7 +59,7 @@ class HoodConnector:
         self.calls = HOOD_CALLS.with_settings(calls)
         self._client = HoodClient(
             url,
-            bucket=self.calls.bucket(),
+            bucket=self.calls.bucket(url, credentials.account),
             timeout=self.calls.timeout_seconds,
             transport=calls.get("transport"),
         )

@@ -148,7 +148,7 @@ class KauflandConnector:
         client = KauflandClient(
             auth=KauflandAuth(client_key, secret_key, user_agent=opts.user_agent),
             api_base=opts.api_base,
-            bucket=opts.bucket(),
+            bucket=opts.bucket(opts.api_base, account),
             account=account,
             timeout_seconds=opts.timeout_seconds,
             transport=transport,

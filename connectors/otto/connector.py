@@ -111,7 +111,7 @@ class OttoConnector:
         client = OttoClient(
             auth=auth,
             api_base=opts.api_base,
-            bucket=opts.bucket(),
+            bucket=opts.bucket(opts.api_base, account),
             account=account,
             timeout_seconds=opts.timeout_seconds,
             transport=transport,

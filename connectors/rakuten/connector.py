@@ -96,7 +96,7 @@ class RakutenConnector:
         self._client = RakutenClient(
             base_url,
             credentials,
-            bucket=self.calls.bucket(),
+            bucket=self.calls.bucket(base_url, credentials.account),
             timeout=self.calls.timeout_seconds,
             transport=calls.get("transport"),
         )
