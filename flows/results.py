@@ -5,9 +5,11 @@
     anonymise-buyers → RetentionResult      track-parcels   → TrackResult
 
 A flow returns its result (or carries it as the `data` of its end state, flows/outcome.py), the
-CLI prints it, the benchmarks and tests read it by attribute. Prefect keeps a run's result with
-its default serializer (pickle) wherever results are persisted; plain frozen dataclasses of
-standard types go through it and come back as themselves.
+CLI prints it, the benchmarks and tests read it by attribute. liefern leaves Prefect's result
+persistence at its defaults: a result stays in memory, and where a run persists it (a flow
+with `persist_result=True`, PREFECT_RESULTS_PERSIST_BY_DEFAULT) Prefect pickles it. These
+plain frozen dataclasses of standard types come back as themselves from pickle and from
+Prefect's JSON serializer alike (tests/test_flow_results.py).
 
 `as_json()` is what `--json` prints (README): the same keys and nesting the commands have
 always printed. Parts a run did not have (a dry run's preview, the confirmations of a run
