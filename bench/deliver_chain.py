@@ -227,6 +227,7 @@ def child_chain(file: str) -> None:
 
     from flows.confirm import poll_portals
     from flows.deliver import deliver
+    from flows.results import DeliverResult, PollResult, TrackingImportResult
     from flows.tracking_import import tracking_import
 
     flow_runs: list[str] = []
@@ -240,6 +241,7 @@ def child_chain(file: str) -> None:
     imported = state.result()
     if asyncio.iscoroutine(imported):
         imported = asyncio.run(imported)
+    assert isinstance(imported, TrackingImportResult), imported
     flow_runs.append(str(state.state_details.flow_run_id))
     phases["import"] = time.perf_counter() - started
 
@@ -248,6 +250,7 @@ def child_chain(file: str) -> None:
     delivered = state.result()
     if asyncio.iscoroutine(delivered):
         delivered = asyncio.run(delivered)
+    assert isinstance(delivered, DeliverResult), delivered
     flow_runs.append(str(state.state_details.flow_run_id))
     phases["deliver"] = time.perf_counter() - mark
 
@@ -256,9 +259,10 @@ def child_chain(file: str) -> None:
     while True:
         state = asyncio.run(poll_portals(return_state=True))
         polled = state.result()
+        assert isinstance(polled, PollResult), polled
         flow_runs.append(str(state.state_details.flow_run_id))
         polls += 1
-        amazon = polled["portals"].get("amazon", {})
+        amazon = polled.portals.get("amazon", {})
         if not amazon.get("submitted") and not amazon.get("pending"):
             break
         if time.perf_counter() - mark > POLL_LIMIT_SECONDS:
@@ -275,11 +279,11 @@ def child_chain(file: str) -> None:
             "cpu": cpu,
             "phases": phases,
             "polls": polls,
-            "imported": imported["imported"],
-            "rejected": len(imported["rejected"]),
-            "mails": delivered["totals"],
-            "confirm_errors": delivered.get("confirmations", {}).get("errors", []),
-            "confirmations": polled["portals"],
+            "imported": imported.imported,
+            "rejected": len(imported.rejected),
+            "mails": delivered.totals,
+            "confirm_errors": delivered.confirmations.errors if delivered.confirmations else (),
+            "confirmations": polled.portals,
             "task_runs": task_runs,
             "task_seconds": task_seconds,
         }

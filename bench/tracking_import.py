@@ -204,10 +204,10 @@ def child_flow(file: str) -> None:
     emit(
         {
             "seconds": seconds,
-            "imported": summary["imported"],
-            "already_known": summary["already_known"],
-            "rejected": len(summary["rejected"]),
-            "status": summary["status"],
+            "imported": summary.imported,
+            "already_known": summary.already_known,
+            "rejected": len(summary.rejected),
+            "status": summary.status,
         }
     )
 

@@ -8,7 +8,6 @@ or future date, or DHL credentials/options missing (nothing was done).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import typer
 
@@ -18,6 +17,7 @@ from connectors.errors import ConnectorError
 from core.carriers.numbers import UnknownCarrier, get_carrier
 from core.clock import business_today
 from core.settings import get_settings
+from flows.results import ClosingResult
 
 MISMATCH_LINES = 100
 
@@ -53,34 +53,34 @@ def close_day(
     except RunOverlap as error:
         fail(str(error), as_json=as_json, code=Exit.ITEMS_FAILED)
     emit(result, as_json=as_json, text=lambda: format_closing(result))
-    if result["errors"] or result["mismatches"]:
+    if result.errors or result.mismatches:
         raise typer.Exit(int(Exit.ITEMS_FAILED))
 
 
-def format_closing(result: dict[str, Any]) -> str:
-    counts, files = result["counts"], result["files"]
-    state = result["status"].replace("_", " ")
+def format_closing(result: ClosingResult) -> str:
+    counts, files = result.counts, result.files
+    state = result.status.replace("_", " ")
     lines = [
-        f"{result['carrier_name']} {result['day']}: {state} · {counts['parcels']} parcels, "
-        f"{counts['closed']} closed ({counts['newly_closed']} in this run)",
-        f"  shipping list: {files['shipping_list_pdf']}"
-        + ("" if result["written"]["shipping_list"] else " (unchanged)"),
-        f"                 {files['shipping_list_csv']}",
+        f"{result.carrier_name} {result.day}: {state} · {counts.parcels} parcels, "
+        f"{counts.closed} closed ({counts.newly_closed} in this run)",
+        f"  shipping list: {files.shipping_list_pdf}"
+        + ("" if result.written.shipping_list else " (unchanged)"),
+        f"                 {files.shipping_list_csv}",
     ]
-    if files["carrier_pdf"]:
-        unchanged = "" if result["written"]["carrier_pdf"] else " (unchanged)"
-        lines.append(f"  DHL manifest:  {files['carrier_pdf']}{unchanged}")
-    for portal, by_check in result["reconciliation"]["portals"].items():
-        parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in by_check.items())
+    if files.carrier_pdf:
+        unchanged = "" if result.written.carrier_pdf else " (unchanged)"
+        lines.append(f"  DHL manifest:  {files.carrier_pdf}{unchanged}")
+    for portal, by_check in result.reconciliation.portals.items():
+        parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in by_check.as_json().items())
         lines.append(f"  {portal}: {parts}")
-    mismatches = result["mismatches"]
+    mismatches = result.mismatches
     if mismatches:
         lines.append(f"  mismatches ({len(mismatches)}):")
         lines += [
-            f"    {m['order_no']} {m['tracking_number'] or 'untracked'}: {m['problem']}"
+            f"    {m.order_no} {m.tracking_number or 'untracked'}: {m.problem}"
             for m in mismatches[:MISMATCH_LINES]
         ]
         if len(mismatches) > MISMATCH_LINES:
             lines.append(f"    … and {len(mismatches) - MISMATCH_LINES} more (use --json for all)")
-    lines += [f"  error: {error}" for error in result["errors"]]
+    lines += [f"  error: {error}" for error in result.errors]
     return "\n".join(lines)

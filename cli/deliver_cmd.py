@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -19,6 +19,7 @@ from core.setup_error import SetupError
 from db.queries.mails import release_waiting_mails, waiting_mails
 from db.queries.orders import get_order
 from db.session import session_scope
+from flows.results import DeliverResult, MailsWaiting
 
 mails_app = typer.Typer(help="Shipping mails.", no_args_is_help=True)
 
@@ -85,62 +86,66 @@ def deliver(
         )
     except RunOverlap as overlap:  # another live run holds a carrier: one line, no traceback
         fail(overlap.message, as_json=as_json, hint=overlap.hint)
-    except RunFailed as failed:  # a portal errored: the run ended Failed, its summary says why
-        summary = failed.summary
+    except RunFailed as failed:  # a portal errored: the run ended Failed, its result says why
+        summary = failed.result(DeliverResult)
     if not dry_run:
-        add_waiting(summary, url, carriers)
+        summary = add_waiting(summary, url, carriers)
     emit(summary, as_json=as_json, text=lambda: format_summary(summary))
     if has_failures(summary):
         raise typer.Exit(int(Exit.ITEMS_FAILED))
 
 
-def add_waiting(summary: dict[str, Any], db_url: str, carriers: list[str] | None) -> None:
+def add_waiting(summary: DeliverResult, db_url: str, carriers: list[str] | None) -> DeliverResult:
     """Mails (of this run or earlier ones) waiting for the mail server: they did not go yet."""
     with session_scope(db_url) as session:
         waiting = waiting_mails(session, carriers=carriers)
-    if waiting.mails:
-        summary["mails_waiting"] = {
-            "mails": waiting.mails,
-            "not_before": minute(waiting.not_before) if waiting.not_before else None,
-            "reason": waiting.reason,
-        }
+    if not waiting.mails:
+        return summary
+    not_before = minute(waiting.not_before) if waiting.not_before else None
+    return replace(summary, mails_waiting=MailsWaiting(waiting.mails, not_before, waiting.reason))
 
 
-def has_failures(summary: dict[str, Any]) -> bool:
+def has_failures(summary: DeliverResult) -> bool:
     """Exit 1 exactly when the run did not end plain Completed (core/run_verdict.py), or mails
     of earlier runs still wait for the mail server."""
-    return not deliver_verdict(summary).ok or bool(summary.get("mails_waiting"))
+    return not deliver_verdict(summary).ok or summary.mails_waiting is not None
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    lines = waiting_lines(summary.get("problems", []))
-    if not lines and summary.get("mails_waiting"):  # left by earlier runs, not due yet
-        waiting = summary["mails_waiting"]
-        reply = (waiting["reason"] or "").split(": ", 1)[-1]
-        lines.append(waiting_line(waiting["mails"], reply, waiting["not_before"] or "now"))
-    if not summary["carriers"]:
+def format_summary(summary: DeliverResult) -> str:
+    lines = waiting_lines(
+        [
+            (p.order_no, p.reply or p.reason, p.not_before or "")
+            for p in summary.problems
+            if p.status == "waiting"
+        ]
+    )
+    if not lines and summary.mails_waiting:  # left by earlier runs, not due yet
+        waiting = summary.mails_waiting
+        reply = (waiting.reason or "").split(": ", 1)[-1]
+        lines.append(waiting_line(waiting.mails, reply, waiting.not_before or "now"))
+    if not summary.carriers:
         nothing = "nothing to deliver: no orders with parcels waiting for their shipping mail"
         return "\n".join(lines) if lines else nothing
     return "\n".join([*_counts_and_problems(summary), *lines])
 
 
-def _counts_and_problems(summary: dict[str, Any]) -> list[str]:
+def _counts_and_problems(summary: DeliverResult) -> list[str]:
     lines = []
-    for carrier, counts in summary["carriers"].items():
+    for carrier, counts in summary.carriers.items():
         parts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))
         lines.append(f"{carrier}: {parts}")
-    for entry in summary.get("preview", [])[:200]:
-        what = entry.get("subject") or entry.get("reason", "")
-        lines.append(f"  {entry['action']:8} {entry['order_no']} → {entry['to']}: {what}")
-    problems = [p for p in summary["problems"] if p["status"] != "waiting"]  # grouped below
+    for entry in (summary.preview or ())[:200]:
+        what = entry.subject or entry.reason or ""
+        lines.append(f"  {entry.action:8} {entry.order_no} → {entry.to}: {what}")
+    problems = [p for p in summary.problems if p.status != "waiting"]  # grouped below
     for problem in problems[:100]:
-        lines.append(f"  {problem['status']}: order {problem['order_no']}: {problem['reason']}")
-    confirmations = summary.get("confirmations")
+        lines.append(f"  {problem.status}: order {problem.order_no}: {problem.reason}")
+    confirmations = summary.confirmations
     if confirmations:
-        for portal, counts in confirmations.get("portals", {}).items():
+        for portal, counts in (confirmations.portals or {}).items():
             parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
             lines.append(f"{portal}: {parts}")
-        for error in confirmations.get("errors", []):
+        for error in confirmations.errors:
             lines.append(f"  {error}")
     return lines
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -32,11 +32,14 @@ from db.queries.confirmations import confirmation_counts
 from db.queries.orders import count_orders
 from db.session import session_scope
 from db.types import utcnow
+from flows.results import DeliverResult, PollResult, RetentionResult, TrackingImportResult
 from simulators.profiles import Profile
 from simulators.samples import generate_orders, orders_csv, otto_orders, tracking_csv
 from simulators.smtp import CaptureServer
 from simulators.stack import PortalStack, portal_orders_from_store
 from tasks.orders import store_orders
+
+R = TypeVar("R")
 
 
 def run_demo(
@@ -86,7 +89,8 @@ def run_demo(
             profile or Profile(),
         )
         with steps.step("anonymising buyer data past their retention"):
-            result["retention"] = _retention(url, anonymise_buyers, result["lines"])
+            retention, dated_back = _retention(url, anonymise_buyers, result["lines"])
+            result["retention"] = {**retention.as_json(), "dated_back": dated_back}
         with steps.step("watching for late parcels"):
             result["problems"] = watchlist_step(settings, url, result["lines"])
         _stop_temporary_prefect_server()
@@ -111,11 +115,11 @@ def _chain(
     """Tracking import, deliver and the portals' confirmations, against local stand-ins."""
     lines: list[str] = []
     with steps.step("importing the tracking numbers"):
-        report = asyncio.run(
+        report: TrackingImportResult = asyncio.run(
             tracking_import(file=str(tracking_file), source="demo", file_name="tracking.csv")
         )
     lines.append(
-        f"tracking import {report['import_id']}: {report['imported']} parcels from {tracking_file}"
+        f"tracking import {report.import_id}: {report.imported} parcels from {tracking_file}"
     )
     outbox = settings.home / "outbox"
     with (
@@ -133,22 +137,22 @@ def _chain(
         delivering = steps.step("delivering: shipping mails and portal confirmations")
         with _environment(demo_env), delivering:
             delivered, polled, counts = _deliver_and_poll(deliver, poll_portals)
-        for carrier, counts in delivered["carriers"].items():
+        for carrier, mails in delivered.carriers.items():
             lines.append(
                 f"deliver {carrier}: "
-                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in mails.items())
             )
         lines.append(f"mails: {smtp.received} captured as .eml files in {outbox.resolve()}")
         with steps.step("polling Amazon's feed results"):
             time.sleep(1.5)  # Amazon's processing time in the simulator
-            polled = _summary(poll_portals)
+            polled = _summary(poll_portals, PollResult)
         with _environment(demo_env), steps.step("asking DHL and Amazon for the delivery status"):
-            tracked = run_tracking(url, portals, accounts_file)
+            tracked, tracked_line = run_tracking(url, portals, accounts_file)
     with session_scope(get_settings().db_url) as session:
         counts = confirmation_counts(session)
     for portal, by_status in sorted(counts.items()):
         lines.append(f"{portal}: " + ", ".join(f"{v} {k}" for k, v in sorted(by_status.items())))
-    lines.append(tracked.pop("line"))
+    lines.append(tracked_line)
     return {
         "tracking_import": report,
         "deliver": delivered,
@@ -164,22 +168,25 @@ def _chain(
 DEMO_AGE_DAYS = 40
 
 
-def _retention(url: str, anonymise_buyers: Any, lines: list[str]) -> dict[str, Any]:
+def _retention(
+    url: str, anonymise_buyers: Any, lines: list[str]
+) -> tuple[RetentionResult, str | None]:
     """Date one confirmed Amazon order back as if it arrived DEMO_AGE_DAYS ago, then run the
-    retention: its buyer data are anonymised, the fresh orders keep theirs."""
+    retention: its buyer data are anonymised, the fresh orders keep theirs. The run's result
+    and the order dated back."""
     old = _date_back_one_amazon_order(url, days=DEMO_AGE_DAYS)
-    result: dict[str, Any] = asyncio.run(anonymise_buyers())
-    counts = result["counts"]
+    result: RetentionResult = asyncio.run(anonymise_buyers())
+    counts = result.counts
     if old:
         lines.append(
             f"retention: order {old} (amazon) dated back to arrived {DEMO_AGE_DAYS} days ago; "
             f"liefern orders show {old}"
         )
     lines.append(
-        f"retention: {counts['anonymised']} of {counts['due']} orders past their retention "
-        f"anonymised, {counts['skipped']} skipped (data still needed)"
+        f"retention: {counts.anonymised} of {counts.due} orders past their retention "
+        f"anonymised, {counts.skipped} skipped (data still needed)"
     )
-    return {**result, "dated_back": old}
+    return result, old
 
 
 def _date_back_one_amazon_order(url: str, *, days: int) -> str | None:
@@ -228,21 +235,23 @@ def _stop_temporary_prefect_server() -> None:
         SubprocessASGIServer().stop()
 
 
-def _deliver_and_poll(deliver: Any, poll_portals: Any) -> tuple[Any, Any, Any]:
-    delivered = _summary(lambda: deliver(carriers=None))
+def _deliver_and_poll(
+    deliver: Any, poll_portals: Any
+) -> tuple[DeliverResult, PollResult, dict[str, dict[str, int]]]:
+    delivered = _summary(lambda: deliver(carriers=None), DeliverResult)
     time.sleep(1.5)  # Amazon's processing time in the simulator
-    polled = _summary(poll_portals)
+    polled = _summary(poll_portals, PollResult)
     with session_scope(get_settings().db_url) as session:
         counts = confirmation_counts(session)
     return delivered, polled, counts
 
 
-def _summary(run: Any) -> Any:
-    """A run's summary, also of a run that ended Failed (its state names why)."""
+def _summary(run: Callable[[], Coroutine[Any, Any, R]], kind: type[R]) -> R:
+    """A run's result, also of a run that ended Failed (its state names why)."""
     try:
         return asyncio.run(run())
     except RunFailed as failed:
-        return failed.summary
+        return failed.result(kind)
 
 
 @contextmanager

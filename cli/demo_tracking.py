@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -19,6 +18,7 @@ from connectors.credentials import env_name
 from core.run_verdict import RunFailed
 from db.models import Order, Parcel
 from db.session import session_scope
+from flows.results import TrackResult
 from simulators import dhl_tracking
 from simulators.server import serve_in_thread
 from simulators.stack import PortalStack
@@ -27,8 +27,8 @@ DHL_ACCOUNT = "demo"
 DELIVERED_EVERY = 3  # one parcel in three is delivered by the time the flow asks
 
 
-def run_tracking(db_url: str, portals: PortalStack, accounts_file: Path) -> dict[str, Any]:
-    """The flow's summary with the demo's line in `line`."""
+def run_tracking(db_url: str, portals: PortalStack, accounts_file: Path) -> tuple[TrackResult, str]:
+    """The flow's result, and the demo's line about it."""
     from flows.track_parcels import track_parcels
 
     app = dhl_tracking.create_app()
@@ -57,14 +57,13 @@ def run_tracking(db_url: str, portals: PortalStack, accounts_file: Path) -> dict
         names = {env_name("dhl_tracking", DHL_ACCOUNT, f): v for f, v in credentials.items()}
         os.environ.update(names)
         try:
-            summary: dict[str, Any] = asyncio.run(track_parcels())
+            summary = asyncio.run(track_parcels())
         except RunFailed as failed:
-            summary = failed.summary
+            summary = failed.result(TrackResult)
         finally:
             for name in names:
                 os.environ.pop(name, None)
-    summary["line"] = _line(summary)
-    return summary
+    return summary, _line(summary)
 
 
 def _dhl_numbers(db_url: str) -> list[str]:
@@ -99,20 +98,20 @@ def _tracking_toml(url: str, portals: PortalStack) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _line(summary: dict[str, Any]) -> str:
+def _line(summary: TrackResult) -> str:
     by_source: dict[str, int] = {}
-    for run in summary.get("sources", []):
-        name = "dhl" if run["source"] == "dhl_tracking" else run["source"]
-        by_source[name] = by_source.get(name, 0) + run["delivered"]
-    arrived = summary.get("arrived", [])
+    for run in summary.sources:
+        name = "dhl" if run.source == "dhl_tracking" else run.source
+        by_source[name] = by_source.get(name, 0) + run.delivered
+    arrived = summary.arrived
     line = (
-        f"tracking: {summary.get('delivered', 0)} of {summary.get('parcels_asked', 0)} parcels "
+        f"tracking: {summary.delivered} of {summary.parcels_asked} parcels "
         "delivered ("
         + ", ".join(f"{name} {count}" for name, count in sorted(by_source.items()))
         + f"), {len(arrived)} orders set to arrived"
     )
     if arrived:
         line += f"; liefern orders show {arrived[0]}"
-    if summary.get("errors"):
-        line += f"; errors: {'; '.join(summary['errors'])}"
+    if summary.errors:
+        line += f"; errors: {'; '.join(summary.errors)}"
     return line

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from core.setup_error import SetupError
+from flows.results import JsonShape
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
@@ -27,12 +28,15 @@ class Exit(IntEnum):
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, JsonShape):  # a flow's result, also inside the demo's answer
+        return value.as_json()
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
 
 
-def emit(data: Any, *, as_json: bool, text: Callable[[], str]) -> None:
+def emit(data: object, *, as_json: bool, text: Callable[[], str]) -> None:
+    """`data` as JSON (a flow's result as its `as_json()`), or `text()` for people."""
     if as_json:
         sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from typing import Any
 
 import typer
 
@@ -13,6 +12,7 @@ from cli.runtime import ensure_database, prepare_prefect
 from core.accounts import Accounts, AccountsError
 from core.run_verdict import RunFailed, poll_verdict
 from core.settings import get_settings
+from flows.results import PollResult
 
 app = typer.Typer(help="Marketplace confirmations.", no_args_is_help=True)
 
@@ -26,22 +26,20 @@ def poll(as_json: bool = JsonOption) -> None:
 
     try:
         summary = asyncio.run(poll_portals())
-    except RunFailed as failed:  # a portal errored: the run ended Failed, its summary says why
-        summary = failed.summary
+    except RunFailed as failed:  # a portal errored: the run ended Failed, its result says why
+        summary = failed.result(PollResult)
     emit(summary, as_json=as_json, text=lambda: format_poll(summary))
     if not poll_verdict(summary).ok:  # the run ended Failed or Completed with problems
         raise typer.Exit(int(Exit.ITEMS_FAILED))
 
 
-def format_poll(summary: dict[str, Any]) -> str:
+def format_poll(summary: PollResult) -> str:
     lines = [
         f"{portal}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        for portal, counts in sorted(summary["portals"].items())
+        for portal, counts in sorted(summary.portals.items())
     ] or ["no confirmations yet"]
-    lines += [
-        f"  {p['status']}: order {p['order_no']}: {p['reason']}" for p in summary["problems"][:100]
-    ]
-    lines += [f"  error: {e}" for e in summary["errors"]]
+    lines += [f"  {p.status}: order {p.order_no}: {p.reason}" for p in summary.problems[:100]]
+    lines += [f"  error: {e}" for e in summary.errors]
     return "\n".join(lines)
 
 

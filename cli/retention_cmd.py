@@ -7,7 +7,6 @@ failures) · 1 another retention run holds the lock · 2 accounts.toml or the da
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import typer
 
@@ -15,6 +14,7 @@ from cli.output import Exit, JsonOption, emit, fail
 from cli.runtime import ensure_database, prepare_prefect
 from core.clock import BUSINESS_TZ
 from core.settings import get_settings
+from flows.results import RetentionResult
 
 app = typer.Typer(help="Buyer data retention (Aufbewahrung).", no_args_is_help=True)
 SKIPPED_LINES = 100
@@ -41,29 +41,25 @@ def run(
     emit(result, as_json=as_json, text=lambda: format_retention(result))
 
 
-def format_retention(result: dict[str, Any]) -> str:
-    counts = result["counts"]
-    verb = "would be anonymised" if result["dry_run"] else "anonymised"
+def format_retention(result: RetentionResult) -> str:
+    counts = result.counts
+    verb = "would be anonymised" if result.dry_run else "anonymised"
     lines = [
-        f"{counts['due']} orders past their retention: {counts['anonymised']} {verb}, "
-        f"{counts['skipped']} skipped (data still needed)",
+        f"{counts.due} orders past their retention: {counts.anonymised} {verb}, "
+        f"{counts.skipped} skipped (data still needed)",
         "  periods (days after delivery): "
-        + ", ".join(f"{k} {'keep' if v is None else v}" for k, v in result["rules"].items()),
+        + ", ".join(f"{k} {'keep' if v is None else v}" for k, v in result.rules.items()),
     ]
-    for row in result["anonymised"][:SKIPPED_LINES]:
-        delivered = row["delivered_at"].astimezone(BUSINESS_TZ)
-        source = "arrived" if row["delivered_from"] == "arrived" else "ship date + transit"
+    for done in result.anonymised[:SKIPPED_LINES]:
+        delivered = done.delivered_at.astimezone(BUSINESS_TZ)
+        source = "arrived" if done.delivered_from == "arrived" else "ship date + transit"
         lines.append(
-            f"  {row['order_no']} {row['portal']}/{row['account']}: delivered "
-            f"{delivered:%Y-%m-%d} ({source}), {row['retention_days']} days"
+            f"  {done.order_no} {done.portal}/{done.account}: delivered "
+            f"{delivered:%Y-%m-%d} ({source}), {done.retention_days} days"
         )
-    for row in result["skipped"][:SKIPPED_LINES]:
-        lines.append(
-            f"  {row['order_no']} {row['portal']}/{row['account']}: skipped, {row['reason']}"
-        )
-    shown = min(len(result["anonymised"]), SKIPPED_LINES) + min(
-        len(result["skipped"]), SKIPPED_LINES
-    )
-    if shown < counts["anonymised"] + counts["skipped"]:
+    for row in result.skipped[:SKIPPED_LINES]:
+        lines.append(f"  {row.order_no} {row.portal}/{row.account}: skipped, {row.reason}")
+    shown = min(len(result.anonymised), SKIPPED_LINES) + min(len(result.skipped), SKIPPED_LINES)
+    if shown < counts.anonymised + counts.skipped:
         lines.append("  … more with --json")
     return "\n".join(lines)

@@ -7,7 +7,6 @@ the carrier's trouble) or parcels are in trouble (exception, undeliverable, lost
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import typer
 
@@ -15,6 +14,7 @@ from cli.output import Exit, JsonOption, emit
 from cli.runtime import ensure_database, prepare_prefect
 from core.run_verdict import RunFailed
 from core.settings import get_settings
+from flows.results import TrackResult
 
 PROBLEM_LINES = 100
 
@@ -34,37 +34,36 @@ def track(
     try:
         summary = asyncio.run(track_parcels(max_calls=max_calls))
     except RunFailed as failed:
-        summary = failed.summary
+        summary = failed.result(TrackResult)
     emit(summary, as_json=as_json, text=lambda: format_tracking(summary))
-    if summary["errors"] or summary["problems"]:
+    if summary.errors or summary.problems:
         raise typer.Exit(int(Exit.ITEMS_FAILED))
 
 
-def format_tracking(summary: dict[str, Any]) -> str:
+def format_tracking(summary: TrackResult) -> str:
     lines = []
-    for source in summary["sources"]:
-        statuses = ", ".join(f"{n} {s}" for s, n in source["statuses"].items()) or "nothing due"
+    for source in summary.sources:
+        statuses = ", ".join(f"{n} {s}" for s, n in source.statuses.items()) or "nothing due"
         line = (
-            f"{source['source']} {source['account']}: {source['calls']} calls, "
-            f"{source['parcels_asked']} parcels asked ({statuses})"
+            f"{source.source} {source.account}: {source.calls} calls, "
+            f"{source.parcels_asked} parcels asked ({statuses})"
         )
-        lines.append(line + (f"; stopped: {source['stopped']}" if source["stopped"] else ""))
-    if not summary["sources"] and not summary["errors"]:
+        lines.append(line + (f"; stopped: {source.stopped}" if source.stopped else ""))
+    if not summary.sources and not summary.errors:
         lines.append("no tracking account in accounts.toml ([tracking.<name>])")
-    arrived = summary["arrived"]
-    lines.append(f"{summary['delivered']} parcels delivered, {len(arrived)} orders arrived")
+    arrived = summary.arrived
+    lines.append(f"{summary.delivered} parcels delivered, {len(arrived)} orders arrived")
     if arrived:
         lines.append("  arrived: " + ", ".join(arrived[:PROBLEM_LINES]))
     lines += [
-        f"  {p['status']}: order {p['order_no']}: {p['reason']}"
-        for p in summary["problems"][:PROBLEM_LINES]
+        f"  {p.status}: order {p.order_no}: {p.reason}" for p in summary.problems[:PROBLEM_LINES]
     ]
-    lines += [f"  error: {e}" for e in summary["errors"]]
-    watched = summary.get("watchlist", {}).get("count", 0)
+    lines += [f"  error: {e}" for e in summary.errors]
+    watched = summary.watchlist.count
     if watched:
         noun = "parcel needs" if watched == 1 else "parcels need"
         lines.append(f"problems list: {watched} {noun} a look (liefern problems)")
-    sent = summary.get("delay_mails", {}).get("sent", [])
+    sent = summary.delay_mails.sent
     if sent:
         lines.append("delay mail sent: " + ", ".join(sent[:PROBLEM_LINES]))
     return "\n".join(lines)

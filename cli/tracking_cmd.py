@@ -152,16 +152,21 @@ def import_file(
         )
     except FailedRun as error:  # the flow's answer to a file it cannot read: the reason
         fail(f"cannot read {file}: {error}", as_json=as_json)
-    report = {k: summary[k] for k in ("import_id", "rows", "imported", "already_known", "rejected")}
+    report = {
+        "import_id": summary.import_id,
+        "rows": summary.rows,
+        "imported": summary.imported,
+        "already_known": summary.already_known,
+        "rejected": summary.rejected,
+    }
 
     def text() -> str:
         head = (
-            f"import {report['import_id']}: {report['rows']} rows, {report['imported']} "
-            f"imported, {report['already_known']} already known, "
-            f"{len(report['rejected'])} rejected"
+            f"import {summary.import_id}: {summary.rows} rows, {summary.imported} "
+            f"imported, {summary.already_known} already known, {len(summary.rejected)} rejected"
         )
-        return "\n".join([head, *rejected_lines(report["rejected"])])
+        return "\n".join([head, *rejected_lines([r.as_json() for r in summary.rejected])])
 
     emit(report, as_json=as_json, text=text)
-    if report["rejected"]:
+    if summary.rejected:
         raise typer.Exit(int(Exit.ITEMS_FAILED))

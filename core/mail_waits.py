@@ -78,18 +78,19 @@ def minute(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def waiting_lines(problems: Sequence[dict[str, str]], *, orders_per_line: int = 20) -> list[str]:
-    """One line per server reply for the mails a run left waiting (the run's problems with
-    status "waiting"), with what to do and the order numbers."""
-    by_reply: dict[str, list[dict[str, str]]] = {}
-    for problem in problems:
-        if problem["status"] == "waiting":
-            by_reply.setdefault(problem.get("reply", problem["reason"]), []).append(problem)
+def waiting_lines(
+    waiting: Sequence[tuple[str, str, str]], *, orders_per_line: int = 20
+) -> list[str]:
+    """One line per server reply for the mails a run left waiting, with what to do and the
+    order numbers; `waiting` holds each mail's (order number, server reply, not before)."""
+    by_reply: dict[str, list[tuple[str, str]]] = {}
+    for order_no, reply, not_before in waiting:
+        by_reply.setdefault(reply, []).append((order_no, not_before))
     lines = []
-    for reply, waiting in by_reply.items():
-        orders = [p["order_no"] for p in waiting]
+    for reply, mails in by_reply.items():
+        orders = [order_no for order_no, _ in mails]
         shown = ", ".join(orders[:orders_per_line])
         more = f" and {len(orders) - orders_per_line} more" if len(orders) > orders_per_line else ""
-        not_before = min(p.get("not_before", "") for p in waiting)
-        lines.append(f"{waiting_line(len(waiting), reply, not_before)} (orders {shown}{more})")
+        not_before = min(not_before for _, not_before in mails)
+        lines.append(f"{waiting_line(len(mails), reply, not_before)} (orders {shown}{more})")
     return lines

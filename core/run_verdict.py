@@ -9,29 +9,41 @@
   accounts' policy, not problems.
 
 The CLI exits 1 for the first two and 0 for the last (DESIGN: 1 = the work ran but items
-failed). Called as a function, a Failed run raises RunFailed, which carries the summary.
+failed). Called as a function, a Failed run raises RunFailed, which carries the run's result
+(flows/results.py).
 flows/outcome.py turns a verdict into the Prefect state; this module stays free of Prefect
 so the CLI can use the same rule before Prefect is set up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from flows.results import ConfirmationProblem, DeliverResult, PollResult, RunResult
 
 WITH_PROBLEMS = "Completed with problems"
 MAIL_PROBLEMS = ("failed", "unknown", "waiting")
+R = TypeVar("R")
 
 
 class RunFailed(Exception):
     """A run that ended Failed; `.summary` is what it did before and besides the failure."""
 
-    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+    def __init__(self, message: str, summary: RunResult) -> None:
         super().__init__(message)
         self.message, self.summary = message, summary
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RunFailed, (self.message, self.summary))
+
+    def result(self, kind: type[R]) -> R:
+        """The failed run's result, as the type the caller's flow answers."""
+        if not isinstance(self.summary, kind):
+            raise TypeError(f"{type(self.summary).__name__} is no {kind.__name__}") from self
+        return self.summary
 
 
 @dataclass(frozen=True)
@@ -53,19 +65,21 @@ def _problem_counts(counts: dict[str, int], names: tuple[str, ...], what: str) -
     return [f"{counts[n]} {what} {n}" for n in names if counts.get(n)]
 
 
-def deliver_verdict(summary: dict[str, Any]) -> Verdict:
-    confirmations = summary.get("confirmations", {})
-    problems = _problem_counts(summary.get("totals", {}), MAIL_PROBLEMS, "mails")
-    problems += _confirmation_problems(confirmations.get("problems", []))
-    return Verdict(list(confirmations.get("errors", [])), problems)
+def deliver_verdict(summary: DeliverResult) -> Verdict:
+    problems = _problem_counts(summary.totals, MAIL_PROBLEMS, "mails")
+    confirmations = summary.confirmations
+    if confirmations is None:
+        return Verdict([], problems)
+    problems += _confirmation_problems(confirmations.problems)
+    return Verdict(list(confirmations.errors), problems)
 
 
-def poll_verdict(summary: dict[str, Any]) -> Verdict:
-    return Verdict(list(summary.get("errors", [])), _confirmation_problems(summary["problems"]))
+def poll_verdict(summary: PollResult) -> Verdict:
+    return Verdict(list(summary.errors), _confirmation_problems(summary.problems))
 
 
-def _confirmation_problems(problems: list[dict[str, str]]) -> list[str]:
+def _confirmation_problems(problems: Sequence[ConfirmationProblem]) -> list[str]:
     counts: dict[str, int] = {}
     for p in problems:
-        counts[p["status"]] = counts.get(p["status"], 0) + 1
+        counts[p.status] = counts.get(p.status, 0) + 1
     return [f"{n} confirmations {status}" for status, n in sorted(counts.items())]

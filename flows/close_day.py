@@ -16,6 +16,7 @@ closed with mismatches ends "Completed with problems" (core/run_verdict.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,16 @@ from db.queries.closing import open_closing, record_closing_run
 from db.session import session_scope
 from db.types import utcnow
 from flows.labels import label_run
+from flows.results import (
+    ClosingCounts,
+    ClosingFiles,
+    ClosingResult,
+    ClosingWritten,
+    DhlClosing,
+    Mismatch,
+    Reconciliation,
+    ReconciliationCounts,
+)
 from tasks.closing import (
     COUNT_COLUMNS,
     DHL,
@@ -60,9 +71,12 @@ DHL_CREDENTIALS_HINT = (
 class ClosingFailed(RuntimeError):
     """The closing ran but could not finish with the carrier; `.result` says what was done."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__("; ".join(result["errors"]))
+    def __init__(self, result: ClosingResult) -> None:
+        super().__init__("; ".join(result.errors))
         self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled intact (Prefect's result storage)
+        return (ClosingFailed, (self.result,))
 
 
 def parse_day(value: str | None, *, today: date) -> date:
@@ -99,7 +113,7 @@ async def run_closing(
     run_id: str | None = None,
     steps: ClosingSteps = PLAIN_STEPS,
     log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> dict[str, Any]:
+) -> ClosingResult:
     """Close `carrier`'s `day` and answer the whole result (what the CLI prints with --json).
 
     `dhl` is needed for DHL only; `setup_error` says why it could not be built."""
@@ -203,37 +217,44 @@ async def run_closing(
             mismatch.tracking_number or "untracked",
             mismatch.problem,
         )
-    return {
-        "closing_id": closing_id,
-        "carrier": carrier,
-        "carrier_name": CARRIERS[carrier].name if carrier in CARRIERS else carrier,
-        "day": day.isoformat(),
-        "status": status,
-        "counts": {
-            "parcels": len(parcels),
-            "closed": closed,
-            "newly_closed": newly_closed,
-            "not_closed": len(parcels) - closed,
-            "sent_to_carrier": step.sent,
-            "mismatches": len(reconciliation.mismatches),
-        },
-        "files": {
-            "shipping_list_pdf": str((home / files.pdf).resolve()),
-            "shipping_list_csv": str((home / files.csv).resolve()),
-            "carrier_pdf": str((home / carrier_pdf).resolve()) if carrier_pdf else None,
-        },
-        "written": {"shipping_list": files.written, "carrier_pdf": manifest is not None},
-        "dhl": _dhl_part(step, manifest) if carrier == DHL else None,
-        "reconciliation": {
-            "portals": {
-                portal: {c: counts.get(c, 0) for c in (*COUNT_COLUMNS, "mismatches")}
+    return ClosingResult(
+        closing_id=closing_id,
+        carrier=carrier,
+        carrier_name=CARRIERS[carrier].name if carrier in CARRIERS else carrier,
+        day=day.isoformat(),
+        status=status,
+        counts=ClosingCounts(
+            parcels=len(parcels),
+            closed=closed,
+            newly_closed=newly_closed,
+            not_closed=len(parcels) - closed,
+            sent_to_carrier=step.sent,
+            mismatches=len(reconciliation.mismatches),
+        ),
+        files=ClosingFiles(
+            shipping_list_pdf=str((home / files.pdf).resolve()),
+            shipping_list_csv=str((home / files.csv).resolve()),
+            carrier_pdf=str((home / carrier_pdf).resolve()) if carrier_pdf else None,
+        ),
+        written=ClosingWritten(shipping_list=files.written, carrier_pdf=manifest is not None),
+        dhl=_dhl_part(step, manifest) if carrier == DHL else None,
+        reconciliation=Reconciliation(
+            portals={
+                portal: _reconciled(counts)
                 for portal, counts in sorted(reconciliation.portals.items())
             },
-            "totals": {c: reconciliation.totals.get(c, 0) for c in (*COUNT_COLUMNS, "mismatches")},
-        },
-        "mismatches": [m.as_dict() for m in reconciliation.mismatches],
-        "errors": errors,
-    }
+            totals=_reconciled(reconciliation.totals),
+        ),
+        mismatches=tuple(
+            Mismatch(m.order_no, m.tracking_number, m.portal, m.check, m.problem)
+            for m in reconciliation.mismatches
+        ),
+        errors=tuple(errors),
+    )
+
+
+def _reconciled(counts: Mapping[str, int]) -> ReconciliationCounts:
+    return ReconciliationCounts(**{c: counts.get(c, 0) for c in (*COUNT_COLUMNS, "mismatches")})
 
 
 def _status(
@@ -252,13 +273,13 @@ def _status(
     return "already_closed"
 
 
-def _dhl_part(step: CarrierStep, manifest: ManifestStep | None) -> dict[str, Any]:
-    return {
-        "items": step.items,
-        "not_in_store": step.not_in_store,
-        "manifest_sheets": manifest.sheets if manifest else None,
-        "manifest_shipments": manifest.shipments if manifest else None,
-    }
+def _dhl_part(step: CarrierStep, manifest: ManifestStep | None) -> DhlClosing:
+    return DhlClosing(
+        items=tuple(step.items),
+        not_in_store=tuple(step.not_in_store),
+        manifest_sheets=manifest.sheets if manifest else None,
+        manifest_shipments=manifest.shipments if manifest else None,
+    )
 
 
 def _run_name() -> str:
@@ -271,7 +292,7 @@ def _run_name() -> str:
 
 
 @flow(name="close-day", flow_run_name=_run_name)
-async def close_day(carrier: str, day: str | None = None) -> dict[str, Any]:
+async def close_day(carrier: str, day: str | None = None) -> ClosingResult:
     """Close the day with the carrier, write the shipping list, reconcile the day."""
     logger = get_run_logger()
     settings = get_settings()
@@ -298,30 +319,30 @@ async def close_day(carrier: str, day: str | None = None) -> dict[str, Any]:
             log=logger,
         )
     await _publish(result)
-    if result["errors"]:
+    if result.errors:
         raise ClosingFailed(result)
-    if result["mismatches"]:  # closed, but orders and parcels disagree: someone has to look
-        message = f"{len(result['mismatches'])} mismatches (see the closing artifact)"
+    if result.mismatches:  # closed, but orders and parcels disagree: someone has to look
+        message = f"{len(result.mismatches)} mismatches (see the closing artifact)"
         return Completed(name=WITH_PROBLEMS, message=message, data=result)  # type: ignore[return-value]
     return result
 
 
-async def _publish(result: dict[str, Any]) -> None:
-    shown = result["mismatches"][:ARTIFACT_ROWS]
-    table = {column: [m[column] for m in shown] for column in MISMATCH_COLUMNS}
-    portals = result["reconciliation"]["portals"]
+async def _publish(result: ClosingResult) -> None:
+    shown = result.mismatches[:ARTIFACT_ROWS]
+    table = {column: [getattr(m, column) for m in shown] for column in MISMATCH_COLUMNS}
+    portals = result.reconciliation.portals
     header = ("portal", *COUNT_COLUMNS, "mismatches")
     lines = [
-        f"Daily closing {result['carrier_name']} {result['day']}: {result['status']}",
+        f"Daily closing {result.carrier_name} {result.day}: {result.status}",
         "",
         "| " + " | ".join(h.replace("_", " ") for h in header) + " |",
         "|" + "---|" * len(header),
         *(
-            "| " + " | ".join([portal, *(str(counts[c]) for c in header[1:])]) + " |"
+            "| " + " | ".join([portal, *(str(getattr(counts, c)) for c in header[1:])]) + " |"
             for portal, counts in portals.items()
         ),
     ]
-    if len(shown) < len(result["mismatches"]):
-        lines += ["", f"first {len(shown)} of {len(result['mismatches'])} mismatches"]
-    lines += ["", *(f"error: {e}" for e in result["errors"])]
+    if len(shown) < len(result.mismatches):
+        lines += ["", f"first {len(shown)} of {len(result.mismatches)} mismatches"]
+    lines += ["", *(f"error: {e}" for e in result.errors)]
     await acreate_table_artifact(key=ARTIFACT_KEY, table=table, description="\n".join(lines))

@@ -9,8 +9,7 @@ pool of our own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
@@ -20,6 +19,7 @@ from core.settings import get_settings
 from db.types import utcnow
 from flows.labels import label_run
 from flows.outcome import end_state
+from flows.results import ConfirmationProblem, Confirmations, PollResult
 from tasks.confirmations import (
     PortalReport,
     confirm_account,
@@ -102,27 +102,31 @@ class AccountPasses:
             while running := [t for t in self.running.values() if not t.done()]:
                 await asyncio.wait(running)
 
-    async def finish(self, more_orders: Sequence[int] = ()) -> dict[str, Any]:
+    async def finish(self, more_orders: Sequence[int] = ()) -> Confirmations:
         """Confirm `more_orders` too, wait for every pass, then the counts and the artifact."""
         self.last_group_mailed = True
         self.mailed(more_orders)
         await self.settle()
-        summary = _combine([p for p, _ in self.outcomes], [o for _, o in self.outcomes])
+        passes = _combine([p for p, _ in self.outcomes], [o for _, o in self.outcomes])
         standing = await confirmation_standing(self.db_url, sorted(set(self.orders)))
-        summary["portals"] = standing.counts
+        held = []
         for row in standing.held:  # named in the artifact and the log: one search finds the order
             reason = f"[{row.error_code}] {row.error_text}"
-            summary["problems"].append(
-                {"order_no": row.order_no, "portal": row.portal, "status": "held", "reason": reason}
-            )
+            held.append(ConfirmationProblem(row.order_no, row.portal, "held", reason))
             get_run_logger().warning(
                 "%s confirmation held for order %s: %s", row.portal, row.order_no, reason
             )
-        await _publish(summary, key="deliver-confirmations")
+        summary = Confirmations(
+            totals=passes.totals,
+            problems=passes.problems + tuple(held),
+            errors=passes.errors,
+            portals=standing.counts,
+        )
+        await _publish(standing.counts, summary.problems, key="deliver-confirmations")
         return summary
 
 
-async def submit_all(db_url: str, run_id: str | None) -> dict[str, Any]:
+async def submit_all(db_url: str, run_id: str | None) -> Confirmations:
     """One task per (portal, account), side by side: one that is down holds up no other."""
     pending = await accounts_in_status(db_url, "pending")
     outcomes = await asyncio.gather(
@@ -132,30 +136,36 @@ async def submit_all(db_url: str, run_id: str | None) -> dict[str, Any]:
     return _combine([portal for portal, _ in pending], outcomes)
 
 
-def _combine(portals: Sequence[str], outcomes: Sequence[object]) -> dict[str, Any]:
+def _combine(portals: Sequence[str], outcomes: Sequence[object]) -> Confirmations:
     errors: list[str] = []
-    problems: list[dict[str, str]] = []
+    problems: list[ConfirmationProblem] = []
     totals: dict[str, int] = {}
     for portal, outcome in zip(portals, outcomes, strict=True):
         if isinstance(outcome, PortalReport):
-            problems += [{**p, "portal": portal} for p in outcome.problems]
+            problems += [
+                ConfirmationProblem(p["order_no"], portal, p["status"], p["reason"])
+                for p in outcome.problems
+            ]
             for status, count in outcome.counts.items():
                 totals[status] = totals.get(status, 0) + count
         else:
             errors.append(f"{portal}: {outcome}")
-    return {"totals": totals, "problems": problems, "errors": errors}
+    return Confirmations(totals=totals, problems=tuple(problems), errors=tuple(errors))
 
 
-async def _publish(summary: dict[str, Any], *, key: str) -> None:
+async def _publish(
+    portals: Mapping[str, Mapping[str, int]],
+    problems: Sequence[ConfirmationProblem],
+    *,
+    key: str,
+) -> None:
     table = [
         {
             "portal": portal,
             **counts,
-            "reasons": "; ".join(
-                sorted({p["reason"] for p in summary["problems"] if p["portal"] == portal})
-            )[:500],
+            "reasons": "; ".join(sorted({p.reason for p in problems if p.portal == portal}))[:500],
         }
-        for portal, counts in summary.get("portals", {}).items()
+        for portal, counts in portals.items()
     ]
     if table:
         await acreate_table_artifact(
@@ -164,7 +174,7 @@ async def _publish(summary: dict[str, Any], *, key: str) -> None:
 
 
 @flow(name="poll-portals", flow_run_name="poll-portals")
-async def poll_portals() -> dict[str, Any]:
+async def poll_portals() -> PollResult:
     """Fetch Amazon's processing results, then resubmit what went back to pending."""
     db_url = get_settings().db_url
     started = utcnow()
@@ -179,13 +189,14 @@ async def poll_portals() -> dict[str, Any]:
     await release_held_rows(db_url)
     resubmitted = await submit_all(db_url, None)
     standing = await confirmation_standing(db_url)
-    summary = {
-        "polled": polled,
-        "resubmitted": resubmitted,
-        "portals": standing.counts,
-        "problems": polled["problems"] + resubmitted["problems"],
-        "errors": polled["errors"] + resubmitted["errors"],
-    }
-    await _publish(summary, key="poll-portals")
-    summary["protocol"] = await protocol_since(db_url, started, "poll-orders")
+    problems = polled.problems + resubmitted.problems
+    await _publish(standing.counts, problems, key="poll-portals")
+    summary = PollResult(
+        polled=polled,
+        resubmitted=resubmitted,
+        portals=standing.counts,
+        problems=problems,
+        errors=polled.errors + resubmitted.errors,
+        protocol=await protocol_since(db_url, started, "poll-orders"),
+    )
     return end_state(poll_verdict(summary), summary)  # type: ignore[return-value]

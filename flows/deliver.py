@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import ExitStack
-from typing import Any
+from dataclasses import replace
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
@@ -32,6 +32,7 @@ from db.types import utcnow
 from flows.confirm import AccountPasses
 from flows.labels import label_run
 from flows.outcome import end_state
+from flows.results import DeliverResult, MailPreview, MailProblem
 from tasks.guard import RunOverlap, run_guard
 from tasks.ledger import (
     carrier_groups,
@@ -62,7 +63,7 @@ async def deliver(
     dry_run: bool = False,
     batch_size: int = 5000,
     confirm_portals: bool = True,
-) -> dict[str, Any]:
+) -> DeliverResult:
     """Mark shipped, send the shipping mails grouped by carrier, then confirm to the portals."""
     logger = get_run_logger()
     db_url = get_settings().db_url
@@ -101,56 +102,67 @@ async def deliver(
             if passes is not None:
                 await passes.settle()  # no portal pass outlives the run
         summary = _summarise(reports, dry_run)
-        await _publish(summary, dry_run)
+        await _publish(summary)
         if passes is not None:
             left_behind = await orders_left_unconfirmed(db_url, started)  # a run that died
             if passes.orders or left_behind:
-                summary["confirmations"] = await passes.finish(left_behind)
+                summary = replace(summary, confirmations=await passes.finish(left_behind))
     if not dry_run:
         touched = seen | set(passes.orders if passes is not None else ())
         # the mail task has named sent and failed mails already; the rest is named here
-        summary["protocol"] = await protocol_of_orders(
+        protocol = await protocol_of_orders(
             db_url,
             sorted(touched),
             "deliver-orders",
             {"sent", "failed", "unknown", "waiting"},
         )
+        summary = replace(summary, protocol=protocol)
     return end_state(deliver_verdict(summary), summary)  # type: ignore[return-value]
 
 
-def _summarise(reports: list[MailBatchReport], dry_run: bool) -> dict[str, Any]:
+def _summarise(reports: list[MailBatchReport], dry_run: bool) -> DeliverResult:
     per_carrier: dict[str, Counter[str]] = {}
-    problems: list[dict[str, str]] = []
-    preview: list[dict[str, Any]] = []
+    problems: list[MailProblem] = []
+    preview: list[MailPreview] = []
     for report in reports:
         per_carrier.setdefault(report.carrier, Counter()).update(report.counts)
-        problems += [{**p, "carrier": report.carrier} for p in report.problems]
+        problems += [_mail_problem(p, report.carrier) for p in report.problems]
         preview += report.preview
     totals: Counter[str] = Counter()
     for counts in per_carrier.values():
         totals.update(counts)
-    summary: dict[str, Any] = {
-        "dry_run": dry_run,
-        "carriers": {c: dict(v) for c, v in per_carrier.items()},
-        "totals": dict(totals),
-        "problems": problems,
-    }
-    if dry_run:
-        summary["preview"] = preview
-    return summary
+    return DeliverResult(
+        dry_run=dry_run,
+        carriers={c: dict(v) for c, v in per_carrier.items()},
+        totals=dict(totals),
+        problems=tuple(problems),
+        preview=tuple(preview) if dry_run else None,
+    )
 
 
-async def _publish(summary: dict[str, Any], dry_run: bool) -> None:
+def _mail_problem(problem: dict[str, str], carrier: str) -> MailProblem:
+    return MailProblem(
+        order_no=problem["order_no"],
+        status=problem["status"],
+        reason=problem["reason"],
+        reply=problem.get("reply"),
+        not_before=problem.get("not_before"),
+        carrier=carrier,
+    )
+
+
+async def _publish(summary: DeliverResult) -> None:
+    dry_run = summary.dry_run
     columns = ("would_send", "suppressed", "failed") if dry_run else MAIL_COLUMNS
     table = [
         {
             "carrier": carrier,
             **{c: counts.get(c, 0) for c in columns},
             "reasons": "; ".join(
-                sorted({p["reason"] for p in summary["problems"] if p["carrier"] == carrier})
+                sorted({p.reason for p in summary.problems if p.carrier == carrier})
             )[:500],
         }
-        for carrier, counts in summary["carriers"].items()
+        for carrier, counts in summary.carriers.items()
     ]
     if table:
         await acreate_table_artifact(

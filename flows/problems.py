@@ -9,7 +9,6 @@ log says how many. Then the delay mails go out where accounts asked for them
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
@@ -18,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from core.settings import Settings, get_settings
 from db.queries.watchlist import count_problem_parcels, problem_parcels
 from db.session import session_scope
+from flows.results import DelayMails, OrderProblem, WatchedParcel, Watchlist
 from tasks.delay_mails import send_delay_mails
 from tasks.guard import RunOverlap
 
@@ -34,8 +34,8 @@ COLUMNS = (
 )
 
 
-async def publish_problems(settings: Settings, *, now: datetime) -> dict[str, Any]:
-    """Log the count and publish the table; the count and the listed lines, for the summary."""
+async def publish_problems(settings: Settings, *, now: datetime) -> Watchlist:
+    """Log the count and publish the table; the count and the listed lines, for the result."""
     logger = get_run_logger()
     thresholds = settings.watch_thresholds()
     with session_scope(settings.db_url) as session:
@@ -49,7 +49,21 @@ async def publish_problems(settings: Settings, *, now: datetime) -> dict[str, An
         count,
         f" ({', '.join(f'{n} {p}' for p, n in sorted(by_problem.items()))})" if count else "",
     )
-    rows = [line.as_dict() for line in lines]
+    parcels = tuple(
+        WatchedParcel(
+            order_no=line.order_no,
+            portal=line.portal,
+            account=line.portal_account,
+            carrier=line.carrier,
+            tracking_number=line.tracking_number,
+            problem=str(line.problem),
+            since=line.since.isoformat() if line.since else None,
+            status=line.delivery_status,
+            status_text=line.status_text,
+        )
+        for line in lines
+    )
+    rows = [parcel.as_json() for parcel in parcels]
     table = {column: [str(row[column] or "") for row in rows] for column in COLUMNS}
     shown = f", the first {len(rows)} shown" if len(rows) < count else ""
     await acreate_table_artifact(
@@ -61,11 +75,11 @@ async def publish_problems(settings: Settings, *, now: datetime) -> dict[str, An
             f"{thresholds.stalled_days} days, exceptions, past the expected delivery date)"
         ),
     )
-    return {"count": count, "parcels": rows}
+    return Watchlist(count=count, parcels=parcels)
 
 
 @task(name="send-delay-mails", cache_policy=NO_CACHE)
-async def delay_mails(now: datetime) -> dict[str, Any]:
+async def delay_mails(now: datetime) -> DelayMails:
     """The delay mails due now, once per order (tasks/delay_mails.py)."""
     logger = get_run_logger()
     settings = get_settings()
@@ -73,7 +87,7 @@ async def delay_mails(now: datetime) -> dict[str, Any]:
         report = await send_delay_mails(settings.db_url, now=now, settings=settings)
     except RunOverlap as overlap:
         logger.info("delay mails left to the run that sends them now: %s", overlap)
-        return {"counts": {}, "sent": [], "problems": []}
+        return DelayMails(counts={}, sent=(), problems=())
     if report.sent_orders:
         logger.info("delay mail sent: %s", ", ".join(report.sent_orders))
     for problem in report.problems:
@@ -83,4 +97,10 @@ async def delay_mails(now: datetime) -> dict[str, Any]:
             problem["order_no"],
             problem["reason"],
         )
-    return report.as_dict()
+    return DelayMails(
+        counts=dict(sorted(report.counts.items())),
+        sent=tuple(report.sent_orders),
+        problems=tuple(
+            OrderProblem(p["order_no"], p["status"], p["reason"]) for p in report.problems
+        ),
+    )

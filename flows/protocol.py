@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 
 from db.queries.run_protocol import OrderOutcome
+from flows.results import ProtocolCounts
 from tasks.mails import ORDER_NUMBERS_PER_LOG_LINE
 
 MAX_ROWS = 1000  # a table of this size stays readable in the UI and small for the API
@@ -67,16 +67,16 @@ def log_lines(outcomes: Sequence[OrderOutcome], *, skip_mail: set[str]) -> list[
 
 async def publish_protocol(
     outcomes: Sequence[OrderOutcome], *, key: str, skip_mail: set[str] | None = None
-) -> dict[str, Any]:
-    """Log the orders by outcome and publish the per-order table; the counts, for the summary."""
+) -> ProtocolCounts:
+    """Log the orders by outcome and publish the per-order table; the counts, for the result."""
     logger = get_run_logger()
     for line in log_lines(outcomes, skip_mail=skip_mail or set()):
         logger.info(line)
     if not outcomes:
-        return {"orders": 0, "problems": 0}
+        return ProtocolCounts(orders=0, problems=0)
     rows, description = artifact_rows(outcomes)
     await acreate_table_artifact(key=key, table=rows, description=description)
-    return {
-        "orders": len({o.order_no for o in outcomes}),
-        "problems": sum(o.problem for o in outcomes),
-    }
+    return ProtocolCounts(
+        orders=len({o.order_no for o in outcomes}),
+        problems=sum(o.problem for o in outcomes),
+    )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
@@ -35,6 +35,7 @@ from db.queries.retention import Due, anonymise_batch, due_orders, lock_buyers, 
 from db.queries.retention import still_needed as still_needed_reasons
 from db.session import session_scope
 from db.types import utcnow
+from flows.results import AnonymisedOrder, RetentionCounts, RetentionResult, SkippedOrder
 from tasks.guard import run_guard
 
 ARTIFACT_KEY = "anonymise-buyers"
@@ -52,7 +53,7 @@ def run_retention(
     dry_run: bool = False,
     run_id: str | None = None,
     log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> dict[str, Any]:
+) -> RetentionResult:
     """Anonymise every order past its retention (or, with `dry_run`, say which would be)."""
     log = log or logging.getLogger(__name__)
     now = now or utcnow()
@@ -66,8 +67,8 @@ def run_retention(
 
     with session_scope(db_url) as session:
         due = due_orders(session, retention=retention, now=now, transit_days=transit_days)
-    anonymised: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
+    anonymised: list[AnonymisedOrder] = []
+    skipped: list[SkippedOrder] = []
     step = max(1, batch_size)
     for start in range(0, len(due), step):
         batch = {d.order_id: d for d in due[start : start + step]}
@@ -76,7 +77,8 @@ def run_retention(
             reasons = still_needed_reasons(session, order_ids=list(batch), confirms=confirms)
             for buyer in buyers:
                 if buyer.order_id in reasons:
-                    skipped.append(_row(batch[buyer.order_id], reason=reasons[buyer.order_id]))
+                    due_order = _due(batch[buyer.order_id])
+                    skipped.append(SkippedOrder(**due_order, reason=reasons[buyer.order_id]))
             ready = [b for b in buyers if b.order_id not in reasons]
             plan = plan_batch(session, buyers=ready)
             dues = [batch[b.order_id] for b in ready]
@@ -84,35 +86,47 @@ def run_retention(
                 anonymise_batch(
                     session, plan=plan, dues=dues, run_id=run_id, now=now, reached=crash_point
                 )
-            anonymised += [_row(d, fields=plan.fields[d.order_id]) for d in dues]
+            anonymised += [
+                AnonymisedOrder(**_due(d), fields=tuple(plan.fields[d.order_id])) for d in dues
+            ]
         if not dry_run:
             crash_point("retention.committed")
     verb = "would anonymise" if dry_run else "anonymised"
     log.info("%s %d orders, %d skipped (data still needed)", verb, len(anonymised), len(skipped))
     for row in skipped[:ARTIFACT_ROWS]:
-        log.info("order %s (%s) skipped: %s", row["order_no"], row["portal"], row["reason"])
-    return {
-        "run_id": run_id,
-        "dry_run": dry_run,
-        "at": now,
-        "counts": {"due": len(due), "anonymised": len(anonymised), "skipped": len(skipped)},
-        "rules": _rules(accounts),
-        "anonymised": anonymised,
-        "skipped": skipped,
-    }
+        log.info("order %s (%s) skipped: %s", row.order_no, row.portal, row.reason)
+    return RetentionResult(
+        run_id=run_id,
+        dry_run=dry_run,
+        at=now,
+        counts=RetentionCounts(due=len(due), anonymised=len(anonymised), skipped=len(skipped)),
+        rules=_rules(accounts),
+        anonymised=tuple(anonymised),
+        skipped=tuple(skipped),
+    )
 
 
-def _row(due: Due, **extra: Any) -> dict[str, Any]:
-    return {
-        "order_no": due.order_no,
-        "portal": due.portal,
-        "account": due.account,
-        "retention_days": due.retention_days,
-        "delivered_at": due.delivery.at,
-        "delivered_from": due.delivery.source,
-        "due_at": due.due_at,
-        **extra,
-    }
+class _DueFields(TypedDict):
+    order_no: str
+    portal: str
+    account: str
+    retention_days: int
+    delivered_at: datetime
+    delivered_from: str
+    due_at: datetime
+
+
+def _due(due: Due) -> _DueFields:
+    """The fields an anonymised and a skipped order share (flows/results.py DueOrder)."""
+    return _DueFields(
+        order_no=due.order_no,
+        portal=due.portal,
+        account=due.account,
+        retention_days=due.retention_days,
+        delivered_at=due.delivery.at,
+        delivered_from=due.delivery.source,
+        due_at=due.due_at,
+    )
 
 
 def _rules(accounts: Accounts) -> dict[str, int | None]:
@@ -124,7 +138,7 @@ def _rules(accounts: Accounts) -> dict[str, int | None]:
 
 
 @flow(name="anonymise-buyers", flow_run_name=lambda: "anonymise-buyers")
-async def anonymise_buyers(dry_run: bool = False) -> dict[str, Any]:
+async def anonymise_buyers(dry_run: bool = False) -> RetentionResult:
     """Anonymise the buyer data of orders past their portal's retention period."""
     settings = get_settings()
     accounts = Accounts.load(settings.accounts_path)
@@ -142,24 +156,19 @@ async def anonymise_buyers(dry_run: bool = False) -> dict[str, Any]:
     return result
 
 
-async def _publish(result: dict[str, Any]) -> None:
+async def _publish(result: RetentionResult) -> None:
     rows = [
-        {"order_no": r["order_no"], "portal": r["portal"], "outcome": "anonymised", "reason": ""}
-        for r in result["anonymised"]
+        {"order_no": r.order_no, "portal": r.portal, "outcome": "anonymised", "reason": ""}
+        for r in result.anonymised
     ] + [
-        {
-            "order_no": r["order_no"],
-            "portal": r["portal"],
-            "outcome": "skipped",
-            "reason": r["reason"],
-        }
-        for r in result["skipped"]
+        {"order_no": r.order_no, "portal": r.portal, "outcome": "skipped", "reason": r.reason}
+        for r in result.skipped
     ]
-    counts = result["counts"]
-    verb = "would be anonymised" if result["dry_run"] else "anonymised"
+    counts = result.counts
+    verb = "would be anonymised" if result.dry_run else "anonymised"
     description = (
-        f"Buyer data retention: {counts['anonymised']} orders {verb}, {counts['skipped']} "
-        f"skipped (data still needed), of {counts['due']} past their retention"
+        f"Buyer data retention: {counts.anonymised} orders {verb}, {counts.skipped} "
+        f"skipped (data still needed), of {counts.due} past their retention"
     )
     if len(rows) > ARTIFACT_ROWS:
         description += f"; first {ARTIFACT_ROWS} of {len(rows)} rows"

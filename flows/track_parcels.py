@@ -15,8 +15,6 @@ the `track-parcels-orders` table and log lines naming the orders (flows/protocol
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 
 from connectors.errors import ConnectorError
@@ -27,11 +25,12 @@ from flows.labels import label_run
 from flows.outcome import end_state
 from flows.problems import delay_mails, publish_problems
 from flows.protocol import publish_protocol
+from flows.results import OrderProblem, SourceSummary, TrackResult
 from tasks.parcel_tracking import SourceRun, open_source, track_source, tracking_accounts
 
 
 @flow(name="track-parcels", flow_run_name="track-parcels")
-async def track_parcels(max_calls: int | None = None) -> dict[str, Any]:
+async def track_parcels(max_calls: int | None = None) -> TrackResult:
     """Ask every tracking source about the due parcels, within each key's daily quota."""
     settings = get_settings()
     logger = get_run_logger()
@@ -71,23 +70,34 @@ async def track_parcels(max_calls: int | None = None) -> dict[str, Any]:
             f" (stopped: {run.stopped})" if run.stopped else "",
         )
     outcomes = [o for r in runs for o in r.outcomes]
-    summary: dict[str, Any] = {
-        "sources": [r.as_dict() for r in runs],
-        "calls": sum(r.calls for r in runs),
-        "parcels_asked": sum(r.parcels_asked for r in runs),
-        "delivered": sum(r.delivered for r in runs),
-        "arrived": sorted(o.order_no for o in outcomes if o.outcome == "arrived"),
-        "problems": [
-            {"order_no": o.order_no, "status": o.outcome, "reason": o.reason}
-            for o in outcomes
-            if o.problem
-        ],
-        "errors": errors,
-    }
-    summary["protocol"] = await publish_protocol(outcomes, key="track-parcels-orders")
-    summary["watchlist"] = await publish_problems(settings, now=utcnow())
-    summary["delay_mails"] = await delay_mails(utcnow())
-    problems = [f"{len(summary['problems'])} parcels need a look"] if summary["problems"] else []
-    if summary["delay_mails"]["problems"]:
-        problems.append(f"{len(summary['delay_mails']['problems'])} delay mails not sent")
+    summary = TrackResult(
+        sources=tuple(_summary(r) for r in runs),
+        calls=sum(r.calls for r in runs),
+        parcels_asked=sum(r.parcels_asked for r in runs),
+        delivered=sum(r.delivered for r in runs),
+        arrived=tuple(sorted(o.order_no for o in outcomes if o.outcome == "arrived")),
+        problems=tuple(
+            OrderProblem(o.order_no, o.outcome, o.reason) for o in outcomes if o.problem
+        ),
+        errors=tuple(errors),
+        protocol=await publish_protocol(outcomes, key="track-parcels-orders"),
+        watchlist=await publish_problems(settings, now=utcnow()),
+        delay_mails=await delay_mails(utcnow()),
+    )
+    problems = [f"{len(summary.problems)} parcels need a look"] if summary.problems else []
+    if summary.delay_mails.problems:
+        problems.append(f"{len(summary.delay_mails.problems)} delay mails not sent")
     return end_state(Verdict(errors=errors, problems=problems), summary)  # type: ignore[return-value]
+
+
+def _summary(run: SourceRun) -> SourceSummary:
+    return SourceSummary(
+        source=run.source,
+        account=run.account,
+        calls=run.calls,
+        parcels_asked=run.parcels_asked,
+        events=run.events,
+        delivered=run.delivered,
+        statuses=dict(sorted(run.statuses.items())),
+        stopped=run.stopped,
+    )

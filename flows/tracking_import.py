@@ -9,7 +9,6 @@ no import is left `running` by a run that ended.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -21,9 +20,11 @@ from core.problems import UnreadableInput
 from core.run_verdict import WITH_PROBLEMS
 from core.settings import get_settings
 from core.tracking_csv import TrackingTable, read_tracking_file
-from db.queries.imports import import_summary
+from db.models import TrackingImport
+from db.queries.imports import list_rejections
 from db.session import session_scope
 from flows.labels import label_run
+from flows.results import RejectedRow, TrackingImportResult
 from tasks.parcels import BatchOutcome
 from tasks.tracking_import import (
     claim_registered_import,
@@ -51,7 +52,7 @@ async def tracking_import(
     source: str = "cli",
     file_name: str | None = None,
     import_id: int | None = None,
-) -> dict[str, Any]:
+) -> TrackingImportResult:
     """Read a CSV of tracking numbers and attach parcels to orders, batch by batch."""
     logger = get_run_logger()
     settings = get_settings()
@@ -89,8 +90,8 @@ async def tracking_import(
     close_import(db_url, import_id=import_id, rows=rows, outcome=total)
     await _publish(import_id, rows, total)
     summary = _summary(db_url, import_id)
-    if summary["rejected"]:  # the good rows went in; the bad ones need a look (README: states)
-        message = f"{len(summary['rejected'])} rows rejected (see the rejected-rows artifact)"
+    if summary.rejected:  # the good rows went in; the bad ones need a look (README: states)
+        message = f"{len(summary.rejected)} rows rejected (see the rejected-rows artifact)"
         return Completed(name=WITH_PROBLEMS, message=message, data=summary)  # type: ignore[return-value]
     return summary
 
@@ -155,11 +156,24 @@ def _close_stopped(
         get_run_logger().exception("import %s: could not record the failure", import_id)
 
 
-def _summary(db_url: str, import_id: int) -> dict[str, Any]:
+def _summary(db_url: str, import_id: int) -> TrackingImportResult:
     with session_scope(db_url) as session:
-        summary = import_summary(session, import_id=import_id)
-    assert summary is not None
-    return summary
+        record = session.get(TrackingImport, import_id)
+        assert record is not None
+        return TrackingImportResult(
+            import_id=record.id,
+            status=record.status,
+            file_name=record.file_name,
+            sha256=record.sha256,
+            rows=record.rows,
+            imported=record.imported,
+            already_known=record.already_known,
+            rejected=tuple(
+                RejectedRow(r.row, r.column, r.value, r.code, r.message)
+                for r in list_rejections(session, import_id=import_id)
+            ),
+            error=record.error,
+        )
 
 
 async def _publish(import_id: int, rows: int, total: BatchOutcome) -> None:

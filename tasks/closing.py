@@ -56,6 +56,7 @@ from db.queries.closing import (
 )
 from db.session import session_scope
 from db.types import utcnow
+from flows.results import DhlShipment
 from tasks.retry_rule import retry_if_it_helps
 
 DHL = DhlParcelClient.carrier  # the one carrier with a closing connector
@@ -169,7 +170,7 @@ class CarrierStep:
 
     sent: int = 0
     newly_closed: int = 0
-    items: list[dict[str, Any]] = field(default_factory=list)  # DHL's word per shipment
+    items: list[DhlShipment] = field(default_factory=list)  # DHL's word per shipment
     problems: dict[int, str] = field(default_factory=dict)  # parcel id -> sentence
     unresolved: list[int] = field(default_factory=list)  # all=true: not in DHL's answer
     not_in_store: list[str] = field(default_factory=list)  # closed at DHL, unknown here
@@ -209,13 +210,13 @@ def _apply(
         mentioned.add(key)
         parcel = by_key.get(key)
         step.items.append(
-            {
-                "shipment_no": item.shipment_no,
-                "order_no": parcel.order_no if parcel else None,
-                "status": item.status,
-                "title": item.title,
-                "detail": item.detail,
-            }
+            DhlShipment(
+                shipment_no=item.shipment_no,
+                order_no=parcel.order_no if parcel else None,
+                status=item.status,
+                title=item.title,
+                detail=item.detail,
+            )
         )
         if parcel is None:
             if item.status != "error":

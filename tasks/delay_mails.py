@@ -59,13 +59,6 @@ class DelayReport:
     sent_orders: list[str] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)  # order_no, status, reason
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "counts": dict(sorted(self.counts.items())),
-            "sent": self.sent_orders,
-            "problems": self.problems,
-        }
-
 
 def is_known_delay(parcel: ProblemParcel) -> bool:
     """A delay the carrier's data show: "no first scan" only once a source was asked."""

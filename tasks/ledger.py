@@ -31,6 +31,7 @@ from db.queries.run_protocol import confirmations_touched_since, outcomes_of_ord
 from db.session import session_scope
 from db.types import utcnow
 from flows.protocol import publish_protocol
+from flows.results import ProtocolCounts
 from tasks.holds import release_held
 from tasks.retry_rule import retry_if_it_helps
 
@@ -133,7 +134,7 @@ async def release_held_rows(db_url: str) -> int:
 @task(name="run-protocol", **READ)
 async def protocol_of_orders(
     db_url: str, order_ids: Sequence[int], key: str, skip_mail: set[str] | None = None
-) -> dict[str, Any]:
+) -> ProtocolCounts:
     """The per-order protocol of the orders a run touched (flows/protocol.py)."""
 
     def read() -> Any:
@@ -145,7 +146,7 @@ async def protocol_of_orders(
 
 
 @task(name="run-protocol", **READ)
-async def protocol_since(db_url: str, since: datetime, key: str) -> dict[str, Any]:
+async def protocol_since(db_url: str, since: datetime, key: str) -> ProtocolCounts:
     """The per-order protocol of the confirmations touched since `since` (a poll run)."""
 
     def read() -> Any:

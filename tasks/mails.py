@@ -58,6 +58,7 @@ from db.queries.mails import (
 )
 from db.session import get_engine, session_scope
 from db.types import utcnow
+from flows.results import MailPreview
 from tasks.guard import claim_orders, owned, release_orders
 from tasks.own_loop import on_own_loop
 from tasks.retry_rule import retry_if_it_helps
@@ -74,7 +75,7 @@ class MailBatchReport:
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[dict[str, str]] = field(default_factory=list)  # order_no, status, reason
     sent_orders: list[str] = field(default_factory=list)
-    preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would go out
+    preview: list[MailPreview] = field(default_factory=list)  # dry run: what would go out
     order_ids: list[int] = field(default_factory=list)
 
 
@@ -493,28 +494,29 @@ def _preview(
         rows = mail_rows(session, order_ids=order_ids)
     for order in orders:
         options = composer.accounts.options(order.portal, order.portal_account)
-        entry: dict[str, Any] = {
-            "order_no": order.order_no,
-            "to": order.buyer_email,
-            "parcels": [
+        mail = partial(
+            MailPreview,
+            order_no=order.order_no,
+            to=order.buyer_email,
+            parcels=tuple(
                 f"{p.carrier} {p.tracking_number or 'without tracking number'}"
                 for p in order.parcels
-            ],
-        }
+            ),
+        )
         if not options.sends_mail:
-            entry.update(action="suppress", reason=options.suppress_reason)
+            entry = mail(action="suppress", reason=options.suppress_reason)
             report.counts["suppressed"] += 1
         else:
             try:
                 _mail, subject = composer.compose(order, order.order_no)
-                entry.update(
+                entry = mail(
                     action="send",
                     subject=subject,
                     resend=bool(order.id in rows and rows[order.id].attempts),
                 )
                 report.counts["would_send"] += 1
             except ValueError as error:
-                entry.update(action="fail", reason=str(error))
+                entry = mail(action="fail", reason=str(error))
                 report.counts["failed"] += 1
         report.preview.append(entry)
     return report
@@ -559,7 +561,12 @@ async def mail_batch(
             problem["order_no"],
             problem["reason"],
         )
-    for line in waiting_lines(report.problems, orders_per_line=ORDER_NUMBERS_PER_LOG_LINE):
+    waiting = [
+        (p["order_no"], p.get("reply", p["reason"]), p.get("not_before", ""))
+        for p in report.problems
+        if p["status"] == "waiting"
+    ]
+    for line in waiting_lines(waiting, orders_per_line=ORDER_NUMBERS_PER_LOG_LINE):
         logger.warning("%s: %s", carrier, line)
     logger.info("%s batch of %d orders: %s", carrier, len(order_ids), dict(report.counts))
     return report

@@ -76,18 +76,6 @@ class SourceRun:
     failed: bool = False  # stopped by an error (credentials, the carrier's trouble)
     outcomes: list[OrderOutcome] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "account": self.account,
-            "calls": self.calls,
-            "parcels_asked": self.parcels_asked,
-            "events": self.events,
-            "delivered": self.delivered,
-            "statuses": dict(sorted(self.statuses.items())),
-            "stopped": self.stopped,
-        }
-
 
 def tracking_accounts(accounts_path: Path) -> list[AccountOptions]:
     """`[tracking.<account>]` tables of the accounts file: no secrets, only where and how much."""

@@ -34,6 +34,7 @@ from db.queries.orders import get_order
 from db.session import session_scope
 from db.types import utcnow
 from flows.close_day import parse_day, run_closing
+from flows.results import ClosingResult, ClosingWritten
 from simulators.dhl_parcel import DhlParcelState, create_app, state_of
 from simulators.server import serve_in_thread
 from tasks.closing import DhlOptions, dhl_options, reconcile
@@ -111,7 +112,7 @@ def seed_dhl_day(db_url: str) -> None:
     )
 
 
-def close(db_url: str, home: Path, carrier: str, dhl: DhlOptions | None = None) -> dict[str, Any]:
+def close(db_url: str, home: Path, carrier: str, dhl: DhlOptions | None = None) -> ClosingResult:
     return asyncio.run(
         run_closing(db_url, carrier=carrier, day=DAY, home=home, shop_name="Test-Shop", dhl=dhl)
     )
@@ -189,20 +190,20 @@ def test_dhl_closes_the_days_parcels_and_stores_dhls_manifest(
     assert [set(call or []) for call in dhl.state.manifest_calls] == [day_numbers]
     assert set(dhl.state.closed) == day_numbers
     assert closed_numbers(db_url) == day_numbers  # not the other day's, not DPD's
-    assert result["status"] == "closed"
-    assert [i["status"] for i in result["dhl"]["items"]] == ["closed"] * 3
-    manifest = Path(result["files"]["carrier_pdf"])
+    assert result.status == "closed" and result.dhl and result.files.carrier_pdf
+    assert [i.status for i in result.dhl.items] == ["closed"] * 3
+    manifest = Path(result.files.carrier_pdf)
     assert manifest == (home / f"closings/dhl/{DAY}/dhl-manifest.pdf").resolve()
     assert manifest.read_bytes().startswith(b"%PDF")
-    assert Path(result["files"]["shipping_list_pdf"]).read_bytes().startswith(b"%PDF")
-    listed = csv_rows(result["files"]["shipping_list_csv"])
+    assert Path(result.files.shipping_list_pdf).read_bytes().startswith(b"%PDF")
+    listed = csv_rows(result.files.shipping_list_csv)
     assert sorted(r["Sendungsnummer"] for r in listed) == sorted(day_numbers)
     assert {r["Auftragsnummer"] for r in listed} == {"AU100001", "AU100002"}
     with session_scope(db_url) as session:
         row = session.scalars(select(DailyClosing)).one()
         assert (row.carrier, row.day, row.status) == ("dhl", DAY, "closed")
         assert row.carrier_pdf_path == f"closings/dhl/{DAY}/dhl-manifest.pdf"
-        assert row.id == result["closing_id"]
+        assert row.id == result.closing_id
 
 
 def test_shipments_dhl_closed_earlier_are_closed_here_without_error(
@@ -213,11 +214,12 @@ def test_shipments_dhl_closed_earlier_are_closed_here_without_error(
 
     result = close(db_url, home, "dhl", dhl.options())
 
-    statuses = {i["shipment_no"]: i["status"] for i in result["dhl"]["items"]}
+    assert result.dhl is not None
+    statuses = {i.shipment_no: i.status for i in result.dhl.items}
     assert statuses[DHL_NUMBERS[0]] == "already_closed"
     assert closed_numbers(db_url) == set(DHL_NUMBERS[:3])
-    assert not [m for m in result["mismatches"] if m["check"] == "closed"]
-    assert result["errors"] == []
+    assert not [m for m in result.mismatches if m.check == "closed"]
+    assert result.errors == ()
 
 
 def test_closing_twice_sends_nothing_twice_and_rewrites_no_file(
@@ -225,18 +227,19 @@ def test_closing_twice_sends_nothing_twice_and_rewrites_no_file(
 ) -> None:
     seed_dhl_day(db_url)
     first = close(db_url, home, "dhl", dhl.options())
-    files = [Path(p) for p in first["files"].values()]
+    paths = (first.files.shipping_list_pdf, first.files.shipping_list_csv, first.files.carrier_pdf)
+    files = [Path(p) for p in paths if p]
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
     requests = dhl.state.requests
 
     again = close(db_url, home, "dhl", dhl.options())
 
-    assert again["status"] == "already_closed"
+    assert again.status == "already_closed"
     assert len(dhl.state.manifest_calls) == 1  # no second POST /manifests
     assert dhl.state.requests == requests  # no GET either
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
-    assert again["written"] == {"shipping_list": False, "carrier_pdf": False}
-    assert again["closing_id"] == first["closing_id"]
+    assert again.written == ClosingWritten(shipping_list=False, carrier_pdf=False)
+    assert again.closing_id == first.closing_id
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count(DailyClosing.id))) == 1
         assert session.scalars(select(DailyClosing.runs)).one() == 2
@@ -254,9 +257,9 @@ def test_a_parcel_added_later_that_day_is_closed_alone_and_the_list_rewritten(
     again = close(db_url, home, "dhl", dhl.options())
 
     assert dhl.state.manifest_calls[1:] == [[late]]
-    assert again["status"] == "closed"
-    assert again["written"] == {"shipping_list": True, "carrier_pdf": True}
-    assert late in {r["Sendungsnummer"] for r in csv_rows(again["files"]["shipping_list_csv"])}
+    assert again.status == "closed"
+    assert again.written == ClosingWritten(shipping_list=True, carrier_pdf=True)
+    assert late in {r["Sendungsnummer"] for r in csv_rows(again.files.shipping_list_csv)}
     assert late in closed_numbers(db_url)
 
 
@@ -266,7 +269,7 @@ def test_a_dhl_500_is_retried_and_the_day_still_closes(db_url: str, home: Path, 
 
     result = close(db_url, home, "dhl", dhl.options())
 
-    assert result["status"] == "closed"
+    assert result.status == "closed"
     assert len(dhl.state.manifest_calls) == 1  # the failed try never reached the closing
     assert dhl.state.requests == 3  # POST (500), POST again, GET manifest
     assert closed_numbers(db_url) == set(DHL_NUMBERS[:3])
@@ -279,13 +282,13 @@ def test_refused_credentials_close_nothing_and_say_what_to_fix(
 
     result = close(db_url, home, "dhl", dhl.options(password="wrong-password"))
 
-    assert result["status"] == "failed"
-    (error,) = result["errors"]
+    assert result.status == "failed"
+    (error,) = result.errors
     assert "credentials refused" in error and "LIEFERN_DHL_PASSWORD" in error
-    assert "wrong-password" not in json.dumps(result)
+    assert "wrong-password" not in json.dumps(result.as_json())
     assert dhl.state.closed == {} and dhl.state.refused == 1  # not retried
     assert closed_numbers(db_url) == set()
-    assert result["files"]["carrier_pdf"] is None
+    assert result.files.carrier_pdf is None
     with session_scope(db_url) as session:
         row = session.scalars(select(DailyClosing)).one()
         assert row.status == "failed" and row.closed_at is None
@@ -300,9 +303,9 @@ def test_after_fixing_the_credentials_a_rerun_closes_the_day(
 
     result = close(db_url, home, "dhl", dhl.options())
 
-    assert result["status"] == "closed" and result["errors"] == []
+    assert result.status == "closed" and result.errors == ()
     assert closed_numbers(db_url) == set(DHL_NUMBERS[:3])
-    assert result["written"] == {"shipping_list": False, "carrier_pdf": True}
+    assert result.written == ClosingWritten(shipping_list=False, carrier_pdf=True)
 
 
 def test_a_parcel_dhl_does_not_know_stays_open_and_is_listed(
@@ -313,11 +316,11 @@ def test_a_parcel_dhl_does_not_know_stays_open_and_is_listed(
     for sim in serve_dhl(monkeypatch, known={DHL_NUMBERS[0], DHL_NUMBERS[2]}):
         result = close(db_url, home, "dhl", sim.options())
 
-    assert result["status"] == "partial"
+    assert result.status == "partial"
     assert closed_numbers(db_url) == {DHL_NUMBERS[0], DHL_NUMBERS[2]}
-    (problem,) = [m for m in result["mismatches"] if m["check"] == "closed"]
-    assert (problem["order_no"], problem["tracking_number"]) == ("AU100002", unknown)
-    assert problem["problem"].startswith("parcel not known to DHL")
+    (problem,) = [m for m in result.mismatches if m.check == "closed"]
+    assert (problem.order_no, problem.tracking_number) == ("AU100002", unknown)
+    assert problem.problem.startswith("parcel not known to DHL")
 
 
 def test_close_all_option_closes_by_account_and_checks_the_manifest(
@@ -330,10 +333,10 @@ def test_close_all_option_closes_by_account_and_checks_the_manifest(
 
     assert sim.state.manifest_calls == [None]  # ?all=true, no numbers
     assert closed_numbers(db_url) == set(DHL_NUMBERS[:2])
-    assert result["dhl"]["not_in_store"] == [elsewhere]
-    (problem,) = [m for m in result["mismatches"] if m["check"] == "closed"]
-    assert problem["tracking_number"] == DHL_NUMBERS[2]
-    assert "not known to DHL" in problem["problem"]
+    assert result.dhl is not None and result.dhl.not_in_store == (elsewhere,)
+    (problem,) = [m for m in result.mismatches if m.check == "closed"]
+    assert problem.tracking_number == DHL_NUMBERS[2]
+    assert "not known to DHL" in problem.problem
 
 
 # --- other carriers -----------------------------------------------------------------------------
@@ -353,10 +356,10 @@ def test_dpd_gets_our_list_as_pdf_and_csv_and_its_parcels_closed(db_url: str, ho
     result = close(db_url, home, "dpd")
 
     folder = home / f"closings/dpd/{DAY}"
-    assert Path(result["files"]["shipping_list_pdf"]) == (folder / "shipping-list.pdf").resolve()
+    assert Path(result.files.shipping_list_pdf) == (folder / "shipping-list.pdf").resolve()
     assert (folder / "shipping-list.pdf").read_bytes().startswith(b"%PDF")
-    assert result["files"]["carrier_pdf"] is None and result["dhl"] is None
-    assert csv_rows(result["files"]["shipping_list_csv"]) == [
+    assert result.files.carrier_pdf is None and result.dhl is None
+    assert csv_rows(result.files.shipping_list_csv) == [
         {
             "Versanddienstleister": "DPD",
             "Sendungsnummer": DPD_NUMBERS[0],
@@ -377,18 +380,18 @@ def test_dpd_gets_our_list_as_pdf_and_csv_and_its_parcels_closed(db_url: str, ho
         },
     ]
     assert closed_numbers(db_url) == set(DPD_NUMBERS[:2])
-    assert result["counts"]["newly_closed"] == 2
+    assert result.counts.newly_closed == 2
 
 
 def test_dpd_closing_twice_changes_nothing(db_url: str, home: Path) -> None:
     seed(db_url, [("AU100003", "dpd", DPD_NUMBERS[0], DAY)])
     first = close(db_url, home, "dpd")
-    pdf = Path(first["files"]["shipping_list_pdf"])
+    pdf = Path(first.files.shipping_list_pdf)
     before = (pdf.read_bytes(), pdf.stat().st_mtime_ns)
 
     again = close(db_url, home, "dpd")
 
-    assert (again["status"], again["counts"]["newly_closed"]) == ("already_closed", 0)
+    assert (again.status, again.counts.newly_closed) == ("already_closed", 0)
     assert (pdf.read_bytes(), pdf.stat().st_mtime_ns) == before
 
 
@@ -416,7 +419,7 @@ def test_reconciliation_lists_every_planted_mismatch(db_url: str, home: Path) ->
 
     result = close(db_url, home, "dpd")
 
-    assert [(m["order_no"], m["check"], m["problem"]) for m in result["mismatches"]] == [
+    assert [(m.order_no, m.check, m.problem) for m in result.mismatches] == [
         (
             "AU100001",
             "confirmation",
@@ -427,10 +430,10 @@ def test_reconciliation_lists_every_planted_mismatch(db_url: str, home: Path) ->
         ("AU100004", "confirmation", "confirmation still pending (ebay)"),
         ("AU100005", "mail", "mail failed: 550 5.1.1 mailbox unavailable"),
     ]
-    ebay = result["reconciliation"]["portals"]["ebay"]
-    assert (ebay["imported"], ebay["closed"], ebay["mailed"], ebay["confirmed"]) == (3, 3, 2, 1)
-    assert ebay["mismatches"] == 2
-    assert result["reconciliation"]["portals"]["amazon"]["mail_suppressed"] == 1
+    ebay = result.reconciliation.portals["ebay"]
+    assert (ebay.imported, ebay.closed, ebay.mailed, ebay.confirmed) == (3, 3, 2, 1)
+    assert ebay.mismatches == 2
+    assert result.reconciliation.portals["amazon"].mail_suppressed == 1
 
 
 def day_parcel(parcel_id: int, portal: str = "ebay", **kwargs: Any) -> DayParcel:
@@ -702,16 +705,16 @@ def test_dhl_gets_only_numbers_and_an_untracked_parcel_is_closed_with_our_list(
     result = close(db_url, home, "dhl", dhl.options())
 
     assert [set(call or []) for call in dhl.state.manifest_calls] == [set(DHL_NUMBERS[:3])]
-    assert (result["status"], result["errors"]) == ("closed", [])
-    counts = result["counts"]
-    assert (counts["sent_to_carrier"], counts["newly_closed"], counts["not_closed"]) == (3, 4, 0)
+    assert (result.status, result.errors) == ("closed", ())
+    counts = result.counts
+    assert (counts.sent_to_carrier, counts.newly_closed, counts.not_closed) == (3, 4, 0)
     assert untracked_closed(db_url) == [True]
-    listed = csv_rows(result["files"]["shipping_list_csv"])
+    listed = csv_rows(result.files.shipping_list_csv)
     assert len(listed) == 4
     assert [r["Sendungsnummer"] for r in listed if r["Auftragsnummer"] == "AU100005"] == [
         "ohne Sendungsnummer"
     ]
-    assert not [m for m in result["mismatches"] if m["check"] == "closed"]
+    assert not [m for m in result.mismatches if m.check == "closed"]
 
 
 def test_a_dhl_day_of_untracked_parcels_only_asks_dhl_nothing(
@@ -724,12 +727,12 @@ def test_a_dhl_day_of_untracked_parcels_only_asks_dhl_nothing(
     again = close(db_url, home, "dhl", dhl.options())
 
     assert dhl.state.manifest_calls == []
-    assert (result["status"], result["errors"], result["files"]["carrier_pdf"]) == (
+    assert (result.status, result.errors, result.files.carrier_pdf) == (
         "closed",
-        [],
+        (),
         None,
     )
-    assert again["status"] == "already_closed"
+    assert again.status == "already_closed"
     assert untracked_closed(db_url) == [True]
 
 
@@ -739,10 +742,10 @@ def test_an_untracked_parcel_is_on_the_dpd_list_marked_as_such(db_url: str, home
 
     result = close(db_url, home, "dpd")
 
-    listed = csv_rows(result["files"]["shipping_list_csv"])
+    listed = csv_rows(result.files.shipping_list_csv)
     assert [(r["Auftragsnummer"], r["Sendungsnummer"]) for r in listed] == [
         ("AU100003", DPD_NUMBERS[0]),
         ("AU100005", "ohne Sendungsnummer"),
     ]
-    assert result["counts"]["newly_closed"] == 2
+    assert result.counts.newly_closed == 2
     assert untracked_closed(db_url) == [True]

@@ -429,22 +429,19 @@ def test_deliver_run_holds_the_bounced_order_and_the_poll_lets_it_go_when_the_ru
 
     summary = asyncio.run(deliver(carriers=["dhl"]))
 
-    assert summary["totals"] == {"sent": 1, "failed": 1}
-    assert summary["confirmations"]["portals"] == {"ebay": {"confirmed": 1, "held": 1}}
-    [problem] = summary["confirmations"]["problems"]  # the run's artifact and log name it
-    assert (problem["order_no"], problem["portal"], problem["status"]) == (
-        bounced.order_no,
-        "ebay",
-        "held",
-    )
-    assert REFUSED in problem["reason"]
+    assert summary.totals == {"sent": 1, "failed": 1}
+    assert summary.confirmations is not None
+    assert summary.confirmations.portals == {"ebay": {"confirmed": 1, "held": 1}}
+    [problem] = summary.confirmations.problems  # the run's artifact and log name it
+    assert (problem.order_no, problem.portal, problem.status) == (bounced.order_no, "ebay", "held")
+    assert REFUSED in problem.reason
     assert ebay_holds(portals, bounced) == [] and len(ebay_holds(portals, good)) == 1
     # the seller decides eBay is told whatever became of the mail
     configure(portals, settings, monkeypatch, ebay='confirm_after = "always"')
 
     polled = asyncio.run(poll_portals())
 
-    assert polled["portals"] == {"ebay": {"confirmed": 2}}
+    assert polled.portals == {"ebay": {"confirmed": 2}}
     assert len(ebay_holds(portals, bounced)) == 1
 
 

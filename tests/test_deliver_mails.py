@@ -238,7 +238,8 @@ def test_dry_run_renders_and_sends_nothing(db_url: str, smtp: FaultySmtpServer) 
         ids = orders_to_mail(session, carriers=["dhl"])
     report = asyncio.run(send_shipping_mails(db_url, order_ids=ids, carrier="dhl", dry_run=True))
     assert report.counts == {"would_send": 1}
-    assert report.preview[0]["subject"].endswith("ist unterwegs")
+    [preview] = report.preview
+    assert preview.action == "send" and preview.subject and preview.subject.endswith("unterwegs")
     assert smtp.messages == [] and ledger(db_url) == {}
     with session_scope(db_url) as session:
         assert session.scalars(select(Order.status)).one() == "open"

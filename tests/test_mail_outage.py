@@ -21,6 +21,7 @@ from db.models import ShippingMail
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
 from db.types import utcnow
+from flows.results import DeliverResult
 from simulators.server import free_port
 from simulators.smtp import FaultySmtpServer
 from tasks.mails import send_shipping_mails
@@ -204,8 +205,7 @@ def test_deliver_output_names_the_waiting_mails_the_reply_and_what_to_do(
             ids = orders_to_mail(session, carriers=["dpd"])
         report = asyncio.run(send_shipping_mails(db_url, order_ids=ids, carrier="dpd"))
 
-    summary = _summarise([report], dry_run=False)
-    add_waiting(summary, db_url, ["dpd"])
+    summary = add_waiting(_summarise([report], dry_run=False), db_url, ["dpd"])
     text = format_summary(summary)
     assert has_failures(summary)  # exit code 1: the mails did not go
     assert "dpd: 3 waiting" in text
@@ -217,8 +217,7 @@ def test_deliver_output_names_the_waiting_mails_the_reply_and_what_to_do(
     assert "falsch-und-geheim" not in text
 
     # the next run, before their time: nothing to send, and it still says why
-    later = {"carriers": {}, "totals": {}, "problems": []}
-    add_waiting(later, db_url, ["dpd"])
+    later = add_waiting(DeliverResult(False, {}, {}, ()), db_url, ["dpd"])
     assert has_failures(later)
     assert format_summary(later).startswith("3 mails waiting for the mail server (535 ")
 

@@ -272,6 +272,6 @@ def test_the_daily_closing_reconciles_otto_orders_without_mismatches(
         )
     )
 
-    assert result["mismatches"] == []
-    otto_day = result["reconciliation"]["portals"]["otto"]
-    assert (otto_day["closed"], otto_day["confirmed"], otto_day["mail_suppressed"]) == (2, 2, 2)
+    assert result.mismatches == ()
+    otto_day = result.reconciliation.portals["otto"]
+    assert (otto_day.closed, otto_day.confirmed, otto_day.mail_suppressed) == (2, 2, 2)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from flows import confirm
+from flows.results import Confirmations
 from tasks.confirmations import PendingAccount, PortalReport
 from tasks.ledger import ConfirmationStanding
 
@@ -75,7 +76,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> FakeLedger:
     async def standing(db_url: str, order_ids: list[int]) -> ConfirmationStanding:
         return ConfirmationStanding({"all": {"orders": len(order_ids)}}, [])
 
-    async def no_artifact(summary: dict[str, Any], *, key: str) -> None:
+    async def no_artifact(*parts: Any, key: str) -> None:
         pass
 
     monkeypatch.setattr(confirm, "confirmation_standing", standing)
@@ -91,7 +92,7 @@ class _Quiet:
 def test_accounts_side_by_side_one_pass_at_a_time_every_order_once(
     ledger: FakeLedger, tmp_path: Path
 ) -> None:
-    async def run() -> dict[str, Any]:
+    async def run() -> Confirmations:
         passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
         passes.mailed([1, 2, 3])  # first carrier done: three accounts start a pass
         await asyncio.sleep(0.01)  # (the next carrier's mails are sent meanwhile)
@@ -115,8 +116,8 @@ def test_accounts_side_by_side_one_pass_at_a_time_every_order_once(
     assert sorted(o for _, rows in ledger.passes[5:] for o in rows) == [13, 17]
     assert ledger.most_of_one_account == 1
     assert ledger.most_at_once == 3  # two accounts of eBay and Kaufland's at the same time
-    assert summary["totals"] == {"confirmed": 8}
-    assert summary["portals"] == {"all": {"orders": 8}}
+    assert summary.totals == {"confirmed": 8}
+    assert summary.portals == {"all": {"orders": 8}}
 
 
 def test_a_failing_account_is_reported_and_holds_up_no_other(
@@ -124,14 +125,14 @@ def test_a_failing_account_is_reported_and_holds_up_no_other(
 ) -> None:
     ledger.failing = {("ebay", "second")}
 
-    async def run() -> dict[str, Any]:
+    async def run() -> Confirmations:
         passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
         passes.mailed([1, 2, 3, 4])
         return await passes.finish()
 
     summary = asyncio.run(run())
-    assert summary["totals"] == {"confirmed": 3}
-    assert summary["errors"] == ["ebay: ebay account second: refused"]
+    assert summary.totals == {"confirmed": 3}
+    assert summary.errors == ("ebay: ebay account second: refused",)
 
 
 def test_an_opening_that_fails_fails_the_run_after_the_running_passes(
@@ -164,7 +165,7 @@ def test_an_order_feed_account_gets_one_pass_after_the_last_group(
 ) -> None:
     ledger.feeds = {("kaufland", "main")}  # stands for an Amazon account in feed mode
 
-    async def run() -> dict[str, Any]:
+    async def run() -> Confirmations:
         passes = confirm.AccountPasses(f"sqlite:///{tmp_path / 'x.db'}", None)
         passes.mailed([1, 2])
         await asyncio.sleep(0.2)
@@ -176,4 +177,4 @@ def test_an_order_feed_account_gets_one_pass_after_the_last_group(
     feed_passes = [rows for key, rows in ledger.passes if key == ("kaufland", "main")]
     assert feed_passes == [[2, 4]]  # both groups' orders in one pass, after the last group
     assert [rows for key, rows in ledger.passes if key == ("ebay", "main")] == [[1], [5]]
-    assert summary["totals"] == {"confirmed": 4}
+    assert summary.totals == {"confirmed": 4}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from typer.testing import CliRunner
 
 from cli.main import app
 from db.types import utcnow
+from flows.results import DelayMails, ProtocolCounts, TrackResult, Watchlist
 from tests.watch_seed import Shipped, ship
 
 runner = CliRunner()
@@ -59,17 +61,26 @@ def test_an_empty_list_says_so(settings, monkeypatch):
 def test_liefern_track_names_the_problems_and_the_delay_mails():
     from cli.track_cmd import format_tracking
 
-    summary = {
-        "sources": [],
-        "errors": [],
-        "delivered": 0,
-        "arrived": [],
-        "problems": [],
-        "watchlist": {"count": 1, "parcels": []},
-        "delay_mails": {"counts": {"sent": 1}, "sent": ["AU100001"], "problems": []},
-    }
+    summary = TrackResult(
+        sources=(),
+        calls=0,
+        parcels_asked=0,
+        delivered=0,
+        arrived=(),
+        problems=(),
+        errors=(),
+        protocol=ProtocolCounts(orders=0, problems=0),
+        watchlist=Watchlist(count=1, parcels=()),
+        delay_mails=DelayMails(counts={"sent": 1}, sent=("AU100001",), problems=()),
+    )
     text = format_tracking(summary)
     assert "problems list: 1 parcel needs a look (liefern problems)" in text
     assert "delay mail sent: AU100001" in text
-    quiet = format_tracking({**summary, "watchlist": {"count": 0}, "delay_mails": {"sent": []}})
+    quiet = format_tracking(
+        replace(
+            summary,
+            watchlist=Watchlist(count=0, parcels=()),
+            delay_mails=DelayMails(counts={}, sent=(), problems=()),
+        )
+    )
     assert "problems list" not in quiet and "delay mail" not in quiet

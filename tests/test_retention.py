@@ -39,6 +39,7 @@ from db.models import (
     ShippingMail,
 )
 from db.session import session_scope
+from flows.results import RetentionCounts, RetentionResult
 from flows.retention import run_retention
 from tests.test_web_app import OPERATOR, WebClient, web_settings
 from web.app import create_app
@@ -146,7 +147,7 @@ def accounts(settings: Settings, toml: str = "") -> Accounts:
     return Accounts.load(settings.accounts_path)
 
 
-def run(settings: Settings, toml: str = "", **options: Any) -> dict[str, Any]:
+def run(settings: Settings, toml: str = "", **options: Any) -> RetentionResult:
     options.setdefault("now", NOW)
     return run_retention(settings.db_url, accounts=accounts(settings, toml), **options)
 
@@ -207,7 +208,7 @@ def test_amazon_buyer_data_are_anonymised_30_days_after_arrival_and_the_books_st
 
     result = run(settings)
 
-    assert [r["order_no"] for r in result["anonymised"]] == ["RT000001"]
+    assert [r.order_no for r in result.anonymised] == ["RT000001"]
     after = stored(url, old)
     order = after["order"]
     assert (order["buyer_name"], order["buyer_email"], order["postal_code"], order["city"]) == (
@@ -230,7 +231,7 @@ def test_amazon_buyer_data_are_anonymised_30_days_after_arrival_and_the_books_st
 def test_other_portals_keep_buyer_data_unless_a_period_is_configured(settings: Settings) -> None:
     url = settings.db_url
     ebay_old = add_order(url, 1, portal="ebay", account="ebay-main", arrived_days_ago=400)
-    assert run(settings)["counts"]["due"] == 0
+    assert run(settings).counts.due == 0
     assert not anonymised(url, ebay_old)
 
     ebay_young = add_order(url, 2, portal="ebay", account="ebay-main", arrived_days_ago=59)
@@ -242,11 +243,11 @@ def test_other_portals_keep_buyer_data_unless_a_period_is_configured(settings: S
     )
     result = run(settings, toml)
 
-    assert sorted(r["order_no"] for r in result["anonymised"]) == ["RT000001", "RT000003"]
+    assert sorted(r.order_no for r in result.anonymised) == ["RT000001", "RT000003"]
     assert anonymised(url, ebay_old) and anonymised(url, hood_b)
     assert not anonymised(url, ebay_young) and not anonymised(url, hood_a)
-    assert result["rules"]["ebay"] == 60 and result["rules"]["hood/hood-b"] == 10
-    assert result["rules"]["amazon"] == 30 and result["rules"]["kaufland"] is None
+    assert result.rules["ebay"] == 60 and result.rules["hood/hood-b"] == 10
+    assert result.rules["amazon"] == 30 and result.rules["kaufland"] is None
 
 
 def test_an_order_never_confirmed_counts_from_its_ship_date_plus_the_transit_time(
@@ -258,10 +259,10 @@ def test_an_order_never_confirmed_counts_from_its_ship_date_plus_the_transit_tim
 
     result = run(settings, transit_days=14)
 
-    assert [r["order_no"] for r in result["anonymised"]] == ["RT000001"]
-    assert result["anonymised"][0]["delivered_from"] == "ship_date"
+    assert [r.order_no for r in result.anonymised] == ["RT000001"]
+    assert result.anonymised[0].delivered_from == "ship_date"
     assert anonymised(url, due) and not anonymised(url, not_yet)
-    assert run(settings, transit_days=10)["counts"]["anonymised"] == 1  # a shorter assumption
+    assert run(settings, transit_days=10).counts.anonymised == 1  # a shorter assumption
 
 
 def delivered_by_carrier(db_url: str, order_id: int, days_ago: float) -> None:
@@ -282,8 +283,8 @@ def test_a_tracked_delivery_counts_before_the_ship_date_assumption(settings: Set
 
     result = run(settings, transit_days=14)
 
-    assert [r["order_no"] for r in result["anonymised"]] == ["RT000001"]
-    assert result["anonymised"][0]["delivered_from"] == "tracking"
+    assert [r.order_no for r in result.anonymised] == ["RT000001"]
+    assert result.anonymised[0].delivered_from == "tracking"
     assert anonymised(url, early) and not anonymised(url, late)
 
 
@@ -296,7 +297,7 @@ def test_a_tracked_delivery_counts_before_the_buyers_confirmation(settings: Sett
 
     result = run(settings)
 
-    assert [r["order_no"] for r in result["anonymised"]] == ["RT000001"]
+    assert [r.order_no for r in result.anonymised] == ["RT000001"]
     assert not anonymised(url, clicked_early)
 
 
@@ -312,7 +313,7 @@ def test_an_order_with_a_parcel_not_delivered_falls_back_to_the_arrival(settings
 
     result = run(settings)
 
-    assert [r["delivered_from"] for r in result["anonymised"]] == ["arrived"]
+    assert [r.delivered_from for r in result.anonymised] == ["arrived"]
 
 
 def test_accounts_refuse_an_amazon_period_longer_than_30_days_or_a_negative_one(
@@ -350,7 +351,7 @@ def test_orders_still_needing_their_data_are_skipped_with_the_reason(
 
     result = run(settings)
 
-    assert result["skipped"] == [{**result["skipped"][0], "order_no": "RT000001", "reason": reason}]
+    assert [(r.order_no, r.reason) for r in result.skipped] == [("RT000001", reason)]
     assert stored(url, waiting) == before
     assert anonymised(url, done)
     assert [r["order_id"] for r in log_rows(url)] == [done]
@@ -363,12 +364,12 @@ def test_a_second_run_finds_nothing_and_logs_nothing_again(settings: Settings) -
     url = settings.db_url
     ids = [add_order(url, n, arrived_days_ago=31 + n) for n in range(1, 6)]
     first = run(settings, batch_size=2)
-    assert first["counts"] == {"due": 5, "anonymised": 5, "skipped": 0}
+    assert first.counts == RetentionCounts(due=5, anonymised=5, skipped=0)
     snapshot = [stored(url, i) for i in ids]
 
     second = run(settings, batch_size=2, now=NOW + timedelta(days=1))
 
-    assert second["counts"] == {"due": 0, "anonymised": 0, "skipped": 0}
+    assert second.counts == RetentionCounts(due=0, anonymised=0, skipped=0)
     assert [stored(url, i) for i in ids] == snapshot
     assert sorted(r["order_id"] for r in log_rows(url)) == sorted(ids)
 
@@ -380,9 +381,9 @@ def test_a_dry_run_says_what_would_be_anonymised_and_changes_nothing(settings: S
 
     result = run(settings, dry_run=True, batch_size=2)
 
-    assert result["dry_run"] and result["counts"]["anonymised"] == 3
-    assert "orders.buyer_email" in result["anonymised"][0]["fields"]
-    assert "shipping_mails.recipient" in result["anonymised"][0]["fields"]
+    assert result.dry_run and result.counts.anonymised == 3
+    assert "orders.buyer_email" in result.anonymised[0].fields
+    assert "shipping_mails.recipient" in result.anonymised[0].fields
     assert [stored(url, i) for i in ids] == before
     assert log_rows(url) == []
 
@@ -398,7 +399,7 @@ def test_the_deletion_log_names_fields_rule_and_run_but_holds_no_personal_data(
     (row,) = log_rows(url)
     assert not holds_personal_data(row, 1)
     assert row["order_id"] == order_id and row["portal"] == "amazon"
-    assert row["run_id"] == result["run_id"] == "7d4c2f0e-0000-4000-8000-000000000001"
+    assert row["run_id"] == result.run_id == "7d4c2f0e-0000-4000-8000-000000000001"
     assert row["retention_days"] == 30 and row["delivered_from"] == "arrived"
     assert row["deleted_at"] == NOW
     assert set(row["fields"].split(",")) == {
@@ -462,7 +463,7 @@ def test_a_run_killed_mid_way_leaves_no_half_anonymised_order_and_the_next_run_g
             assert facts["mails"][0][0] == buyer(n).email
 
     result = run(settings)
-    assert result["counts"]["anonymised"] == 7 - committed
+    assert result.counts.anonymised == 7 - committed
     assert all(anonymised(url, i) for i in ids)
     assert sorted(r["order_id"] for r in log_rows(url)) == sorted(ids)
 

@@ -22,6 +22,7 @@ from db.models import ShippingMail
 from db.queries.locks import OwnerInfo, register_owner
 from db.queries.mails import orders_to_mail
 from db.session import session_scope
+from flows.results import DeliverResult
 from simulators.smtp import FaultySmtpServer
 from tasks.guard import claim_orders
 from tasks.mails import MailComposer, prepare_batch, send_shipping_mails
@@ -149,10 +150,10 @@ def test_deliver_flows_of_dhl_and_dpd_at_once_mail_every_buyer_exactly_once(
         lambda: asyncio.run(deliver(carriers=["dhl"], confirm_portals=False)),
     )
 
-    assert isinstance(dpd, dict) and isinstance(dhl, dict), (dpd, dhl)
+    assert isinstance(dpd, DeliverResult) and isinstance(dhl, DeliverResult), (dpd, dhl)
     assert mails_per_order(smtp) == Counter(dict.fromkeys(order_nos, 1))
     assert ledger_statuses(db_url) == {"sent": ORDERS}
-    assert dpd["totals"].get("sent", 0) + dhl["totals"].get("sent", 0) == ORDERS
+    assert dpd.totals.get("sent", 0) + dhl.totals.get("sent", 0) == ORDERS
 
 
 def test_claims_of_a_dead_owner_are_taken_over_and_those_of_a_live_one_are_not(

@@ -54,16 +54,16 @@ def test_the_run_publishes_the_problems_and_sends_the_delay_mail_once(settings, 
 
     summary = asyncio.run(track_parcels())  # DHL does not know the numbers: no scan
 
-    assert summary["watchlist"]["count"] == 1
-    [line] = summary["watchlist"]["parcels"]
-    assert (line["order_no"], line["problem"]) == (late, "no_first_scan")
+    assert summary.watchlist.count == 1
+    [line] = summary.watchlist.parcels
+    assert (line.order_no, line.problem) == (late, "no_first_scan")
     artifact = asyncio.run(problems_artifact())
     table = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
     assert table["order_no"] == [late] and table["problem"] == ["no_first_scan"]
-    assert summary["delay_mails"]["sent"] == [late] and len(smtp.messages) == 1
+    assert summary.delay_mails.sent == (late,) and len(smtp.messages) == 1
 
     again = asyncio.run(track_parcels())
-    assert again["delay_mails"]["sent"] == [] and len(smtp.messages) == 1
+    assert again.delay_mails.sent == () and len(smtp.messages) == 1
     with session_scope(settings.db_url) as session:
         told = session.scalars(
             select(Order.order_no)

@@ -20,6 +20,7 @@ from typing import Any
 from core.settings import get_settings
 from db.queries.imports import finish_import, get_import
 from db.session import session_scope
+from flows.results import TrackingImportResult
 
 DEPLOYMENT = "tracking-import/tracking-import-upload"
 UPLOAD_TAGS = ["trigger:upload"]
@@ -127,15 +128,14 @@ def _run_deployment(parameters: dict[str, Any], key: str) -> bool:
     return True
 
 
-def _run_here(parameters: dict[str, Any]) -> dict[str, Any] | None:
+def _run_here(parameters: dict[str, Any]) -> TrackingImportResult | None:
     from prefect.exceptions import FailedRun
 
     from flows.tracking_import import tracking_import
 
     import_id = parameters["import_id"]
     try:
-        result: dict[str, Any] = asyncio.run(tracking_import(**parameters))
-        return result
+        return asyncio.run(tracking_import(**parameters))
     except FailedRun as error:  # the file could not be read: the import says why
         log.info("import %s failed: %s", import_id, error)
         return None

@@ -118,7 +118,8 @@ def latest_import_for_file(session: Session, *, sha256: str) -> TrackingImport |
 
 
 def import_summary(session: Session, *, import_id: int) -> dict[str, object] | None:
-    """The JSON shape of `liefern tracking import --json` and GET /api/tracking-imports/{id}."""
+    """The JSON of GET /api/tracking-imports/{id} (the flow's own answer, with the same
+    fields, is flows/results.py TrackingImportResult)."""
     record = session.get(TrackingImport, import_id)
     if record is None:
         return None
