@@ -175,6 +175,53 @@ with `spawn`, so each imports Prefect afresh; whether they end with a killed run
 unchecked), or fewer, larger ledger transactions per pass. The task runs per deliver run
 went from ~25 to 53 (a pass per account and carrier group, `mark-shipped` and
 `open-confirmations` per group).
+
+**The one-process design on SQLite, 2026-12-05 12:38–12:42 UTC (A/B/C back to back, two
+rounds, 1 run each, 10,000 orders, zero latency).** A = c420868 (confirmations in forked worker
+processes), B = 1927005 (account passes as async Prefect tasks in the run's process), C =
+0abd3d1 (B, with the order-id lists handed to the tasks quoted). Machine: AMD EPYC, nproc 2,
+`sum(range(10**6))` in 17–18 ms; the 100k realistic benchmark ran alongside at ~0.2 of a core.
+
+| UTC (load start → end) | code | orders/s | CPU s/1,000: run + workers |
+|---|---|---|---|
+| 12:38 (0.1 → 0.8) | A c420868 | 624 | 0.53 + 1.56 = 2.09 |
+| 12:38 (0.8 → 2.1) | C 0abd3d1 | 363 | 2.15 + 0 |
+| 12:39 (2.1 → 2.1) | B 1927005 | 346 | 2.75 + 0 |
+| 12:40 (2.1 → 2.7) | A c420868 | 606 | 0.54 + 1.58 = 2.12 |
+| 12:40 (2.7 → 2.5) | C 0abd3d1 | 372 | 2.09 + 0 |
+| 12:41 (2.5 → 1.8) | B 1927005 | 305 | 3.15 + 0 |
+
+A third pair at 12:57 (load 2.0, `sum(range(10**6))` in 13 ms): A 638 orders/s with 0.53 + 1.54
+= 2.07 s per 1,000, C 405 with 1.97 s.
+
+Both goals are **missed**. SQLite is 37–40 % below A (goal: at most 20 %); under load (12:28–12:33,
+load 3–7) C made 396–420 orders/s against A's 376–496. CPU per 1,000 orders is 2.1 s for A and
+C (goal 1.0 s), 2.2–3.2 s for B. What the profile of B showed (py-spy on the run's process,
+CPU per thread from /proc, the kernel's wait channel of each thread every 5 ms):
+- One interpreter lock bounds the run: of its ~19 s of CPU the account passes take 10.2 s, the
+  flow's thread 3.9 s (and ~2 s of imports before the chain), the mail sending 1.3 s, the
+  store reads in threads 0.9 s; its threads wait on the lock most of the time. A spends the
+  same CPU, but its passes ran in processes of their own on the second core.
+- Of the time a thread holds the lock, 44 % goes to httpx, httpcore and anyio (~1.3 ms per
+  portal call, ~7,600 calls); httpcore's pool bookkeeping alone, which looks at every
+  connection for every request, 15 %.
+- SQLite's busy handler is not the cause: the worker threads were asleep in `nanosleep` (its
+  back-off) in fewer than 50 of 6,425 looks, ~0.3 s in the whole run. Fewer commits or one
+  write path for the process would not gain here.
+- Prefect looked through every order id of a task's parameters twice per call (33 ms per
+  10,000 ids a look, on the flow's thread): gone in C (tasks/ledger.py `id_list`, Prefect's
+  `quote`); B → C 305–346 → 363–372 orders/s.
+- Tried, not kept: `sys.setswitchinterval(0.0005)` (239 → 238 and 287 → 299 orders/s under
+  load: no change); httpx over aiohttp (`httpx-aiohttp` 0.2.0): the passes' CPU 10.2 → 7.7 s,
+  but 2.5 s more in the loop's executor threads (aiohttp's resolver), no net gain; the passes
+  on the flow's loop instead of a uvloop thread each (tasks/own_loop.py): 427 against 400
+  orders/s in the next run, 18.6 against 19.3 s of CPU, within the spread, and the passes'
+  store calls would then stall the mails.
+- What (a) needs: the passes off the run's interpreter lock, e.g. Prefect's
+  `ProcessPoolTaskRunner` for `confirm-<portal>-<account>` (not done: its workers start with
+  spawn and import Prefect afresh, ~1.5 s of CPU each, which moves (b) further away, and the
+  crash and run-guard tests would have to show the ledger's rules across a killed run). (b)
+  needs the CPU per portal call about halved on top; the HTTP client stack is most of it.
 """
 
 # portal, endpoint, limit, source: the facts behind simulators/profiles.py, for the doc

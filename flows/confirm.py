@@ -29,6 +29,7 @@ from tasks.confirmations import (
 from tasks.ledger import (
     accounts_in_status,
     confirmation_standing,
+    id_list,
     protocol_since,
     release_held_rows,
 )
@@ -70,7 +71,7 @@ class AccountPasses:
     async def _open(self, before: asyncio.Task[None] | None, order_ids: list[int]) -> None:
         if before is not None:
             await before  # an opening that failed fails this one: the run stops
-        pending = await open_ledger_rows(self.db_url, order_ids, self.run_id)
+        pending = await open_ledger_rows(self.db_url, id_list(order_ids), self.run_id)
         for waiting in pending:
             if waiting.order_feeds and not self.last_group_mailed:
                 continue  # its pass comes with finish, all of the run's orders in one feed
@@ -108,7 +109,7 @@ class AccountPasses:
         self.mailed(more_orders)
         await self.settle()
         passes = _combine([p for p, _ in self.outcomes], [o for _, o in self.outcomes])
-        standing = await confirmation_standing(self.db_url, sorted(set(self.orders)))
+        standing = await confirmation_standing(self.db_url, id_list(sorted(set(self.orders))))
         held = []
         for row in standing.held:  # named in the artifact and the log: one search finds the order
             reason = f"[{row.error_code}] {row.error_text}"

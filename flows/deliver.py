@@ -36,6 +36,7 @@ from flows.results import DeliverResult, MailPreview, MailProblem
 from tasks.guard import RunOverlap, run_guard
 from tasks.ledger import (
     carrier_groups,
+    id_list,
     mark_group_shipped,
     orders_left_unconfirmed,
     protocol_of_orders,
@@ -83,12 +84,16 @@ async def deliver(
         passes = AccountPasses(db_url, run_id) if confirm_portals and not dry_run else None
         try:
             for carrier in groups:
-                order_ids = await mark_group_shipped(db_url, carrier, sorted(seen), dry_run)
+                order_ids = await mark_group_shipped(
+                    db_url, carrier, id_list(sorted(seen)), dry_run
+                )
                 seen.update(order_ids)
                 for start in range(0, len(order_ids), batch_size):
                     batch = order_ids[start : start + batch_size]
                     reports.append(
-                        await mail_batch(db_url, batch, carrier, dry_run, run_id, guard.token)
+                        await mail_batch(
+                            db_url, id_list(batch), carrier, dry_run, run_id, guard.token
+                        )
                     )
                     logger.info(
                         "%s: %d/%d orders done",
@@ -112,7 +117,7 @@ async def deliver(
         # the mail task has named sent and failed mails already; the rest is named here
         protocol = await protocol_of_orders(
             db_url,
-            sorted(touched),
+            id_list(sorted(touched)),
             "deliver-orders",
             {"sent", "failed", "unknown", "waiting"},
         )

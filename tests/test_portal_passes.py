@@ -6,11 +6,12 @@ rows) and rows opened during a pass get the next one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.utilities.annotations import quote
 
 from flows import confirm
 from flows.results import Confirmations
@@ -66,10 +67,20 @@ class FakeLedger:
         return report
 
 
+def as_task(fake: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The fake called as Prefect calls a task: quoted parameters (tasks/ledger.py id_list)
+    arrive unwrapped."""
+
+    async def call(*args: Any) -> Any:
+        return await fake(*(a.unquote() if isinstance(a, quote) else a for a in args))
+
+    return call
+
+
 @pytest.fixture
 def ledger(monkeypatch: pytest.MonkeyPatch) -> FakeLedger:
     fake = FakeLedger()
-    monkeypatch.setattr(confirm, "open_ledger_rows", fake.open)
+    monkeypatch.setattr(confirm, "open_ledger_rows", as_task(fake.open))
     monkeypatch.setattr(confirm, "confirm_account", fake.confirm_account)
     monkeypatch.setattr(confirm, "get_run_logger", lambda: _Quiet())
 
@@ -79,7 +90,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> FakeLedger:
     async def no_artifact(*parts: Any, key: str) -> None:
         pass
 
-    monkeypatch.setattr(confirm, "confirmation_standing", standing)
+    monkeypatch.setattr(confirm, "confirmation_standing", as_task(standing))
     monkeypatch.setattr(confirm, "_publish", no_artifact)
     return fake
 
@@ -140,6 +151,7 @@ def test_an_opening_that_fails_fails_the_run_after_the_running_passes(
 ) -> None:
     opened = ledger.open
 
+    @as_task
     async def open_or_fail(db_url: str, order_ids: Sequence[int], run_id: str | None) -> Any:
         if 4 in order_ids:
             raise RuntimeError("store unreachable")
