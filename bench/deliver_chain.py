@@ -240,8 +240,9 @@ Retry-After, no row failed). What would bring it closer: one client bucket per a
 outlives a pass (the passes run in separate worker processes), and eBay's rows handed to it
 before all mails of their group are out.
 
-100,000 orders were not run in this profile: eBay alone would need ~95 minutes at 5/s. The
-profile has no scale factor yet (the connectors would have to scale their pace with it).
+Since then each pass of an account shares the account's client bucket with the passes before
+it (connectors/ratelimit.py `account_bucket`): 100,000 orders (2026-12-05) drew no 429 in 76,616
+calls and took 1.06x the bound (eBay alone: ~95 minutes at 5/s).
 """
 
 TITLE = "Deliver chain end to end: 10k and 100k orders"
